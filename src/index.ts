@@ -1,0 +1,2 @@
+export * from '../streams/Frame';
+export * from './util/Random';
