@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs';
+import { Module } from './Module';
+import { PatchEmbed } from './PatchEmbed';
+import { Block } from './Block';
+import { LayerNorm } from './LayerNorm';
+import { normal, SeedSequence } from './init';
+import { bicubicMatrix } from './bicubic';
+import type { ViTConfig } from './modelSizes';
+
+export interface ViTOutput {
+  /** Final-LayerNorm CLS feature [B, D] (the DINO feature). */
+  cls: tf.Tensor2D;
+  /** Last block's attention probabilities [B, H, T, T] when requested (row 0 = the CLS attention map). */
+  lastAttention?: tf.Tensor4D;
+}
+
+/** ViT backbone as facebookresearch/dino vision_transformer.py (no classifier head, feature = CLS). */
+export class VisionTransformer extends Module {
+  readonly patchEmbed: PatchEmbed;
+  readonly clsToken: tf.Variable;
+  readonly posEmbed: tf.Variable;
+  readonly blocks: Block[];
+  readonly norm: LayerNorm;
+  readonly gridSize: number;
+  /** Bicubic resize matrices per target grid (plain arrays: a cached tensor would outlive every tidy). */
+  private readonly interp = new Map<number, Float32Array>();
+
+  constructor(readonly config: ViTConfig, seed = 0) {
+    super();
+    const { patchSize: p, embedDim: D, imgSize } = config;
+    if (imgSize % p !== 0) throw new Error(`imgSize ${imgSize} must be a multiple of patchSize ${p}`);
+    this.gridSize = imgSize / p;
+    const seeds = new SeedSequence(seed);
+    this.patchEmbed = this.child('patch_embed', new PatchEmbed(p, D, seeds.next()));
+    this.clsToken = this.param('cls_token', normal([1, 1, D], 0.02, seeds.next()));
+    this.posEmbed = this.param('pos_embed', normal([1, 1 + this.gridSize ** 2, D], 0.02, seeds.next()));
+    this.blocks = [];
+    for (let i = 0; i < config.depth; i++) {
+      this.blocks.push(this.child(`blocks.${i}`, new Block(D, config.numHeads, config.mlpRatio, seeds)));
+    }
+    this.norm = this.child('norm', new LayerNorm(D));
+  }
+
+  /** Position embeddings for a g x g grid: the learned grid, bicubic-resized as the official interpolate_pos_encoding. */
+  private posEmbedFor(g: number): tf.Tensor3D {
+    const g0 = this.gridSize;
+    if (g === g0) return this.posEmbed as tf.Tensor3D;
+    const D = this.config.embedDim;
+    let w = this.interp.get(g);
+    if (!w) {
+      w = bicubicMatrix(g0, g, (g + 0.1) / g0);
+      this.interp.set(g, w);
+    }
+    const m = tf.tensor2d(w, [g, g0]);
+    const cls = tf.slice(this.posEmbed, [0, 0, 0], [1, 1, D]);
+    const grid = tf.reshape(tf.slice(this.posEmbed, [0, 1, 0], [1, g0 * g0, D]), [g0, g0 * D]);
+    const rows = tf.reshape(tf.matMul(m, grid), [g, g0, D]); // resized along rows
+    const cols = tf.matMul(m, tf.reshape(tf.transpose(rows, [1, 0, 2]), [g0, g * D])); // then along columns
+    const resized = tf.reshape(tf.transpose(tf.reshape(cols, [g, g, D]), [1, 0, 2]), [1, g * g, D]);
+    return tf.concat([cls, resized], 1) as tf.Tensor3D;
+  }
+
+  /** images [B, S, S, 3] (normalised) -> tokens [B*T, D] with T = 1 + (S/p)^2. */
+  private prepareTokens(images: tf.Tensor4D): { x: tf.Tensor2D; tokens: number } {
+    const B = images.shape[0];
+    const g = images.shape[1] / this.config.patchSize;
+    const D = this.config.embedDim;
+    const patches = tf.reshape(this.patchEmbed.apply(images), [B, g * g, D]);
+    const withCls = tf.concat([tf.tile(this.clsToken, [B, 1, 1]), patches], 1);
+    const x = tf.add(withCls, this.posEmbedFor(g));
+    return { x: tf.reshape(x, [B * (1 + g * g), D]) as tf.Tensor2D, tokens: 1 + g * g };
+  }
+
+  apply(images: tf.Tensor4D, opts: { withAttention?: boolean } = {}): ViTOutput {
+    const B = images.shape[0];
+    const D = this.config.embedDim;
+    let { x, tokens } = this.prepareTokens(images);
+    let lastAttention: tf.Tensor4D | undefined;
+    this.blocks.forEach((blk, i) => {
+      const last = i === this.blocks.length - 1;
+      const r = blk.apply(x, B, tokens, !!opts.withAttention && last);
+      x = r.x;
+      if (r.probs) lastAttention = r.probs;
+    });
+    // LayerNorm is per token, so normalising only the CLS rows gives the official norm(x)[:, 0]
+    const clsRows = tf.reshape(tf.slice(tf.reshape(x, [B, tokens, D]), [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
+    return { cls: this.norm.apply(clsRows), lastAttention };
+  }
+}

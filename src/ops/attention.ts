@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs';
+import { hasFusedKernel, runKernel } from './kernels';
+import { matMul } from './matMul';
+import { customOp } from './customOp';
+
+/** Shape of one multi-head self-attention call: B sequences of T tokens, H heads of width hd (D = H*hd). */
+export interface AttentionShape {
+  batch: number;
+  tokens: number;
+  heads: number;
+  scale: number;
+}
+
+function attrs(s: AttentionShape): Record<string, number> {
+  return { batch: s.batch, tokens: s.tokens, heads: s.heads, scale: s.scale };
+}
+
+/**
+ * Multi-head self-attention from the packed qkv Linear output [B*T, 3D] (per token: q heads, k heads, v heads,
+ * the layout of the official reshape(B, T, 3, H, hd)). Returns out [B*T, D] (heads concatenated per token, ready
+ * for the proj Linear) and probs [B, H, T, T] = softmax(q k^T * scale).
+ */
+export function attentionForward(qkv: tf.Tensor2D, s: AttentionShape): { out: tf.Tensor2D; probs: tf.Tensor4D } {
+  if (hasFusedKernel('DinoAttention')) {
+    const [out, probs] = runKernel('DinoAttention', { qkv }, attrs(s));
+    return { out: out as tf.Tensor2D, probs: probs as tf.Tensor4D };
+  }
+  const { batch: B, tokens: T, heads: H } = s;
+  const D = qkv.shape[1] / 3;
+  const hd = D / H;
+  return tf.tidy(() => {
+    const [q, k, v] = splitQkv(qkv, B, T, H, hd);
+    const probs = tf.softmax(tf.mul(matMul(q, k, false, true), s.scale)) as tf.Tensor3D;
+    const o = matMul(probs, v); // [BH, T, hd]
+    const out = tf.reshape(tf.transpose(tf.reshape(o, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, D]) as tf.Tensor2D;
+    return { out, probs: tf.reshape(probs, [B, H, T, T]) as tf.Tensor4D };
+  });
+}
+
+/** [B*T, 3D] -> q, k, v each [B*H, T, hd]. */
+function splitQkv(qkv: tf.Tensor2D, B: number, T: number, H: number, hd: number): tf.Tensor3D[] {
+  const t = tf.transpose(tf.reshape(qkv, [B, T, 3, H, hd]), [2, 0, 3, 1, 4]);
+  return tf.unstack(tf.reshape(t, [3, B * H, T, hd])) as tf.Tensor3D[];
+}
+
+/** Gradient of attentionForward's out with respect to qkv, given dout [B*T, D] and the saved probs. */
+export function attentionBackward(dout: tf.Tensor2D, qkv: tf.Tensor2D, probs: tf.Tensor4D, s: AttentionShape): tf.Tensor2D {
+  if (hasFusedKernel('DinoAttentionGrad')) {
+    return runKernel('DinoAttentionGrad', { dout, qkv, probs }, attrs(s))[0] as tf.Tensor2D;
+  }
+  const { batch: B, tokens: T, heads: H } = s;
+  const D = qkv.shape[1] / 3;
+  const hd = D / H;
+  return tf.tidy(() => {
+    const [q, k, v] = splitQkv(qkv, B, T, H, hd);
+    const p = tf.reshape(probs, [B * H, T, T]) as tf.Tensor3D;
+    const dO = tf.reshape(tf.transpose(tf.reshape(dout, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
+    const dv = matMul(p, dO, true, false);
+    const dp = matMul(dO, v!, false, true);
+    // softmax backward: ds = p * (dp - sum(dp * p, last))
+    const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true)));
+    const dq = tf.mul(matMul(ds, k!), s.scale);
+    const dk = tf.mul(matMul(ds, q!, true, false), s.scale);
+    const packed = tf.reshape(tf.stack([dq, dk, dv]), [3, B, H, T, hd]);
+    return tf.reshape(tf.transpose(packed, [1, 3, 0, 2, 4]), [B * T, 3 * D]) as tf.Tensor2D;
+  });
+}
+
+const attentionOp = (s: AttentionShape) =>
+  customOp<[tf.Tensor2D]>((qkv, save) => {
+    const { out, probs } = attentionForward(qkv, s);
+    save([qkv, probs]);
+    return {
+      value: out,
+      gradFunc: (dy, saved) =>
+        attentionBackward(dy as tf.Tensor2D, saved[0] as tf.Tensor2D, saved[1] as tf.Tensor4D, s),
+    };
+  });
+
+/** Differentiable multi-head self-attention (hand-written backward; probs are saved, not recomputed). */
+export function attention(qkv: tf.Tensor2D, s: AttentionShape): tf.Tensor2D {
+  return attentionOp(s)(qkv) as tf.Tensor2D;
+}

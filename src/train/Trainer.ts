@@ -1,0 +1,200 @@
+import * as tf from '@tensorflow/tfjs';
+import { MultiCropWrapper } from '../model/MultiCropWrapper';
+import { DINOHead } from '../model/DINOHead';
+import { DINOLoss } from './DINOLoss';
+import { AdamW, clipGradients, type ParamUpdate } from './AdamW';
+import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
+import type { TrainerOptions } from './TrainerOptions';
+
+/** What one training step reports: the loss, the schedule values used, and the collapse monitors. */
+export interface StepResult {
+  /** Step index that was just run (0-based). */
+  step: number;
+  loss: number;
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  teacherTemp: number;
+  /** Mean entropy of the teacher's centred, sharpened softmax: ~0 = one-hot collapse, ~ln(outDim) = uniform. */
+  teacherEntropy: number;
+  /** Mean over dimensions of the batch std of L2-normalised teacher CLS features: 0 = collapse, ~1/sqrt(D) healthy. */
+  embeddingStd: number;
+  /** loss / ln(outDim): near 1 means the student matches uniform targets (uniform collapse). */
+  lossOverLnK: number;
+  /** ln(outDim) and 1/sqrt(D), the references for the two monitors above. */
+  lnOutDim: number;
+  healthyStd: number;
+  ms: number;
+}
+
+/** Serializable training state (tensors by name + counters), see Checkpoint. */
+export interface TrainerState {
+  step: number;
+  tensors: Map<string, tf.Tensor>;
+  optimizerSteps: Record<string, number>;
+}
+
+/**
+ * One DINO step on a batch of multi-crop views: teacher forward on the global crops, student forward+backward on
+ * all crops, per-parameter clipping, last-layer freeze, AdamW with scheduled lr and weight decay, EMA teacher,
+ * centre update. Mirrors train_one_epoch of main_dino.py with the iteration counter as the only clock.
+ */
+export class Trainer {
+  readonly student: MultiCropWrapper;
+  readonly teacher: MultiCropWrapper;
+  readonly dinoLoss: DINOLoss;
+  readonly optimizer = new AdamW();
+  readonly lr: Schedule;
+  readonly wd: Schedule;
+  readonly momentum: Schedule;
+  readonly teacherTemp: Schedule;
+  stepCount = 0;
+  private readonly nCrops: number;
+
+  constructor(readonly opts: TrainerOptions) {
+    const { model } = opts;
+    this.nCrops = 2 + model.crops.nLocal;
+    this.student = new MultiCropWrapper(model, opts.seed);
+    this.teacher = this.student.cloneWeights(false);
+    this.dinoLoss = new DINOLoss({
+      outDim: model.head.outDim,
+      nCrops: this.nCrops,
+      studentTemp: opts.studentTemp,
+      centerMomentum: opts.centerMomentum,
+    });
+    const lrPeak = (opts.baseLr * opts.batchSize) / 256; // official linear scaling rule
+    this.lr = cosineSchedule({ base: lrPeak, final: opts.minLr, totalSteps: opts.totalSteps, warmupSteps: opts.warmupSteps });
+    this.wd = cosineSchedule({ base: opts.weightDecay, final: opts.weightDecayEnd, totalSteps: opts.totalSteps });
+    this.momentum = momentumSchedule(opts.momentumTeacher, opts.totalSteps);
+    this.teacherTemp = linearWarmupSchedule(opts.warmupTeacherTemp, opts.teacherTemp, opts.warmupTeacherTempSteps);
+    this.optimizer.init(this.student.namedParameters().filter(([, v]) => v.trainable));
+  }
+
+  /** Official get_params_groups: biases and 1-D parameters get no weight decay (weight_g is 2-D in PyTorch). */
+  static decays(name: string, v: tf.Variable): boolean {
+    if (name.endsWith('.bias')) return false;
+    return v.rank > 1 || name.endsWith('last_layer.weight_g');
+  }
+
+  private trainableParams(step: number): [string, tf.Variable][] {
+    const frozen = step < this.opts.freezeLastLayerSteps;
+    return this.student
+      .namedParameters()
+      .filter(([n, v]) => v.trainable && !(frozen && DINOHead.lastLayerNames.some((l) => n.endsWith(l))));
+  }
+
+  /** crops: 2 global batches then the local ones, each [B, S, S, 3], normalised. */
+  trainStep(crops: tf.Tensor4D[]): StepResult {
+    if (crops.length !== this.nCrops) throw new Error(`trainStep: expected ${this.nCrops} crop batches, got ${crops.length}`);
+    const t0 = performance.now();
+    const it = this.stepCount;
+    const lr = this.lr(it);
+    const wd = this.wd(it);
+    const m = this.momentum(it);
+    const temp = this.teacherTemp(it);
+    const lnK = Math.log(this.opts.model.head.outDim);
+
+    const scalars = tf.tidy(() => {
+      const t = this.teacher.apply(crops.slice(0, 2));
+      const targets = this.dinoLoss.teacherTargets(t.logits, temp);
+      const entropy = tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.add(targets, 1e-12))), 1)));
+      const feats = tf.div(t.features, tf.maximum(tf.norm(t.features, 2, 1, true), 1e-12));
+      const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
+
+      const params = this.trainableParams(it);
+      const { value, grads } = tf.variableGrads(
+        () => this.dinoLoss.lossFromTargets(this.student.apply(crops).logits, targets),
+        params.map(([, v]) => v),
+      );
+      const present = params.filter(([, v]) => grads[v.name] !== undefined);
+      const raw = present.map(([, v]) => grads[v.name]!);
+      const clipped = this.opts.clipGrad > 0 ? clipGradients(raw, this.opts.clipGrad) : raw;
+      const updates: ParamUpdate[] = present.map(([name, v], i) => ({
+        name,
+        param: v,
+        grad: clipped[i]!,
+        decay: Trainer.decays(name, v),
+      }));
+      this.optimizer.step(updates, lr, wd);
+      this.updateTeacher(m);
+      this.dinoLoss.updateCenter(t.logits);
+      return tf.stack([value, entropy, std]);
+    });
+    const [loss, entropy, std] = Array.from(scalars.dataSync());
+    scalars.dispose();
+    this.stepCount += 1;
+    return {
+      step: it,
+      loss: loss!,
+      lr,
+      weightDecay: wd,
+      momentum: m,
+      teacherTemp: temp,
+      teacherEntropy: entropy!,
+      embeddingStd: std!,
+      lossOverLnK: loss! / lnK,
+      lnOutDim: lnK,
+      healthyStd: 1 / Math.sqrt(this.opts.model.vit.embedDim),
+      ms: performance.now() - t0,
+    };
+  }
+
+  /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA, no gradient). */
+  updateTeacher(m: number): void {
+    const student = new Map(this.student.namedParameters());
+    tf.tidy(() => {
+      for (const [name, tv] of this.teacher.namedParameters()) {
+        const sv = student.get(name)!;
+        tv.assign(tf.add(tf.mul(tv, m), tf.mul(sv, 1 - m)));
+      }
+    });
+  }
+
+  /** Everything needed to continue exactly: weights, optimiser moments and counts, centre, step. */
+  getState(): TrainerState {
+    const tensors = new Map<string, tf.Tensor>();
+    for (const [n, v] of this.student.namedParameters()) tensors.set(`student.${n}`, v);
+    for (const [n, v] of this.teacher.namedParameters()) tensors.set(`teacher.${n}`, v);
+    const optimizerSteps: Record<string, number> = {};
+    for (const [n, s] of this.optimizer.slots) {
+      tensors.set(`adamw.m.${n}`, s.m);
+      tensors.set(`adamw.v.${n}`, s.v);
+      optimizerSteps[n] = s.t;
+    }
+    tensors.set('dino_loss.center', this.dinoLoss.center);
+    return { step: this.stepCount, tensors, optimizerSteps };
+  }
+
+  /** Restore a state produced by getState (values are copied; the caller keeps ownership of `state`). */
+  loadState(state: { step: number; tensors: Map<string, tf.Tensor>; optimizerSteps: Record<string, number> }): void {
+    const take = (key: string, into: tf.Variable) => {
+      const t = state.tensors.get(key);
+      if (!t) throw new Error(`checkpoint is missing tensor "${key}"`);
+      if (t.shape.join('x') !== into.shape.join('x')) {
+        throw new Error(`checkpoint tensor "${key}" has shape [${t.shape}], the model expects [${into.shape}]`);
+      }
+      into.assign(t);
+    };
+    for (const [n, v] of this.student.namedParameters()) take(`student.${n}`, v);
+    for (const [n, v] of this.teacher.namedParameters()) take(`teacher.${n}`, v);
+    take('dino_loss.center', this.dinoLoss.center);
+    this.optimizer.dispose();
+    const params = new Map(this.student.namedParameters());
+    for (const [n, t] of Object.entries(state.optimizerSteps)) {
+      const p = params.get(n);
+      if (!p) throw new Error(`checkpoint has optimiser state for unknown parameter "${n}"`);
+      const slot = { m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false), t };
+      take(`adamw.m.${n}`, slot.m);
+      take(`adamw.v.${n}`, slot.v);
+      this.optimizer.slots.set(n, slot);
+    }
+    this.stepCount = state.step;
+  }
+
+  dispose(): void {
+    this.student.dispose();
+    this.teacher.dispose();
+    this.dinoLoss.dispose();
+    this.optimizer.dispose();
+  }
+}

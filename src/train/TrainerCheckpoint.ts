@@ -1,0 +1,50 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Trainer } from './Trainer';
+import type { CheckpointStore, LoadedCheckpoint } from './CheckpointStore';
+import type { TrainerOptions } from './TrainerOptions';
+
+/** Save the trainer's full state (and any extra JSON, e.g. pipeline RNG states) into the store. */
+export async function saveTrainer(store: CheckpointStore, trainer: Trainer, extra: Record<string, unknown> = {}): Promise<string> {
+  const state = trainer.getState();
+  return store.save(state.step, state.tensors, { trainer: trainer.opts, optimizerSteps: state.optimizerSteps, extra });
+}
+
+/** Options recorded in a checkpoint (to rebuild a Trainer from it, e.g. for evaluation). */
+export function checkpointOptions(ckpt: LoadedCheckpoint): TrainerOptions {
+  return ckpt.header.meta['trainer'] as TrainerOptions;
+}
+
+/**
+ * Load a checkpoint into a trainer built with the same model. A different model config is refused with the
+ * differing fields named (resuming into another architecture would silently mix weights).
+ */
+export function restoreTrainer(trainer: Trainer, ckpt: LoadedCheckpoint): Record<string, unknown> {
+  const saved = checkpointOptions(ckpt);
+  const diff = diffPaths(saved?.model, trainer.opts.model);
+  if (diff.length > 0) {
+    throw new Error(`checkpoint ${ckpt.file} was trained with a different model (${diff.join(', ')}); use another --checkpoint-dir or the same model`);
+  }
+  const tensors = new Map<string, tf.Tensor>();
+  try {
+    for (const [name, t] of ckpt.tensors) tensors.set(name, tf.tensor(t.values, t.shape, 'float32'));
+    trainer.loadState({
+      step: ckpt.header.step,
+      tensors,
+      optimizerSteps: (ckpt.header.meta['optimizerSteps'] ?? {}) as Record<string, number>,
+    });
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+  return (ckpt.header.meta['extra'] ?? {}) as Record<string, unknown>;
+}
+
+/** Paths (a.b.c=x vs y) where two JSON values differ. */
+export function diffPaths(a: unknown, b: unknown, prefix = ''): string[] {
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) =>
+      diffPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k),
+    );
+  }
+  return a === b ? [] : [`${prefix || '(root)'}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`];
+}

@@ -1,0 +1,56 @@
+import type { ModelConfig } from '../model/modelSizes';
+
+/**
+ * Everything that defines a DINO run besides the data. Names follow main_dino.py where one exists;
+ * counts are in steps, not epochs (a stream has no epochs).
+ */
+export interface TrainerOptions {
+  model: ModelConfig;
+  /** Images per step (before multi-crop). Used for the official lr scaling lr = baseLr * batch / 256. */
+  batchSize: number;
+  /** Learning rate at batch 256 (official --lr 5e-4). */
+  baseLr: number;
+  /** Final lr of the cosine (official --min_lr 1e-6). */
+  minLr: number;
+  warmupSteps: number;
+  /** Horizon of the cosine schedules (lr, weight decay, teacher momentum); they hold their last value after it. */
+  totalSteps: number;
+  weightDecay: number;
+  weightDecayEnd: number;
+  /** Base EMA momentum of the teacher, cosine to 1 over totalSteps. */
+  momentumTeacher: number;
+  warmupTeacherTemp: number;
+  teacherTemp: number;
+  warmupTeacherTempSteps: number;
+  studentTemp: number;
+  centerMomentum: number;
+  /** Per-parameter gradient-norm clip (official --clip_grad 3.0); 0 disables. */
+  clipGrad: number;
+  /** Steps during which the head's last layer gets no update (official --freeze_last_layer, 1 epoch). */
+  freezeLastLayerSteps: number;
+  /** Seed of the weight initialisation. */
+  seed: number;
+}
+
+/** The paper's recipe (main_dino.py defaults for ViT), with epoch counts turned into a step horizon. */
+export function paperRecipe(model: ModelConfig, batchSize: number, totalSteps = 100_000, stepsPerEpoch = 1000): TrainerOptions {
+  return {
+    model,
+    batchSize,
+    baseLr: 5e-4,
+    minLr: 1e-6,
+    warmupSteps: Math.min(10 * stepsPerEpoch, Math.floor(totalSteps / 2)),
+    totalSteps,
+    weightDecay: 0.04,
+    weightDecayEnd: 0.4,
+    momentumTeacher: 0.996,
+    warmupTeacherTemp: 0.04,
+    teacherTemp: 0.04,
+    warmupTeacherTempSteps: Math.min(30 * stepsPerEpoch, Math.floor(totalSteps / 2)),
+    studentTemp: 0.1,
+    centerMomentum: 0.9,
+    clipGrad: 3.0,
+    freezeLastLayerSteps: stepsPerEpoch,
+    seed: 0,
+  };
+}
