@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { variableFrom } from '../util/variables';
 
 /**
  * Minimal parameter container (the part of torch.nn.Module we need): named variables in a tree, so that the
@@ -11,8 +12,7 @@ export abstract class Module {
   private readonly children: [string, Module][] = [];
 
   protected param(name: string, init: tf.Tensor, trainable = true): tf.Variable {
-    const v = tf.variable(init, trainable);
-    init.dispose();
+    const v = variableFrom(init, trainable);
     this.ownParams.push([name, v]);
     return v;
   }

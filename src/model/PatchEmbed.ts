@@ -19,7 +19,9 @@ export class PatchEmbed extends Module {
       new Linear(fanIn, embedDim, seed, { weight: torchDefaultUniform([fanIn, embedDim], fanIn, seed) }),
     );
     // bias also follows the Conv2d default (uniform), not zeros
-    this.proj.bias!.assign(tf.tidy(() => torchDefaultUniform([embedDim], fanIn, seed + 1)));
+    const bias = torchDefaultUniform([embedDim], fanIn, seed + 1);
+    this.proj.bias!.assign(bias);
+    bias.dispose();
   }
 
   /** images [B, S, S, 3] -> patch embeddings [B * g * g, D] in row-major patch order, g = S / p. */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { variableFrom } from '../util/variables';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -49,7 +50,7 @@ export class AdamW {
   private slot(name: string, p: tf.Variable): AdamWSlot {
     let s = this.slots.get(name);
     if (!s) {
-      s = { m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false), t: 0 };
+      s = { m: variableFrom(tf.zerosLike(p)), v: variableFrom(tf.zerosLike(p)), t: 0 };
       this.slots.set(name, s);
     }
     return s;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { variableFrom } from '../util/variables';
 
 export interface DINOLossOptions {
   outDim: number;
@@ -27,7 +28,7 @@ export class DINOLoss {
     this.studentTemp = o.studentTemp ?? 0.1;
     this.centerMomentum = o.centerMomentum ?? 0.9;
     if (o.nCrops < this.nGlobal) throw new Error(`DINOLoss: nCrops ${o.nCrops} < nGlobal ${this.nGlobal}`);
-    this.center = tf.variable(tf.zeros([1, o.outDim]), false);
+    this.center = variableFrom(tf.zeros([1, o.outDim]));
   }
 
   get numTerms(): number {

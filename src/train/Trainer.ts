@@ -5,6 +5,7 @@ import { DINOLoss } from './DINOLoss';
 import { AdamW, clipGradients, type ParamUpdate } from './AdamW';
 import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
 import type { TrainerOptions } from './TrainerOptions';
+import { variableFrom } from '../util/variables';
 
 /** What one training step reports: the loss, the schedule values used, and the collapse monitors. */
 export interface StepResult {
@@ -183,7 +184,7 @@ export class Trainer {
     for (const [n, t] of Object.entries(state.optimizerSteps)) {
       const p = params.get(n);
       if (!p) throw new Error(`checkpoint has optimiser state for unknown parameter "${n}"`);
-      const slot = { m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false), t };
+      const slot = { m: variableFrom(tf.zerosLike(p)), v: variableFrom(tf.zerosLike(p)), t };
       take(`adamw.m.${n}`, slot.m);
       take(`adamw.v.${n}`, slot.v);
       this.optimizer.slots.set(n, slot);

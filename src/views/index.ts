@@ -1,0 +1,13 @@
+export { ColorJitter, GRAY_WEIGHTS, hueMatrix } from './ColorJitter';
+export type { ColorJitterParams, ColorJitterOptions } from './ColorJitter';
+export { DataAugmentationDINO } from './DataAugmentationDINO';
+export type { DataAugmentationDINOOptions, ViewParams, ViewSpec } from './DataAugmentationDINO';
+export { framesToTensor } from './framesToTensor';
+export { GaussianBlur, DINO_BLUR_SIGMA, DINO_REFERENCE_SIZE } from './GaussianBlur';
+export type { GaussianBlurOptions } from './GaussianBlur';
+export { Normalize, IMAGENET_MEAN, IMAGENET_STD } from './Normalize';
+export { RandomResizedCrop } from './RandomResizedCrop';
+export type { CropBox, RandomResizedCropOptions } from './RandomResizedCrop';
+export { RandomGrayscale } from './RandomGrayscale';
+export { RandomHorizontalFlip } from './RandomHorizontalFlip';
+export { Solarize } from './Solarize';

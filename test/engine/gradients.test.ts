@@ -1,0 +1,65 @@
+/**
+ * Gradients of the whole student (micro ViT + DINO head + DINO loss) against central finite differences, on the
+ * cpu backend. Each parameter tensor is probed along a direction mixing its gradient with a random component, so
+ * both the magnitude and the direction of the gradient are checked.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { useBackend } from '../helpers/backend';
+import { MultiCropWrapper } from '../../src/model/MultiCropWrapper';
+import { DINOLoss } from '../../src/train/DINOLoss';
+import { modelSize } from '../../src/model/modelSizes';
+
+describe('student gradients vs finite differences', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  test('every parameter of the micro student', () => {
+    const n0 = tf.memory().numTensors;
+    const cfg = modelSize('micro');
+    const B = 2;
+    const model = new MultiCropWrapper(cfg, 3);
+    const loss = new DINOLoss({ outDim: cfg.head.outDim, nCrops: 2 + cfg.crops.nLocal });
+    const crops = [
+      ...[0, 1].map((i) => tf.randomUniform([B, 16, 16, 3], -2, 2, 'float32', 10 + i) as tf.Tensor4D),
+      ...[0, 1].map((i) => tf.randomUniform([B, 8, 8, 3], -2, 2, 'float32', 20 + i) as tf.Tensor4D),
+    ];
+    const targets = tf.tidy(() => tf.softmax(tf.randomNormal([2 * B, cfg.head.outDim], 0, 3, 'float32', 5))) as tf.Tensor2D;
+    const f = () => loss.lossFromTargets(model.apply(crops).logits, targets);
+    const params = model.namedParameters().filter(([, v]) => v.trainable);
+    const { value, grads } = tf.variableGrads(f, params.map(([, v]) => v));
+    value.dispose();
+    const failures: string[] = [];
+    params.forEach(([name, v], k) => {
+      const g = grads[v.name]!;
+      const { d, analytic } = tf.tidy(() => {
+        const gn = tf.norm(g).dataSync()[0]!;
+        const r = tf.randomNormal(v.shape, 0, 1, 'float32', 100 + k);
+        const mix = gn > 0 ? tf.add(tf.div(g, gn), tf.div(r, tf.norm(r))) : r;
+        const dir = tf.keep(tf.div(mix, tf.norm(mix)));
+        return { d: dir, analytic: tf.sum(tf.mul(g, dir)).dataSync()[0]! };
+      });
+      // the head L2-normalises a small bottleneck, so the loss is sharply curved where gradients are large:
+      // scale the step so that it moves the loss by ~0.05 at first order, far above float32 round-off
+      const eps = Math.min(1e-2, 0.05 / Math.max(Math.abs(analytic), 1e-6));
+      const orig = tf.keep(v.clone());
+      const at = (s: number) => {
+        tf.tidy(() => v.assign(tf.add(orig, tf.mul(d, s))));
+        return tf.tidy(() => f().dataSync()[0]!);
+      };
+      const numeric = (at(eps) - at(-eps)) / (2 * eps);
+      v.assign(orig);
+      orig.dispose();
+      d.dispose();
+      const rel = Math.abs(numeric - analytic) / Math.max(Math.abs(analytic), Math.abs(numeric), 1e-4);
+      if (!(rel < 2e-2)) failures.push(`${name}: analytic ${analytic} vs numeric ${numeric} (rel ${rel.toFixed(4)})`);
+    });
+    expect(failures).toEqual([]);
+    // the probe is meaningful only if gradients are not all ~0
+    const total = tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.abs(g)))).dataSync()[0]!);
+    expect(total).toBeGreaterThan(1e-2);
+    tf.dispose(Object.values(grads));
+    tf.dispose([...crops, targets]);
+    model.dispose();
+    loss.dispose();
+    expect(tf.memory().numTensors).toBe(n0);
+  });
+});
