@@ -1,0 +1,154 @@
+/**
+ * Drift per stream: a reference window of embeddings vs a sliding window of the most recent ones, compared
+ * with the MMD permutation test in mmd.ts (unbiased MMD^2, RBF kernel, median-heuristic bandwidth).
+ *
+ * Life cycle:
+ *   'reference'  the first `refSize` embeddings fill the reference;
+ *   'monitoring' the next ones slide through the recent window; once it is full, a test runs every
+ *                `testEvery` updates; p < alpha raises a drift event;
+ *   after an event the detector re-baselines: both windows are emptied and the reference refills from
+ *   post-drift data (the recent window that fired may still hold pre-drift frames, so it is not reused),
+ *   then the recent window refills before testing resumes. The same change is thus never reported twice;
+ *   `cooldown` adds a minimum number of updates between two events on top of that.
+ *
+ * Live video needs more than a p-value. Consecutive frames are not exchangeable, so two 10 s windows of
+ * the same camera are almost always "significantly" different (people walk through, the light changes):
+ * measured on vtest (static camera, pedestrians) with 8x8 thumbnails and windows of 50 frames at 5 fps,
+ * the first test after every (re)baseline gave p = 1/(1+nPerm), with or without block permutations. What separates a scene change from that is its size, so an event
+ * also needs `statistic >= minStatistic` (default 0: Alibi's pure test), and `minSigma` keeps the median
+ * heuristic from turning sensor noise of a static scene into a large statistic. Calibrate both on the
+ * real teacher embeddings; for 8x8 thumbnails minSigma 0.2 / minStatistic 0.15 worked (see the test).
+ */
+import { Random } from '../util/Random';
+import type { DriftEvent } from './DetectorEvent';
+import { mmdPermutationTest } from './mmd';
+
+export interface MMDDriftOptions {
+  /** Reference window size (default 100). */
+  refSize?: number;
+  /** Recent window size (default refSize). */
+  recentSize?: number;
+  /** Updates between two tests once both windows are full (default 10). */
+  testEvery?: number;
+  /** Drift when p < alpha (default 0.01). */
+  alpha?: number;
+  /** Permutations per test (default 100). */
+  nPermutations?: number;
+  /** Effect-size floor: an event needs MMD^2 >= this as well as p < alpha (default 0). */
+  minStatistic?: number;
+  /** Bandwidth floor, see mmd.ts (default 0). */
+  minSigma?: number;
+  /** Permute blocks of this many consecutive samples (default 1, Alibi's i.i.d. permutation); see mmd.ts. */
+  blockSize?: number;
+  /** Minimum updates between two events, on top of re-baselining (default 0). */
+  cooldown?: number;
+  seed?: number;
+  streamId?: string;
+}
+
+export type MMDDriftState = 'reference' | 'monitoring';
+
+export interface MMDDriftResult {
+  state: MMDDriftState;
+  tested: boolean;
+  drift: boolean;
+  statistic?: number;
+  pValue?: number;
+  event?: DriftEvent;
+}
+
+export class MMDDriftDetector {
+  readonly refSize: number;
+  readonly recentSize: number;
+  readonly testEvery: number;
+  readonly alpha: number;
+  readonly nPermutations: number;
+  readonly cooldown: number;
+  readonly blockSize: number;
+  readonly minStatistic: number;
+  readonly minSigma: number;
+  readonly streamId?: string;
+
+  private ref: Float32Array[] = [];
+  private recent: Float32Array[] = [];
+  private sinceFull = 0;
+  private updates = 0;
+  private lastEventIndex = -Infinity;
+  private readonly rng: Random;
+
+  constructor(opts: MMDDriftOptions = {}) {
+    this.refSize = opts.refSize ?? 100;
+    this.recentSize = opts.recentSize ?? this.refSize;
+    this.testEvery = opts.testEvery ?? 10;
+    this.alpha = opts.alpha ?? 0.01;
+    this.nPermutations = opts.nPermutations ?? 100;
+    this.cooldown = opts.cooldown ?? 0;
+    this.blockSize = opts.blockSize ?? 1;
+    this.minStatistic = opts.minStatistic ?? 0;
+    this.minSigma = opts.minSigma ?? 0;
+    this.streamId = opts.streamId;
+    if (this.refSize < 2 || this.recentSize < 2) throw new Error('MMDDriftDetector: windows need >= 2 samples');
+    if (this.alpha <= 1 / (1 + this.nPermutations)) {
+      // The smallest attainable p-value is 1/(1+nPermutations): such an alpha could never fire.
+      throw new Error(`MMDDriftDetector: alpha ${this.alpha} needs more than ${Math.ceil(1 / this.alpha)} permutations`);
+    }
+    this.rng = new Random(opts.seed ?? 0xd71f7);
+  }
+
+  get state(): MMDDriftState {
+    return this.ref.length < this.refSize ? 'reference' : 'monitoring';
+  }
+
+  update(embedding: ArrayLike<number>, opts: { t?: number } = {}): MMDDriftResult {
+    const index = this.updates++;
+    const x = Float32Array.from(embedding);
+    if (this.ref.length < this.refSize) {
+      this.ref.push(x);
+      return { state: 'reference', tested: false, drift: false };
+    }
+    this.recent.push(x);
+    if (this.recent.length > this.recentSize) this.recent.shift();
+    if (this.recent.length < this.recentSize) return { state: 'monitoring', tested: false, drift: false };
+    if (this.sinceFull++ % this.testEvery !== 0) return { state: 'monitoring', tested: false, drift: false };
+
+    const { statistic, pValue } = mmdPermutationTest(this.ref, this.recent, {
+      nPermutations: this.nPermutations,
+      blockSize: this.blockSize,
+      minSigma: this.minSigma,
+      rng: this.rng,
+    });
+    const drift = pValue < this.alpha && statistic >= this.minStatistic && index - this.lastEventIndex > this.cooldown;
+    const result: MMDDriftResult = { state: 'monitoring', tested: true, drift, statistic, pValue };
+    if (drift) {
+      result.event = {
+        type: 'drift',
+        method: 'mmd',
+        streamId: this.streamId,
+        t: opts.t ?? index,
+        statistic,
+        pValue,
+        threshold: this.alpha,
+        refSize: this.ref.length,
+        recentSize: this.recent.length,
+        index,
+      };
+      this.lastEventIndex = index;
+      this.rebaseline();
+    }
+    return result;
+  }
+
+  /** Empties both windows: the next refSize embeddings become the reference. */
+  rebaseline(): void {
+    this.ref = [];
+    this.recent = [];
+    this.sinceFull = 0;
+  }
+
+  /** Forgets everything, including the cooldown. */
+  reset(): void {
+    this.rebaseline();
+    this.updates = 0;
+    this.lastEventIndex = -Infinity;
+  }
+}

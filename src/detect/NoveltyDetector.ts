@@ -1,0 +1,301 @@
+/**
+ * Per-frame novelty for one stream: score = cosine distance from the embedding to its k-th nearest neighbour
+ * in a bounded memory bank of recent embeddings of the same stream (k-th rather than 1st so that a few
+ * near-duplicates, e.g. a frame seen twice, do not make an outlier look familiar).
+ *
+ * Calibration: the raw distance depends on the scene (a busy street spreads embeddings more than an empty
+ * corridor), so the score is mapped through the empirical CDF of the last `calibrationWindow` scores
+ * (mid-rank: fraction below plus half the ties). `threshold` 0.99 then means "above 99% of recent scores"
+ * in every scene. Scores enter the window after use, novel or not, so a scene that stays new becomes the
+ * new normal (the drift detectors are the ones that report a sustained change).
+ *
+ * Staleness policy (the teacher moves during training, so old embeddings live in a different space):
+ * - every bank entry and every calibration score carries the teacher version (training step) it was
+ *   computed with; `update(x, { teacherVersion })` drops entries and scores whose version lags the current
+ *   one by more than `maxVersionLag`, so comparisons stay within a window of teacher versions;
+ * - a caller that keeps the frames can instead re-embed them with the new teacher and call `rebuild()`,
+ *   which replaces the bank and resets the calibration window (old scores are not comparable any more);
+ * - a version lower than one already seen (a checkpoint was reloaded) resets bank and calibration.
+ * While the bank holds fewer than k entries or the window fewer than `minCalibration` scores the detector
+ * is warming up: it still returns scores but never flags novelty.
+ *
+ * The embedding is inserted after it is scored (never matched against itself). `score()` scores without
+ * inserting, for evaluation.
+ */
+import { Random } from '../util/Random';
+import type { NoveltyEvent } from './DetectorEvent';
+import { l2Normalized } from './vectorMath';
+
+export type BankPolicy = 'fifo' | 'reservoir';
+
+export interface NoveltyDetectorOptions {
+  /** Which neighbour's distance is the score (default 5). */
+  k?: number;
+  /** Bank capacity in embeddings (default 1024). */
+  capacity?: number;
+  /** fifo keeps the most recent embeddings; reservoir a uniform sample of the stream so far (default fifo). */
+  policy?: BankPolicy;
+  /** Number of recent scores that define the CDF (default 512). */
+  calibrationWindow?: number;
+  /** Scores needed in the window before novelty can be flagged (default 64). */
+  minCalibration?: number;
+  /** Calibrated score at or above which a frame is novel (default 0.99). */
+  threshold?: number;
+  /** Entries computed more than this many teacher versions ago are dropped (default Infinity = never). */
+  maxVersionLag?: number;
+  /** Seed for reservoir sampling. */
+  seed?: number;
+  streamId?: string;
+}
+
+export interface NoveltyUpdateOptions {
+  /** Teacher version (e.g. training step) the embedding was computed with. */
+  teacherVersion?: number;
+  /** Caller's timestamp for the event (default: the update index). */
+  t?: number;
+}
+
+export interface NoveltyScore {
+  /** Cosine distance to the k-th nearest neighbour, NaN while the bank holds fewer than k entries. */
+  score: number;
+  /** Empirical CDF of the score among recent scores, NaN while the window is empty. */
+  calibrated: number;
+}
+
+export interface NoveltyResult extends NoveltyScore {
+  isNovel: boolean;
+  threshold: number;
+  /** False while warming up (bank < k or window < minCalibration). */
+  warm: boolean;
+  bankSize: number;
+  /** Set when isNovel, ready to publish. */
+  event?: NoveltyEvent;
+}
+
+export class NoveltyDetector {
+  readonly k: number;
+  readonly capacity: number;
+  readonly policy: BankPolicy;
+  readonly calibrationWindow: number;
+  readonly minCalibration: number;
+  readonly threshold: number;
+  readonly maxVersionLag: number;
+  readonly streamId?: string;
+
+  private dim = 0;
+  private bank = new Float32Array(0); // capacity x dim, rows 0..count-1 live (dense)
+  private bankVersion: Float64Array;
+  private bankSeq: Float64Array; // insertion order, for FIFO replacement
+  private count = 0;
+  private seq = 0;
+  private seen = 0; // stream length seen by the reservoir
+  private readonly rng: Random;
+
+  // Calibration window: ring buffer in insertion order; versions never decrease within it.
+  private calScore: Float64Array;
+  private calVersion: Float64Array;
+  private calHead = 0;
+  private calCount = 0;
+
+  private version = -Infinity;
+  private updates = 0;
+
+  constructor(opts: NoveltyDetectorOptions = {}) {
+    this.k = opts.k ?? 5;
+    this.capacity = opts.capacity ?? 1024;
+    this.policy = opts.policy ?? 'fifo';
+    this.calibrationWindow = opts.calibrationWindow ?? 512;
+    this.minCalibration = opts.minCalibration ?? 64;
+    this.threshold = opts.threshold ?? 0.99;
+    this.maxVersionLag = opts.maxVersionLag ?? Infinity;
+    this.streamId = opts.streamId;
+    if (!(this.k >= 1) || !(this.capacity >= this.k)) throw new Error('NoveltyDetector: need 1 <= k <= capacity');
+    if (!(this.calibrationWindow >= 1) || this.minCalibration > this.calibrationWindow) {
+      throw new Error('NoveltyDetector: need 1 <= minCalibration <= calibrationWindow');
+    }
+    this.rng = new Random(opts.seed ?? 0x5eed);
+    this.bankVersion = new Float64Array(this.capacity);
+    this.bankSeq = new Float64Array(this.capacity);
+    this.calScore = new Float64Array(this.calibrationWindow);
+    this.calVersion = new Float64Array(this.calibrationWindow);
+  }
+
+  get bankSize(): number {
+    return this.count;
+  }
+
+  get calibrationSize(): number {
+    return this.calCount;
+  }
+
+  /** Scores, flags, then inserts the embedding into the bank and its score into the calibration window. */
+  update(embedding: ArrayLike<number>, opts: NoveltyUpdateOptions = {}): NoveltyResult {
+    const index = this.updates++;
+    const v = this.advanceVersion(opts.teacherVersion);
+    const x = this.prepare(embedding);
+    const { score, calibrated } = this.scoreNormalized(x);
+    const warm = this.count >= this.k && this.calCount >= this.minCalibration;
+    const isNovel = warm && calibrated >= this.threshold;
+    const result: NoveltyResult = { score, calibrated, isNovel, threshold: this.threshold, warm, bankSize: this.count };
+    if (isNovel) {
+      result.event = {
+        type: 'novelty',
+        streamId: this.streamId,
+        t: opts.t ?? index,
+        score,
+        calibrated,
+        threshold: this.threshold,
+        teacherVersion: opts.teacherVersion,
+        index,
+      };
+    }
+    if (!Number.isNaN(score)) this.pushScore(score, v);
+    this.insert(x, v);
+    return result;
+  }
+
+  /** Scores against the current bank and window without changing any state. */
+  score(embedding: ArrayLike<number>): NoveltyScore {
+    return this.scoreNormalized(this.prepare(embedding));
+  }
+
+  /**
+   * Replaces the bank with embeddings the caller recomputed with the current teacher (keeps the last
+   * `capacity`), and resets the calibration window: scores from the old teacher are not comparable.
+   */
+  rebuild(embeddings: ArrayLike<number>[], teacherVersion: number): void {
+    this.clear();
+    this.version = teacherVersion;
+    const start = Math.max(0, embeddings.length - this.capacity);
+    for (let i = start; i < embeddings.length; i++) this.insert(this.prepare(embeddings[i]!), teacherVersion);
+  }
+
+  /** Forgets everything (bank, calibration, version). */
+  reset(): void {
+    this.clear();
+    this.version = -Infinity;
+  }
+
+  private clear(): void {
+    this.count = 0;
+    this.seen = 0;
+    this.calHead = 0;
+    this.calCount = 0;
+  }
+
+  private advanceVersion(v: number | undefined): number {
+    if (v === undefined) return Number.isFinite(this.version) ? this.version : 0;
+    if (v < this.version) this.reset(); // checkpoint reloaded: nothing in memory matches this teacher
+    if (v !== this.version) {
+      this.version = v;
+      if (Number.isFinite(this.maxVersionLag)) this.dropStale(v - this.maxVersionLag);
+    }
+    return v;
+  }
+
+  /** Drops bank entries and calibration scores computed before version `minVersion`. */
+  private dropStale(minVersion: number): void {
+    const d = this.dim;
+    for (let i = 0; i < this.count; ) {
+      if (this.bankVersion[i]! < minVersion) {
+        const last = this.count - 1; // swap-remove keeps rows dense; order is kept by bankSeq
+        if (i !== last) {
+          this.bank.copyWithin(i * d, last * d, last * d + d);
+          this.bankVersion[i] = this.bankVersion[last]!;
+          this.bankSeq[i] = this.bankSeq[last]!;
+        }
+        this.count--;
+      } else i++;
+    }
+    // The reservoir restarts from what is left so new embeddings refill it at once.
+    this.seen = Math.min(this.seen, this.count);
+    while (this.calCount > 0 && this.calVersion[this.calHead]! < minVersion) {
+      this.calHead = (this.calHead + 1) % this.calibrationWindow;
+      this.calCount--;
+    }
+  }
+
+  private prepare(embedding: ArrayLike<number>): Float32Array {
+    if (this.dim === 0) {
+      if (embedding.length === 0) throw new Error('NoveltyDetector: empty embedding');
+      this.dim = embedding.length;
+      this.bank = new Float32Array(this.capacity * this.dim);
+    } else if (embedding.length !== this.dim) {
+      throw new Error(`NoveltyDetector: embedding dimension ${embedding.length}, expected ${this.dim}`);
+    }
+    return l2Normalized(embedding);
+  }
+
+  private scoreNormalized(x: Float32Array): NoveltyScore {
+    const score = this.kthDistance(x);
+    return { score, calibrated: Number.isNaN(score) ? NaN : this.cdf(score) };
+  }
+
+  private kthDistance(x: Float32Array): number {
+    const k = this.k;
+    if (this.count < k) return NaN;
+    const d = this.dim;
+    const bank = this.bank;
+    // k smallest distances so far, ascending; k is small so insertion into a sorted array is cheapest.
+    const best = new Float64Array(k).fill(Infinity);
+    for (let r = 0; r < this.count; r++) {
+      const off = r * d;
+      let s = 0;
+      for (let j = 0; j < d; j++) s += x[j]! * bank[off + j]!;
+      const dist = 1 - s;
+      if (dist < best[k - 1]!) {
+        let p = k - 1;
+        while (p > 0 && best[p - 1]! > dist) {
+          best[p] = best[p - 1]!;
+          p--;
+        }
+        best[p] = dist;
+      }
+    }
+    // Clamp float error: identical unit vectors can give 1 - dot slightly below 0.
+    return Math.max(0, best[k - 1]!);
+  }
+
+  private cdf(score: number): number {
+    if (this.calCount === 0) return NaN;
+    let below = 0;
+    let equal = 0;
+    for (let i = 0; i < this.calCount; i++) {
+      const s = this.calScore[(this.calHead + i) % this.calibrationWindow]!;
+      if (s < score) below++;
+      else if (s === score) equal++;
+    }
+    return (below + 0.5 * equal) / this.calCount;
+  }
+
+  private pushScore(score: number, version: number): void {
+    const w = this.calibrationWindow;
+    if (this.calCount === w) {
+      this.calHead = (this.calHead + 1) % w;
+      this.calCount--;
+    }
+    const at = (this.calHead + this.calCount) % w;
+    this.calScore[at] = score;
+    this.calVersion[at] = version;
+    this.calCount++;
+  }
+
+  private insert(x: Float32Array, version: number): void {
+    this.seen++;
+    let slot: number;
+    if (this.count < this.capacity) {
+      slot = this.count++;
+    } else if (this.policy === 'fifo') {
+      slot = 0;
+      for (let i = 1; i < this.count; i++) if (this.bankSeq[i]! < this.bankSeq[slot]!) slot = i;
+    } else {
+      // Algorithm R: keep the new item with probability capacity / seen.
+      const j = this.rng.int(this.seen);
+      if (j >= this.capacity) return;
+      slot = j;
+    }
+    this.bank.set(x, slot * this.dim);
+    this.bankVersion[slot] = version;
+    this.bankSeq[slot] = this.seq++;
+  }
+}

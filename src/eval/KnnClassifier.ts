@@ -1,0 +1,108 @@
+/**
+ * Weighted k-NN classifier as in the official DINO eval_knn.py: features L2-normalised, cosine similarity,
+ * the top-k training neighbours vote for their class with weight exp(sim / T) (k = 20, T = 0.07), and the
+ * classes are ranked by total vote for top-1 / top-5 accuracy.
+ * Differences from the script, on purpose: test images are processed one by one (the script splits the
+ * test set into 100 chunks and crashes below 100 images); k is capped at the bank size; top-5 is capped at
+ * the number of classes and counts only classes that got a vote (the script's order among zero-vote
+ * classes is arbitrary); equal votes rank the lower class index first (deterministic).
+ */
+import { l2Normalized } from '../detect/vectorMath';
+
+export interface KnnOptions {
+  k?: number;
+  temperature?: number;
+}
+
+export interface KnnPrediction {
+  /** Classes by decreasing vote (classes with no vote follow in index order). */
+  ranking: number[];
+  /** Vote per class. */
+  votes: Float64Array;
+}
+
+export interface KnnAccuracy {
+  top1: number;
+  top5: number;
+  n: number;
+}
+
+export class KnnClassifier {
+  readonly k: number;
+  readonly temperature: number;
+  readonly numClasses: number;
+  private readonly dim: number;
+  private readonly bank: Float32Array; // n x dim, rows unit-norm
+  private readonly labels: Int32Array;
+
+  constructor(trainFeatures: ArrayLike<number>[], trainLabels: ArrayLike<number>, numClasses: number, opts: KnnOptions = {}) {
+    this.k = opts.k ?? 20;
+    this.temperature = opts.temperature ?? 0.07;
+    this.numClasses = numClasses;
+    const n = trainFeatures.length;
+    if (n === 0) throw new Error('KnnClassifier: empty training set');
+    if (trainLabels.length !== n) throw new Error(`KnnClassifier: ${n} features but ${trainLabels.length} labels`);
+    this.dim = trainFeatures[0]!.length;
+    this.bank = new Float32Array(n * this.dim);
+    this.labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const f = trainFeatures[i]!;
+      if (f.length !== this.dim) throw new Error(`KnnClassifier: feature ${i} has dimension ${f.length}, expected ${this.dim}`);
+      const label = trainLabels[i]!;
+      if (!Number.isInteger(label) || label < 0 || label >= numClasses) throw new Error(`KnnClassifier: bad label ${label}`);
+      this.bank.set(l2Normalized(f), i * this.dim);
+      this.labels[i] = label;
+    }
+  }
+
+  get size(): number {
+    return this.labels.length;
+  }
+
+  predict(feature: ArrayLike<number>): KnnPrediction {
+    if (feature.length !== this.dim) throw new Error(`KnnClassifier: dimension ${feature.length}, expected ${this.dim}`);
+    const q = l2Normalized(feature);
+    const n = this.labels.length;
+    const d = this.dim;
+    const k = Math.min(this.k, n);
+    // Top-k similarities, descending, by insertion: k is small next to the bank.
+    const topSim = new Float64Array(k).fill(-Infinity);
+    const topIdx = new Int32Array(k).fill(-1);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      const off = i * d;
+      for (let j = 0; j < d; j++) s += q[j]! * this.bank[off + j]!;
+      if (s > topSim[k - 1]!) {
+        let p = k - 1;
+        while (p > 0 && topSim[p - 1]! < s) {
+          topSim[p] = topSim[p - 1]!;
+          topIdx[p] = topIdx[p - 1]!;
+          p--;
+        }
+        topSim[p] = s;
+        topIdx[p] = i;
+      }
+    }
+    const votes = new Float64Array(this.numClasses);
+    for (let r = 0; r < k; r++) votes[this.labels[topIdx[r]!]!]! += Math.exp(topSim[r]! / this.temperature);
+    const ranking = Array.from({ length: this.numClasses }, (_, c) => c).sort((a, b) => votes[b]! - votes[a]! || a - b);
+    return { ranking, votes };
+  }
+
+  /** Top-1 and top-5 accuracy (fractions in [0, 1]) over any number of test features, even one. */
+  evaluate(testFeatures: ArrayLike<number>[], testLabels: ArrayLike<number>): KnnAccuracy {
+    const n = testFeatures.length;
+    if (testLabels.length !== n) throw new Error(`KnnClassifier: ${n} test features but ${testLabels.length} labels`);
+    if (n === 0) return { top1: NaN, top5: NaN, n: 0 };
+    const top = Math.min(5, this.numClasses);
+    let c1 = 0;
+    let c5 = 0;
+    for (let i = 0; i < n; i++) {
+      const { ranking, votes } = this.predict(testFeatures[i]!);
+      const y = testLabels[i]!;
+      if (ranking[0] === y) c1++;
+      for (let r = 0; r < top; r++) if (ranking[r] === y && votes[y]! > 0) c5++;
+    }
+    return { top1: c1 / n, top5: c5 / n, n };
+  }
+}

@@ -1,0 +1,121 @@
+import { MMDDriftDetector } from '../../src/detect/MMDDriftDetector';
+import { mmdPermutationTest } from '../../src/detect/mmd';
+import { Random } from '../../src/util/Random';
+
+function gaussian(rng: Random, n: number, d: number, shift = 0): Float32Array[] {
+  return Array.from({ length: n }, () => Float32Array.from({ length: d }, () => rng.normal() + shift));
+}
+
+describe('mmdPermutationTest', () => {
+  test('unbiased MMD^2 matches a direct computation (hand-sized example)', () => {
+    const x = [[0], [1]];
+    const y = [[3], [4], [6]];
+    const r = mmdPermutationTest(x, y, { nPermutations: 10 });
+    // Pooled squared distances: 1,9,16,36, 4,9,25, 1,9, 4 -> sorted median (10 values) = (9 + 9) / 2 = 9.
+    const k = (a: number, b: number) => Math.exp(-((a - b) ** 2) / 9);
+    const kxx = k(0, 1);
+    const kyy = (k(3, 4) + k(3, 6) + k(4, 6)) / 3;
+    let kxy = 0;
+    for (const a of [0, 1]) for (const b of [3, 4, 6]) kxy += k(a, b) / 6;
+    expect(r.sigma).toBeCloseTo(Math.sqrt(4.5), 10);
+    expect(r.statistic).toBeCloseTo(kxx + kyy - 2 * kxy, 10);
+  });
+
+  test('no shift: p-values roughly uniform, false alarms near alpha over many seeds', () => {
+    const rng = new Random(42);
+    const ps: number[] = [];
+    for (let s = 0; s < 200; s++) ps.push(mmdPermutationTest(gaussian(rng, 30, 8), gaussian(rng, 30, 8), { nPermutations: 99, rng }).pValue);
+    const rate = (a: number) => ps.filter((p) => p < a).length / ps.length;
+    const mean = ps.reduce((a, b) => a + b, 0) / ps.length;
+    console.log(`MMD null: mean p ${mean.toFixed(3)}, P(p<0.05) ${rate(0.05).toFixed(3)}, P(p<0.1) ${rate(0.1).toFixed(3)}, P(p<0.5) ${rate(0.5).toFixed(3)}`);
+    expect(mean).toBeGreaterThan(0.4);
+    expect(mean).toBeLessThan(0.6);
+    // Binomial(200, 0.05): sd 0.015.
+    expect(rate(0.05)).toBeLessThan(0.1);
+    expect(rate(0.5)).toBeGreaterThan(0.38);
+    expect(rate(0.5)).toBeLessThan(0.62);
+  });
+
+  test('a mean shift is detected with the smallest attainable p', () => {
+    const rng = new Random(1);
+    const r = mmdPermutationTest(gaussian(rng, 50, 16), gaussian(rng, 50, 16, 0.5), { nPermutations: 100, rng });
+    expect(r.pValue).toBeCloseTo(1 / 101, 10);
+    // |shift|^2 = 4 against a pooled median distance^2 of ~36: MMD^2 ~ 2 (1 - e^(-4/36)) ~ 0.07.
+    expect(r.statistic).toBeGreaterThan(0.04);
+  });
+
+  test('block permutations keep the test valid on i.i.d. data', () => {
+    const rng = new Random(9);
+    let alarms = 0;
+    for (let s = 0; s < 100; s++) {
+      if (mmdPermutationTest(gaussian(rng, 40, 4), gaussian(rng, 40, 4), { nPermutations: 99, blockSize: 5, rng }).pValue < 0.05) alarms++;
+    }
+    expect(alarms).toBeLessThan(11);
+  });
+
+  test('windows of 100 x d=192 with 100 permutations run well under 100 ms', () => {
+    const rng = new Random(3);
+    const x = gaussian(rng, 100, 192);
+    const y = gaussian(rng, 100, 192);
+    mmdPermutationTest(x, y, { nPermutations: 100, rng }); // JIT warm-up
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      mmdPermutationTest(x, y, { nPermutations: 100, rng });
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    console.log(`MMD test 100+100 x 192, 100 permutations: ${times.map((t) => t.toFixed(1)).join(', ')} ms`);
+    expect(times[1]).toBeLessThan(100);
+  });
+});
+
+describe('MMDDriftDetector', () => {
+  test('one event after a shift, none before, re-baselines instead of reporting it again', () => {
+    const rng = new Random(5);
+    const det = new MMDDriftDetector({ refSize: 50, testEvery: 10, alpha: 0.01, nPermutations: 100, minStatistic: 0.03, streamId: 'cam1', seed: 2 });
+    const stream = [...gaussian(rng, 300, 16), ...gaussian(rng, 400, 16, 0.5)];
+    const events = stream.flatMap((x, i) => det.update(x, { t: 1000 + i }).event ?? []);
+    expect(events).toHaveLength(1);
+    const e = events[0]!;
+    expect(e).toMatchObject({ type: 'drift', method: 'mmd', streamId: 'cam1', threshold: 0.01, refSize: 50, recentSize: 50 });
+    expect(e.index).toBeGreaterThanOrEqual(300);
+    expect(e.index).toBeLessThan(350);
+    expect(e.t).toBe(1000 + e.index);
+    expect(e.pValue).toBeLessThan(0.01);
+    // After the event the reference refills from post-drift data: back to 'reference' state.
+    const det2 = new MMDDriftDetector({ refSize: 20, testEvery: 1, nPermutations: 100 });
+    const r2 = new Random(8);
+    let state = '';
+    for (const x of [...gaussian(r2, 40, 4), ...gaussian(r2, 40, 4, 3)]) {
+      const r = det2.update(x);
+      if (r.drift) {
+        state = det2.state;
+        break;
+      }
+    }
+    expect(state).toBe('reference');
+  });
+
+  test('tests only once both windows are full, every testEvery updates', () => {
+    const rng = new Random(6);
+    const det = new MMDDriftDetector({ refSize: 10, recentSize: 5, testEvery: 3 });
+    const tested = gaussian(rng, 30, 3).map((x) => det.update(x).tested);
+    const at = tested.flatMap((t, i) => (t ? [i] : []));
+    expect(at).toEqual([14, 17, 20, 23, 26, 29]);
+  });
+
+  test('cooldown suppresses events for its length after one', () => {
+    const rng = new Random(7);
+    const det = new MMDDriftDetector({ refSize: 10, testEvery: 1, nPermutations: 100, cooldown: 100 });
+    // Alternating distant clusters every 20 samples: without cooldown it would fire about every 20-30 updates.
+    const stream = Array.from({ length: 150 }, (_, i) => gaussian(rng, 1, 4, Math.floor(i / 20) % 2 ? 5 : 0)[0]!);
+    const idx = stream.flatMap((x, i) => (det.update(x).event ? [i] : []));
+    expect(idx.length).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < idx.length; i++) expect(idx[i]! - idx[i - 1]!).toBeGreaterThan(100);
+  });
+
+  test('rejects an alpha the permutation count cannot reach', () => {
+    expect(() => new MMDDriftDetector({ alpha: 0.005, nPermutations: 100 })).toThrow(/permutations/);
+  });
+});

@@ -1,0 +1,59 @@
+import { KnnClassifier } from '../../src/eval/KnnClassifier';
+// Features are stored as Float32 (as embeddings are), so values match to ~1e-7 relative.
+
+// Bank on the unit circle: a = (1,0) class 0, b = (0.8,0.6) class 1, c = (0,1) class 1.
+const train = [
+  [1, 0],
+  [0.8, 0.6],
+  [0, 1],
+];
+const labels = [0, 1, 1];
+
+describe('KnnClassifier (DINO eval_knn weighting)', () => {
+  test('hand-worked votes: exp(sim / T) over the top-k', () => {
+    // Query (1,0): similarities a 1, b 0.8, c 0.
+    // k = 3, T = 1: class 0 gets e^1 = 2.718, class 1 gets e^0.8 + e^0 = 3.226 -> class 1 wins.
+    const soft = new KnnClassifier(train, labels, 2, { k: 3, temperature: 1 }).predict([1, 0]);
+    expect(soft.votes[0]).toBeCloseTo(Math.E, 6);
+    expect(soft.votes[1]).toBeCloseTo(Math.exp(0.8) + 1, 6);
+    expect(soft.ranking).toEqual([1, 0]);
+    // T = 0.07 (DINO's): e^(1/0.07) = 1.6e6 dwarfs e^(0.8/0.07) + e^0 = 9.2e4 -> class 0 wins.
+    const sharp = new KnnClassifier(train, labels, 2, { k: 3 }).predict([1, 0]);
+    expect(sharp.votes[0]).toBeCloseTo(Math.exp(1 / 0.07), 0);
+    expect(sharp.ranking).toEqual([0, 1]);
+    // k = 2, T = 0.5, query (0.6, 0.8): sims a 0.6, b 0.96, c 0.8 -> top-2 are b, c (both class 1).
+    const k2 = new KnnClassifier(train, labels, 2, { k: 2, temperature: 0.5 }).predict([0.6, 0.8]);
+    expect(k2.votes[0]).toBe(0);
+    expect(k2.votes[1]).toBeCloseTo(Math.exp(0.96 / 0.5) + Math.exp(0.8 / 0.5), 5);
+  });
+
+  test('features are L2-normalised (scale does not matter)', () => {
+    const knn = new KnnClassifier([[10, 0], [0, 0.1]], [0, 1], 2, { k: 1 });
+    expect(knn.predict([0.001, 0.0001]).ranking[0]).toBe(0);
+    expect(knn.predict([1, 50]).ranking[0]).toBe(1);
+  });
+
+  test('fewer than 100 test images and k larger than the bank (k = 20 default, bank of 3)', () => {
+    const knn = new KnnClassifier(train, labels, 3); // 3 classes, class 2 has no training example
+    expect(knn.k).toBe(20);
+    // (1,0): class 0 wins (see above). (0,1): c 1, b 0.6, a 0 -> class 1. (0.8,-0.6) labelled 2: never predictable.
+    const acc = knn.evaluate([[1, 0], [0, 1], [0.8, -0.6]], [0, 1, 2]);
+    expect(acc.n).toBe(3);
+    expect(acc.top1).toBeCloseTo(2 / 3, 10);
+    // Top-5 capped at 3 classes; class 2 got no vote, so it is not a top-5 hit.
+    expect(acc.top5).toBeCloseTo(2 / 3, 10);
+    expect(knn.evaluate([[0, 1]], [1])).toEqual({ top1: 1, top5: 1, n: 1 });
+    expect(knn.evaluate([], []).n).toBe(0);
+  });
+
+  test('ties in votes rank the lower class first', () => {
+    const knn = new KnnClassifier([[1, 0], [1, 0]], [1, 0], 2, { k: 2 });
+    expect(knn.predict([1, 0]).ranking).toEqual([0, 1]);
+  });
+
+  test('input errors are explicit', () => {
+    expect(() => new KnnClassifier([], [], 2)).toThrow(/empty/);
+    expect(() => new KnnClassifier([[1, 0]], [5], 2)).toThrow(/bad label 5/);
+    expect(() => new KnnClassifier([[1, 0]], [0], 2).predict([1, 0, 0])).toThrow(/dimension 3/);
+  });
+});
