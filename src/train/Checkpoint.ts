@@ -56,8 +56,8 @@ export async function encodeCheckpoint(step: number, tensors: Map<string, tf.Ten
 
 /** Parse and verify a checkpoint buffer; throws CheckpointError naming what is wrong. */
 export function decodeCheckpoint(buf: Buffer, file = '<buffer>'): { header: CheckpointHeader; tensors: Map<string, { shape: number[]; values: Float32Array }> } {
+  if (buf.length < 8 || !buf.subarray(0, 8).equals(MAGIC)) throw new CheckpointError(file, 'not a dino-stream checkpoint (bad magic bytes)');
   if (buf.length < 16 + HASH_BYTES) throw new CheckpointError(file, `truncated: only ${buf.length} bytes`);
-  if (!buf.subarray(0, 8).equals(MAGIC)) throw new CheckpointError(file, 'not a dino-stream checkpoint (bad magic bytes)');
   const version = buf.readUInt32LE(8);
   if (version !== VERSION) throw new CheckpointError(file, `format version ${version} is not supported (expected ${VERSION})`);
   const headerBytes = buf.readUInt32LE(12);

@@ -1,0 +1,51 @@
+import * as tf from '@tensorflow/tfjs';
+import type { MultiCropWrapper } from './MultiCropWrapper';
+
+export interface EmbedResult {
+  /** L2-normalised CLS features [B, D]: what subscribers and detectors get. */
+  normalized: tf.Tensor2D;
+  /** The CLS features as they leave the final LayerNorm [B, D]. */
+  raw: tf.Tensor2D;
+  /** Last block's CLS-to-patch attention [B, H, g*g] (each row sums to 1 minus the CLS self-weight). */
+  attention?: tf.Tensor3D;
+}
+
+/**
+ * Teacher inference: the backbone's CLS feature of whole frames (already resized to the global crop size and
+ * normalised), as the official eval_knn.py uses it, optionally with DINO's CLS attention maps.
+ */
+export class Embedder {
+  constructor(private readonly model: MultiCropWrapper) {}
+
+  get dim(): number {
+    return this.model.config.vit.embedDim;
+  }
+
+  embed(images: tf.Tensor4D, opts: { attention?: boolean } = {}): EmbedResult {
+    return tf.tidy(() => {
+      const out = this.model.backbone.apply(images, { withAttention: !!opts.attention });
+      const normalized = tf.div(out.cls, tf.maximum(tf.norm(out.cls, 2, 1, true), 1e-12)) as tf.Tensor2D;
+      let attention: tf.Tensor3D | undefined;
+      if (out.lastAttention) {
+        const [B, H, T] = out.lastAttention.shape;
+        attention = tf.reshape(tf.slice(out.lastAttention, [0, 0, 0, 1], [B, H, 1, T - 1]), [B, H, T - 1]) as tf.Tensor3D;
+      }
+      return { normalized, raw: out.cls, attention };
+    });
+  }
+
+  /** embed() read back to plain arrays, one per image; no tensors outlive the call. */
+  async embedToArrays(images: tf.Tensor4D, opts: { attention?: boolean } = {}): Promise<{ normalized: Float32Array[]; raw: Float32Array[]; attention?: Float32Array[] }> {
+    const r = this.embed(images, opts);
+    try {
+      const B = images.shape[0];
+      const split = (flat: Float32Array, n: number) => Array.from({ length: n }, (_, i) => flat.slice((i * flat.length) / n, ((i + 1) * flat.length) / n));
+      const normalized = split((await r.normalized.data()) as Float32Array, B);
+      const raw = split((await r.raw.data()) as Float32Array, B);
+      const attention = r.attention ? split((await r.attention.data()) as Float32Array, B) : undefined;
+      return { normalized, raw, attention };
+    } finally {
+      tf.dispose([r.normalized, r.raw, ...(r.attention ? [r.attention] : [])]);
+    }
+  }
+}

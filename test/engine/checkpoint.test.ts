@@ -1,0 +1,135 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs';
+import { useBackend, expectClose } from '../helpers/backend';
+import { Trainer } from '../../src/train/Trainer';
+import { CheckpointStore } from '../../src/train/CheckpointStore';
+import { CheckpointError } from '../../src/train/Checkpoint';
+import { restoreTrainer, saveTrainer } from '../../src/train/TrainerCheckpoint';
+import { modelSize } from '../../src/model/modelSizes';
+import { paperRecipe } from '../../src/train/TrainerOptions';
+import { resumeOptions, runSteps, saveRun, weightsOf } from './resumeRun';
+
+const tsx = path.resolve(__dirname, '../../node_modules/.bin/tsx');
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'dino-ckpt-'));
+
+describe('checkpoints', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  test('N steps, save, resume in a new process, M steps == N+M steps uninterrupted', async () => {
+    const N = 3;
+    const M = 3;
+    const straight = new Trainer(resumeOptions());
+    const lossesStraight = runSteps(straight, N + M);
+    const want = weightsOf(straight);
+    straight.dispose();
+
+    const dir = tmp();
+    const first = await saveRun(dir, N);
+    expect(first).toEqual(lossesStraight.slice(0, N));
+    const out = path.join(dir, 'out.json');
+    execFileSync(tsx, [path.join(__dirname, 'resumeChild.ts'), dir, String(M), out, 'cpu'], { stdio: 'pipe' });
+    const resumed = JSON.parse(fs.readFileSync(out, 'utf8')) as { step0: number; losses: number[]; weights: Record<string, number[]> };
+    expect(resumed.step0).toBe(N);
+    expectClose(resumed.losses, lossesStraight.slice(N), 1e-6, 1e-5, 'losses after resume');
+    expect(Object.keys(resumed.weights).sort()).toEqual(Object.keys(want).sort());
+    for (const [name, w] of Object.entries(want)) expectClose(resumed.weights[name]!, w, 1e-6, 1e-5, name);
+  }, 120000);
+
+  test('a checkpoint written on one backend loads bit-exactly on another', async () => {
+    const dir = tmp();
+    await useBackend('wasm');
+    const t1 = new Trainer(resumeOptions());
+    runSteps(t1, 2);
+    const onWasm = weightsOf(t1);
+    await saveTrainer(new CheckpointStore(dir), t1);
+    t1.dispose();
+    await useBackend('cpu');
+    const t2 = new Trainer(resumeOptions());
+    restoreTrainer(t2, (await new CheckpointStore(dir).loadLatest())!);
+    const onCpu = weightsOf(t2);
+    for (const [n, w] of Object.entries(onWasm)) expect(onCpu[n]).toEqual(w);
+    expect(t2.stepCount).toBe(2);
+    t2.dispose();
+  });
+
+  test('truncated, corrupted and foreign files fail with a clear error; the latest good one is used', async () => {
+    const dir = tmp();
+    const logs: string[] = [];
+    const store = new CheckpointStore(dir, { keep: 5, log: (m) => logs.push(m) });
+    const trainer = new Trainer(resumeOptions());
+    runSteps(trainer, 1);
+    const good = await saveTrainer(store, trainer);
+    runSteps(trainer, 1);
+    const newer = await saveTrainer(store, trainer);
+    const bytes = fs.readFileSync(newer);
+
+    fs.writeFileSync(newer, bytes.subarray(0, bytes.length - 1000));
+    await expect(store.load(newer)).rejects.toThrow(/truncated/);
+    const flipped = Buffer.from(bytes);
+    flipped[flipped.length - 5000]! ^= 0xff;
+    fs.writeFileSync(newer, flipped);
+    await expect(store.load(newer)).rejects.toThrow(/checksum mismatch/);
+    fs.writeFileSync(newer, Buffer.from('hello, not a checkpoint at all, definitely not'));
+    await expect(store.load(newer)).rejects.toThrow(CheckpointError);
+    await expect(store.load(newer)).rejects.toThrow(/bad magic/);
+
+    const latest = await store.loadLatest();
+    expect(latest!.file).toBe(good);
+    expect(latest!.header.step).toBe(1);
+    expect(logs.join('\n')).toMatch(/bad magic.*trying an older checkpoint/);
+    trainer.dispose();
+  });
+
+  test('a failed write (disk full) leaves the previous checkpoint untouched and no temp file', async () => {
+    const dir = tmp();
+    const store = new CheckpointStore(dir);
+    const trainer = new Trainer(resumeOptions());
+    runSteps(trainer, 1);
+    const good = await saveTrainer(store, trainer);
+    const goodBytes = fs.readFileSync(good);
+    runSteps(trainer, 1);
+    const realOpen = fs.promises.open;
+    const spy = jest.spyOn(fs.promises, 'open').mockImplementation(async (...args: Parameters<typeof realOpen>) => {
+      const fh = await realOpen(...args);
+      if (String(args[0]).endsWith('.tmp')) {
+        fh.writeFile = async () => {
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        };
+      }
+      return fh;
+    });
+    await expect(saveTrainer(store, trainer)).rejects.toThrow(/ENOSPC/);
+    spy.mockRestore();
+    expect(fs.readdirSync(dir)).toEqual([path.basename(good)]);
+    expect(fs.readFileSync(good).equals(goodBytes)).toBe(true);
+    trainer.dispose();
+  });
+
+  test('a checkpoint of another model is refused, naming the difference', async () => {
+    const dir = tmp();
+    const store = new CheckpointStore(dir);
+    const trainer = new Trainer(resumeOptions());
+    await saveTrainer(store, trainer);
+    trainer.dispose();
+    const other = new Trainer(paperRecipe({ ...modelSize('micro'), vit: { ...modelSize('micro').vit, depth: 3 } }, 4, 20, 2));
+    const ckpt = (await store.loadLatest())!;
+    expect(() => restoreTrainer(other, ckpt)).toThrow(/different model \(vit\.depth: 2 vs 3\)/);
+    other.dispose();
+  });
+
+  test('saving and restoring leaks no tensors', async () => {
+    const dir = tmp();
+    const store = new CheckpointStore(dir);
+    const trainer = new Trainer(resumeOptions());
+    runSteps(trainer, 1);
+    const n0 = tf.memory().numTensors;
+    await saveTrainer(store, trainer);
+    expect(tf.memory().numTensors).toBe(n0);
+    restoreTrainer(trainer, (await store.loadLatest())!);
+    expect(tf.memory().numTensors).toBe(n0);
+    trainer.dispose();
+  });
+});
