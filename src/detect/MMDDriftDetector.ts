@@ -57,7 +57,12 @@ export interface MMDDriftResult {
   event?: DriftEvent;
 }
 
-export class MMDDriftDetector {
+/**
+ * P: an optional payload stored with each windowed embedding (the agent stores the frame), so that the windows
+ * can be re-embedded when the teacher moves (windowPayloads + replaceEmbeddings) instead of comparing embeddings
+ * of two different teachers.
+ */
+export class MMDDriftDetector<P = unknown> {
   readonly refSize: number;
   readonly recentSize: number;
   readonly testEvery: number;
@@ -71,6 +76,8 @@ export class MMDDriftDetector {
 
   private ref: Float32Array[] = [];
   private recent: Float32Array[] = [];
+  private refPayload: (P | undefined)[] = [];
+  private recentPayload: (P | undefined)[] = [];
   private sinceFull = 0;
   private updates = 0;
   private lastEventIndex = -Infinity;
@@ -99,15 +106,20 @@ export class MMDDriftDetector {
     return this.ref.length < this.refSize ? 'reference' : 'monitoring';
   }
 
-  update(embedding: ArrayLike<number>, opts: { t?: number } = {}): MMDDriftResult {
+  update(embedding: ArrayLike<number>, opts: { t?: number; payload?: P } = {}): MMDDriftResult {
     const index = this.updates++;
     const x = Float32Array.from(embedding);
     if (this.ref.length < this.refSize) {
       this.ref.push(x);
+      this.refPayload.push(opts.payload);
       return { state: 'reference', tested: false, drift: false };
     }
     this.recent.push(x);
-    if (this.recent.length > this.recentSize) this.recent.shift();
+    this.recentPayload.push(opts.payload);
+    if (this.recent.length > this.recentSize) {
+      this.recent.shift();
+      this.recentPayload.shift();
+    }
     if (this.recent.length < this.recentSize) return { state: 'monitoring', tested: false, drift: false };
     if (this.sinceFull++ % this.testEvery !== 0) return { state: 'monitoring', tested: false, drift: false };
 
@@ -142,7 +154,23 @@ export class MMDDriftDetector {
   rebaseline(): void {
     this.ref = [];
     this.recent = [];
+    this.refPayload = [];
+    this.recentPayload = [];
     this.sinceFull = 0;
+  }
+
+  /** The payloads stored with the current windows (undefined where none was given). */
+  windowPayloads(): { ref: (P | undefined)[]; recent: (P | undefined)[] } {
+    return { ref: this.refPayload.slice(), recent: this.recentPayload.slice() };
+  }
+
+  /** Swap in new embeddings for the current windows (same sizes), e.g. the same frames under a newer teacher. */
+  replaceEmbeddings(ref: ArrayLike<number>[], recent: ArrayLike<number>[]): void {
+    if (ref.length !== this.ref.length || recent.length !== this.recent.length) {
+      throw new Error(`replaceEmbeddings: windows hold ${this.ref.length}+${this.recent.length} embeddings, got ${ref.length}+${recent.length}`);
+    }
+    this.ref = ref.map((e) => Float32Array.from(e));
+    this.recent = recent.map((e) => Float32Array.from(e));
   }
 
   /** Forgets everything, including the cooldown. */

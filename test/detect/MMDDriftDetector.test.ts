@@ -119,3 +119,22 @@ describe('MMDDriftDetector', () => {
     expect(() => new MMDDriftDetector({ alpha: 0.005, nPermutations: 100 })).toThrow(/permutations/);
   });
 });
+
+describe('MMDDriftDetector re-embedding (teacher moved)', () => {
+  test('payloads follow the windows and replaced embeddings are what the next test sees', () => {
+    const d = new MMDDriftDetector<number>({ refSize: 4, recentSize: 3, testEvery: 1, alpha: 0.05, nPermutations: 50, seed: 1 });
+    // ref: payloads 0..3, recent slides over 4..8 -> keeps 6, 7, 8
+    for (let i = 0; i < 9; i++) d.update([i % 2, 1 - (i % 2)], { payload: i });
+    expect(d.windowPayloads()).toEqual({ ref: [0, 1, 2, 3], recent: [6, 7, 8] });
+    // a new "teacher" maps the reference far from the recent window: the next test must see it as drift
+    const { ref, recent } = d.windowPayloads();
+    d.replaceEmbeddings(
+      ref.map(() => [10, 10]),
+      recent.map((p) => [p! % 2, 1 - (p! % 2)]),
+    );
+    const r = d.update([0, 1], { payload: 9 });
+    expect(r.tested).toBe(true);
+    expect(r.statistic!).toBeGreaterThan(1);
+    expect(() => d.replaceEmbeddings([[1, 1]], [])).toThrow(/windows hold/);
+  });
+});

@@ -1,0 +1,20 @@
+/** The streams layer: sources -> operators -> replay buffer -> training loop. */
+export * from './Frame';
+export * from './CameraState';
+export * from './DropCounter';
+export * from './Logger';
+export * from './ReplayBuffer';
+export * from './thumbnailFeature';
+export * from './trainingLoop';
+export * from './operators/throttleFps';
+export * from './operators/sampleEvery';
+export * from './operators/concatMapDropOldest';
+export * from './operators/fairMix';
+export * from './sources/FfmpegSource';
+export * from './sources/ImageFolderSource';
+export * from './sources/WebSocketIngest';
+export * from './sources/SyntheticCamera';
+export * from './sources/RtspRelay';
+export * from './sources/decodeImage';
+export { resolveFfmpegPath } from './sources/ffmpegPath';
+export { liveChildPids } from './sources/childProcess';

@@ -1,0 +1,33 @@
+import { asyncScheduler, filter, MonoTypeOperatorFunction, SchedulerLike, defer } from 'rxjs';
+
+export interface ThrottleFpsOptions<T> {
+  /** Rate-limit each key separately (default: the frame's streamId). */
+  key?: (v: T) => string;
+  scheduler?: SchedulerLike;
+}
+
+/**
+ * At most `fps` items per second per key, dropping the rest. Paced by a due time that advances by one period
+ * per item passed (not "period since the last one"), so a 15 fps camera throttled to 10 fps really yields 10,
+ * not 7.5; after an idle gap at most one extra item slips through.
+ */
+export function throttleFps<T extends { streamId: string }>(fps: number, opts: ThrottleFpsOptions<T> = {}): MonoTypeOperatorFunction<T> {
+  if (!(fps > 0)) throw new Error('throttleFps: fps must be > 0');
+  const period = 1000 / fps;
+  const key = opts.key ?? ((v: T) => v.streamId);
+  const scheduler = opts.scheduler ?? asyncScheduler;
+  return (source) =>
+    defer(() => {
+      const due = new Map<string, number>(); // per subscription
+      return source.pipe(
+        filter((v) => {
+          const k = key(v);
+          const now = scheduler.now();
+          const d = due.get(k);
+          if (d !== undefined && now < d) return false;
+          due.set(k, (d === undefined ? now : Math.max(d, now - period)) + period);
+          return true;
+        }),
+      );
+    });
+}

@@ -1,0 +1,225 @@
+import { ChildProcess } from 'child_process';
+import { EventEmitter } from 'events';
+import { AddressInfo } from 'net';
+import { Observable, ReplaySubject } from 'rxjs';
+import { WebSocket, WebSocketServer } from 'ws';
+import { BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from '../CameraState';
+import { defaultLogger, StreamLogger } from '../Logger';
+import { resolveFfmpegPath } from './ffmpegPath';
+import { hasExited, killGracefully, trackChild } from './childProcess';
+import { StderrTail } from './StderrTail';
+
+/**
+ * Live view for the dashboard: an RTSP camera re-encoded by ffmpeg to MPEG-1 in MPEG-TS and broadcast over a
+ * websocket, in the format JSMpeg plays (first message: 'jsmp' + uint16 BE width + uint16 BE height, then TS bytes).
+ * Viewing only: training frames come from FfmpegSource, never from here.
+ *
+ * Built on node-rtsp-stream 0.0.9's Mpeg1Muxer (the ffmpeg command line). Its VideoStream is not used, because of
+ * these flaws, each guarded here:
+ *  - `new ws.Server({ port })` binds all interfaces and nobody listens for 'error': a busy port throws an uncaught
+ *    EADDRINUSE and kills the process. Here: our own server on `host` (127.0.0.1 by default), port 0 = a free port
+ *    chosen by the OS (no check-then-bind race), listen errors reject start().
+ *  - When ffmpeg exits (camera reboot, network drop) it only logs and never restarts. Here: restart with capped
+ *    exponential back-off, plus a watchdog that kills an ffmpeg blocked on a hung camera (SIGTERM, then SIGKILL).
+ *  - The ffmpeg child has no 'error' listener: a missing binary (ENOENT) crashes the process. Here: handled.
+ *  - It writes ffmpeg's stderr to our stderr and console.logs every viewer; Mpeg1Muxer console.errors on exit code 1.
+ *    Here: stderr kept in a tail for messages, its exit listener removed, logging through the logger.
+ *  - Sockets get no 'error' listener and slow viewers buffer without bound. Here: listener added, and a viewer whose
+ *    send buffer exceeds maxClientBufferBytes skips data until it drains (the picture glitches, memory stays flat).
+ *  - stop() sends SIGTERM only and leaves viewers connected. Here: SIGKILL after a grace period, viewers closed.
+ *  - Input options cannot be passed (ffmpegOptions go after -i), so no `-rtsp_transport tcp`: ffmpeg tries UDP
+ *    first. Acceptable for a viewer; FfmpegSource, which feeds training, uses TCP.
+ */
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const Mpeg1Muxer = require('node-rtsp-stream/mpeg1muxer') as new (o: {
+  url: string;
+  ffmpegPath: string;
+  ffmpegOptions: Record<string, string>;
+}) => EventEmitter & { stream: ChildProcess };
+
+export interface RtspRelayOptions {
+  url: string;
+  name?: string;
+  /** Size of the relayed picture (JSMpeg needs it in the header). Even numbers. */
+  width: number;
+  height: number;
+  /** Interface to listen on. Default 127.0.0.1: the dashboard server proxies or the browser is local. */
+  host?: string;
+  /** Websocket port; 0 or unset = any free port. */
+  port?: number;
+  ffmpegPath?: string;
+  /** Output frame rate; MPEG-1 only allows 24, 25, 30, 50, 60 (and NTSC variants). Default 25. */
+  fps?: number;
+  bitrateKbps?: number;
+  /** No output for this long -> kill and restart. Default 15 s. */
+  watchdogMs?: number;
+  killGraceMs?: number;
+  backoff?: Partial<BackoffOptions>;
+  maxClientBufferBytes?: number;
+  logger?: StreamLogger;
+}
+
+export interface RelayState {
+  name: string;
+  state: 'starting' | 'live' | 'restarting' | 'stopped';
+  t: number;
+  detail: string;
+}
+
+export class RtspRelay {
+  private readonly states = new ReplaySubject<RelayState>(1);
+  readonly state$: Observable<RelayState> = this.states.asObservable();
+  private readonly name: string;
+  private readonly log: StreamLogger;
+  private readonly tail = new StderrTail(20);
+  private readonly backoff: BackoffOptions;
+  private wss: WebSocketServer | undefined;
+  private proc: ChildProcess | undefined;
+  private stopping = false;
+  private attempts = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastDataAt = 0;
+  private header: Buffer;
+  /** Bytes relayed since start (all viewers share them). */
+  bytes = 0;
+  restarts = 0;
+
+  constructor(private readonly o: RtspRelayOptions) {
+    if (o.width % 2 || o.height % 2 || o.width <= 0 || o.height <= 0) throw new Error('RtspRelay: width and height must be positive even numbers');
+    this.name = o.name ?? o.url;
+    this.log = o.logger ?? defaultLogger();
+    this.backoff = { ...DEFAULT_BACKOFF, ...o.backoff };
+    this.header = Buffer.alloc(8);
+    this.header.write('jsmp', 0, 'ascii');
+    this.header.writeUInt16BE(o.width, 4);
+    this.header.writeUInt16BE(o.height, 6);
+  }
+
+  get port(): number | undefined {
+    const a = this.wss?.address();
+    return a && typeof a === 'object' ? (a as AddressInfo).port : undefined;
+  }
+
+  get address(): AddressInfo | undefined {
+    const a = this.wss?.address();
+    return a && typeof a === 'object' ? (a as AddressInfo) : undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.proc && !hasExited(this.proc) ? this.proc.pid : undefined;
+  }
+
+  get viewers(): number {
+    return this.wss?.clients.size ?? 0;
+  }
+
+  /** Listens, starts ffmpeg, resolves with the websocket port. Rejects (without side effects) if it cannot listen. */
+  async start(): Promise<number> {
+    if (this.wss) throw new Error(`RtspRelay ${this.name}: already started`);
+    const host = this.o.host ?? '127.0.0.1';
+    const wss = new WebSocketServer({ host, port: this.o.port ?? 0 });
+    await new Promise<void>((resolve, reject) => {
+      wss.once('listening', () => resolve());
+      wss.once('error', (err: NodeJS.ErrnoException) => {
+        wss.close();
+        reject(new Error(`RtspRelay ${this.name}: cannot listen on ${host}:${this.o.port ?? 0}: ${err.code === 'EADDRINUSE' ? 'port in use' : err.message}`));
+      });
+    });
+    wss.on('error', (err) => this.log.error({ relay: this.name, err: err.message }, 'relay server error'));
+    wss.on('connection', (socket) => this.onViewer(socket));
+    this.wss = wss;
+    this.stopping = false;
+    this.spawn();
+    return this.port!;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.watchdog) clearInterval(this.watchdog);
+    const wss = this.wss;
+    this.wss = undefined;
+    if (wss) {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    }
+    if (this.proc) await killGracefully(this.proc, this.o.killGraceMs ?? 2000);
+    this.setState('stopped', 'stopped');
+  }
+
+  private setState(state: RelayState['state'], detail: string): void {
+    this.log[state === 'restarting' ? 'warn' : 'info']({ relay: this.name, state, detail }, `relay ${this.name}: ${state}`);
+    this.states.next({ name: this.name, state, t: Date.now(), detail });
+  }
+
+  private spawn(): void {
+    this.retryTimer = undefined;
+    if (this.stopping) return;
+    this.tail.clear();
+    const muxer = new Mpeg1Muxer({
+      url: this.o.url,
+      ffmpegPath: resolveFfmpegPath(this.o.ffmpegPath),
+      ffmpegOptions: {
+        '-nostdin': '',
+        '-loglevel': 'error',
+        '-an': '',
+        '-s': `${this.o.width}x${this.o.height}`,
+        '-r': String(this.o.fps ?? 25),
+        '-b:v': `${this.o.bitrateKbps ?? 800}k`,
+        '-bf': '0',
+      },
+    });
+    const proc = muxer.stream;
+    this.proc = proc;
+    proc.removeAllListeners('exit'); // Mpeg1Muxer's console.error handler (before we add our own listeners)
+    trackChild(proc);
+    let live = false;
+    let finished = false;
+    this.lastDataAt = Date.now();
+    this.setState('starting', `ffmpeg pid ${proc.pid ?? '?'}`);
+    muxer.on('ffmpegStderr', (d: Buffer) => this.tail.push(d));
+    muxer.on('mpeg1data', (data: Buffer) => {
+      this.lastDataAt = Date.now();
+      this.bytes += data.length;
+      if (!live) {
+        live = true;
+        this.attempts = 0;
+        this.setState('live', `ffmpeg pid ${proc.pid}`);
+      }
+      this.broadcast(data);
+    });
+    const watchdogMs = this.o.watchdogMs ?? 15_000;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastDataAt > watchdogMs && !hasExited(proc)) {
+        this.log.warn({ relay: this.name }, `relay ${this.name}: no data for ${watchdogMs} ms, killing ffmpeg`);
+        void killGracefully(proc, this.o.killGraceMs ?? 2000);
+      }
+    }, Math.max(50, Math.min(1000, watchdogMs / 4)));
+    const onEnd = (why: string) => {
+      if (finished) return;
+      finished = true;
+      if (this.stopping) return;
+      this.attempts++;
+      this.restarts++;
+      const delay = backoffDelay(this.attempts, this.backoff);
+      this.setState('restarting', `${why}${this.tail.last() ? `: ${this.tail.last()}` : ''}; retry in ${delay} ms`);
+      this.retryTimer = setTimeout(() => this.spawn(), delay);
+    };
+    proc.once('error', (err) => onEnd(`cannot run ffmpeg: ${err.message}`));
+    proc.once('exit', (code, signal) => onEnd(`ffmpeg exited (code ${code}, signal ${signal})`));
+  }
+
+  private onViewer(socket: WebSocket): void {
+    socket.on('error', (err) => this.log.warn({ relay: this.name, err: err.message }, 'relay viewer socket error'));
+    socket.send(this.header, { binary: true });
+  }
+
+  private broadcast(data: Buffer): void {
+    const max = this.o.maxClientBufferBytes ?? 1024 * 1024;
+    for (const c of this.wss?.clients ?? []) {
+      if (c.readyState === WebSocket.OPEN && c.bufferedAmount <= max) c.send(data, { binary: true });
+    }
+  }
+}

@@ -1,0 +1,155 @@
+import { Observable } from 'rxjs';
+import { Frame } from './Frame';
+import { ReplayBuffer } from './ReplayBuffer';
+import { DropCounter } from './DropCounter';
+import { Random } from '../src/util/Random';
+
+/** What one optimisation step reports (the engine adds its own numeric fields). */
+export interface StepStats {
+  step: number;
+  loss: number;
+  [k: string]: number;
+}
+
+/** The training engine as the loop sees it: one async step on a batch of same-size frames. */
+export interface StepRunner {
+  step(frames: Frame[]): Promise<StepStats>;
+}
+
+export interface TrainingLoopOptions {
+  /** All streams merged (rate-limited / mixed upstream as wanted). */
+  frames$: Observable<Frame>;
+  buffer: ReplayBuffer;
+  runner: StepRunner;
+  batchSize: number;
+  /**
+   * Optimisation steps per frame offered to the buffer: 0.1 = one step per 10 new frames, 2 = two per frame.
+   * Credit that the trainer cannot keep up with is not hoarded (at most max(1, updatesPerFrame) steps are owed),
+   * so a burst of frames never turns into a backlog of steps. Default 1.
+   */
+  updatesPerFrame?: number;
+  /** No step before the buffer holds this many frames; credit only accrues from then on. Default batchSize. */
+  minBufferSize?: number;
+  rng?: Random;
+  /** Drops counted upstream (fairMix, concatMapDropOldest) to report alongside the buffer's rejections. */
+  upstreamDrops?: DropCounter;
+  now?: () => number;
+}
+
+export interface TrainingLoopStats {
+  /** What the runner returned. */
+  stats: StepStats;
+  /** Duration of runner.step for this batch. */
+  stepMs: number;
+  /** batchSize / stepMs: the engine's speed. */
+  imagesPerSec: number;
+  /** batchSize / time since the previous step finished: what training actually achieves, waiting included. */
+  effectiveImagesPerSec: number;
+  batchSize: number;
+  bufferSize: number;
+  /** Frames offered to the loop per stream, since start. */
+  received: Record<string, number>;
+  /** Frames per stream that never reached the buffer: rejected by it, or dropped upstream. Since start. */
+  dropped: Record<string, number>;
+  /** Steps started so far by this loop. */
+  steps: number;
+}
+
+/**
+ * Online training as an Observable of per-step stats. Frames go into the replay buffer as they arrive (a cheap
+ * synchronous add: ingest never waits for training). When the previous step has finished and enough frames have
+ * arrived since (updatesPerFrame), a batch is sampled and runner.step runs; never two at once.
+ * Unsubscribing stops ingest and starts no further step; a step in flight runs to its end inside the runner but
+ * its result is discarded. Completes after frames$ completes and the owed steps are done. A runner error errors
+ * the stream.
+ */
+export function trainingLoop(o: TrainingLoopOptions): Observable<TrainingLoopStats> {
+  const upf = o.updatesPerFrame ?? 1;
+  if (!(upf > 0)) throw new Error('trainingLoop: updatesPerFrame must be > 0');
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error('trainingLoop: batchSize must be an integer >= 1');
+  const minBuffer = Math.min(o.buffer.capacity, o.minBufferSize ?? o.batchSize);
+  const maxCredit = Math.max(1, upf);
+  const EPS = 1e-9; // 10 x 0.1 must make a whole step
+  const now = o.now ?? (() => performance.now());
+  const rng = o.rng ?? new Random();
+
+  return new Observable<TrainingLoopStats>((subscriber) => {
+    const received: Record<string, number> = {};
+    const rejected: Record<string, number> = {};
+    let credit = 0;
+    let running = false;
+    let stopped = false;
+    let framesDone = false;
+    let steps = 0;
+    let lastStepEnd = now();
+
+    const dropped = (): Record<string, number> => {
+      const up = o.upstreamDrops?.snapshot() ?? {};
+      const out: Record<string, number> = {};
+      for (const k of new Set([...Object.keys(received), ...Object.keys(up)])) out[k] = (rejected[k] ?? 0) + (up[k] ?? 0);
+      return out;
+    };
+
+    const finishIfDone = () => {
+      if (framesDone && !running && (credit < 1 - EPS || o.buffer.size < minBuffer)) subscriber.complete();
+    };
+
+    const maybeStep = () => {
+      if (running || stopped || credit < 1 - EPS || o.buffer.size < minBuffer) return;
+      credit -= 1;
+      running = true;
+      steps++;
+      const batch = o.buffer.sample(o.batchSize, rng);
+      const t0 = now();
+      // Always asynchronous, even for a runner that returns synchronously: keeps ingest and steps interleaved.
+      Promise.resolve()
+        .then(() => (stopped ? undefined : o.runner.step(batch)))
+        .then(
+          (stats) => {
+            running = false;
+            if (stopped || !stats) return;
+            const t1 = now();
+            const stepMs = Math.max(1e-3, t1 - t0);
+            const sinceLast = Math.max(1e-3, t1 - lastStepEnd);
+            lastStepEnd = t1;
+            subscriber.next({
+              stats,
+              stepMs,
+              imagesPerSec: (batch.length * 1000) / stepMs,
+              effectiveImagesPerSec: (batch.length * 1000) / sinceLast,
+              batchSize: batch.length,
+              bufferSize: o.buffer.size,
+              received: { ...received },
+              dropped: dropped(),
+              steps,
+            });
+            maybeStep();
+            finishIfDone();
+          },
+          (err) => {
+            running = false;
+            if (!stopped) subscriber.error(err);
+          },
+        );
+    };
+
+    const sub = o.frames$.subscribe({
+      next: (f) => {
+        received[f.streamId] = (received[f.streamId] ?? 0) + 1;
+        if (!o.buffer.add(f).added) rejected[f.streamId] = (rejected[f.streamId] ?? 0) + 1;
+        if (o.buffer.size >= minBuffer) credit = Math.min(maxCredit, credit + upf);
+        maybeStep();
+      },
+      error: (e) => subscriber.error(e),
+      complete: () => {
+        framesDone = true;
+        finishIfDone();
+      },
+    });
+
+    return () => {
+      stopped = true;
+      sub.unsubscribe();
+    };
+  });
+}
