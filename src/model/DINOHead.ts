@@ -3,13 +3,10 @@ import { Module } from './Module';
 import { Linear } from './Linear';
 import { gelu } from '../ops/gelu';
 import { linear } from '../ops/linear';
+import { l2Norm, l2Normalize } from '../ops/l2';
 import { SeedSequence, torchDefaultUniform } from './init';
 import type { HeadConfig } from './modelSizes';
 
-/** F.normalize(x, dim=-1): x / max(||x||_2, 1e-12) per row. */
-export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.div(x, tf.maximum(tf.norm(x, 2, 1, true), 1e-12)) as tf.Tensor2D);
-}
 
 /**
  * DINOHead of the official code: MLP (GELU) in -> hidden -> ... -> bottleneck, L2-normalise, then a
@@ -44,7 +41,7 @@ export class DINOHead extends Module {
   /** The effective last-layer weight [bottleneck, outDim]. */
   lastLayerWeight(): tf.Tensor2D {
     return tf.tidy(() => {
-      const vnorm = tf.norm(this.lastLayerV, 2, 0, true); // [1, outDim]
+      const vnorm = l2Norm(this.lastLayerV, 0, true); // [1, outDim]
       const scale = this.config.normLastLayer ? tf.reciprocal(vnorm) : tf.div(this.lastLayerG, vnorm);
       return tf.mul(this.lastLayerV, scale) as tf.Tensor2D;
     });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { MultiCropWrapper } from './MultiCropWrapper';
+import type { VisionTransformer } from './VisionTransformer';
+import { l2Normalize } from '../ops/l2';
 
 export interface EmbedResult {
   /** L2-normalised CLS features [B, D]: what subscribers and detectors get. */
@@ -15,16 +16,16 @@ export interface EmbedResult {
  * normalised), as the official eval_knn.py uses it, optionally with DINO's CLS attention maps.
  */
 export class Embedder {
-  constructor(private readonly model: MultiCropWrapper) {}
+  constructor(private readonly backbone: VisionTransformer) {}
 
   get dim(): number {
-    return this.model.config.vit.embedDim;
+    return this.backbone.config.embedDim;
   }
 
   embed(images: tf.Tensor4D, opts: { attention?: boolean } = {}): EmbedResult {
     return tf.tidy(() => {
-      const out = this.model.backbone.apply(images, { withAttention: !!opts.attention });
-      const normalized = tf.div(out.cls, tf.maximum(tf.norm(out.cls, 2, 1, true), 1e-12)) as tf.Tensor2D;
+      const out = this.backbone.apply(images, { withAttention: !!opts.attention });
+      const normalized = l2Normalize(out.cls);
       let attention: tf.Tensor3D | undefined;
       if (out.lastAttention) {
         const [B, H, T] = out.lastAttention.shape;

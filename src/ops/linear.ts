@@ -2,6 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { matMul } from './matMul';
 import { customOp } from './customOp';
 
+/** x W + b as one fused kernel (bias added in the matmul's output pass). */
+function matMulBias(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
+}
+
 /**
  * y = x W + b on 2-D activations x [N, in], W [in, out], b [out], with a hand-written gradient:
  * dx = dy W^T, dW = x^T dy, db = sum_rows(dy). Autodiff of matMul+add produces the same maths but through
@@ -9,7 +14,7 @@ import { customOp } from './customOp';
  */
 const linearWithInputGrad = customOp<[tf.Tensor2D, tf.Tensor2D, tf.Tensor1D]>((x, w, b, save) => {
   save([x, w]);
-  const value = tf.add(matMul(x, w), b) as tf.Tensor2D;
+  const value = matMulBias(x, w, b);
   return {
     value,
     gradFunc: (dy, saved) =>
@@ -25,7 +30,7 @@ const linearNoInputGrad = (x: tf.Tensor2D) =>
   customOp<[tf.Tensor2D, tf.Tensor1D]>((w, b, save) => {
     save([x]);
     return {
-      value: tf.add(matMul(x, w), b) as tf.Tensor2D,
+      value: matMulBias(x, w, b),
       gradFunc: (dy, saved) =>
         tf.tidy(() => [matMul(saved[0] as tf.Tensor2D, dy, true, false), tf.sum(dy, 0)]),
     };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { variableFrom } from '../util/variables';
+import { l2Norm } from '../ops/l2';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -91,7 +92,7 @@ export class AdamW {
 export function clipGradients(grads: tf.Tensor[], clip: number): tf.Tensor[] {
   return grads.map((g) =>
     tf.tidy(() => {
-      const coef = tf.minimum(tf.div(clip, tf.add(tf.norm(g), 1e-6)), 1);
+      const coef = tf.minimum(tf.div(clip, tf.add(l2Norm(g), 1e-6)), 1);
       return tf.mul(g, coef);
     }),
   );

@@ -6,6 +6,7 @@ import { AdamW, clipGradients, type ParamUpdate } from './AdamW';
 import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
 import type { TrainerOptions } from './TrainerOptions';
 import { variableFrom } from '../util/variables';
+import { l2Normalize } from '../ops/l2';
 
 /** What one training step reports: the loss, the schedule values used, and the collapse monitors. */
 export interface StepResult {
@@ -45,15 +46,16 @@ export class Trainer {
   readonly teacher: MultiCropWrapper;
   readonly dinoLoss: DINOLoss;
   readonly optimizer = new AdamW();
-  readonly lr: Schedule;
-  readonly wd: Schedule;
-  readonly momentum: Schedule;
-  readonly teacherTemp: Schedule;
+  lr!: Schedule;
+  wd!: Schedule;
+  momentum!: Schedule;
+  teacherTemp!: Schedule;
   stepCount = 0;
   private readonly nCrops: number;
 
   constructor(readonly opts: TrainerOptions) {
     const { model } = opts;
+    this.opts = { ...opts };
     this.nCrops = 2 + model.crops.nLocal;
     this.student = new MultiCropWrapper(model, opts.seed);
     this.teacher = this.student.cloneWeights(false);
@@ -63,12 +65,26 @@ export class Trainer {
       studentTemp: opts.studentTemp,
       centerMomentum: opts.centerMomentum,
     });
-    const lrPeak = (opts.baseLr * opts.batchSize) / 256; // official linear scaling rule
-    this.lr = cosineSchedule({ base: lrPeak, final: opts.minLr, totalSteps: opts.totalSteps, warmupSteps: opts.warmupSteps });
-    this.wd = cosineSchedule({ base: opts.weightDecay, final: opts.weightDecayEnd, totalSteps: opts.totalSteps });
-    this.momentum = momentumSchedule(opts.momentumTeacher, opts.totalSteps);
-    this.teacherTemp = linearWarmupSchedule(opts.warmupTeacherTemp, opts.teacherTemp, opts.warmupTeacherTempSteps);
+    this.buildSchedules();
     this.optimizer.init(this.student.namedParameters().filter(([, v]) => v.trainable));
+  }
+
+  private buildSchedules(): void {
+    const o = this.opts;
+    const lrPeak = (o.baseLr * o.batchSize) / 256; // official linear scaling rule
+    this.lr = cosineSchedule({ base: lrPeak, final: o.minLr, totalSteps: o.totalSteps, warmupSteps: o.warmupSteps });
+    this.wd = cosineSchedule({ base: o.weightDecay, final: o.weightDecayEnd, totalSteps: o.totalSteps });
+    this.momentum = momentumSchedule(o.momentumTeacher, o.totalSteps);
+    this.teacherTemp = linearWarmupSchedule(o.warmupTeacherTemp, o.teacherTemp, o.warmupTeacherTempSteps);
+  }
+
+  /**
+   * Move the horizon of the cosine schedules (a wall-clock budget only knows its step count once the speed is
+   * measured). Warm-up lengths are kept.
+   */
+  setHorizon(totalSteps: number): void {
+    this.opts.totalSteps = Math.max(totalSteps, this.opts.warmupSteps + 1);
+    this.buildSchedules();
   }
 
   /** Official get_params_groups: biases and 1-D parameters get no weight decay (weight_g is 2-D in PyTorch). */
@@ -99,7 +115,7 @@ export class Trainer {
       const t = this.teacher.apply(crops.slice(0, 2));
       const targets = this.dinoLoss.teacherTargets(t.logits, temp);
       const entropy = tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.add(targets, 1e-12))), 1)));
-      const feats = tf.div(t.features, tf.maximum(tf.norm(t.features, 2, 1, true), 1e-12));
+      const feats = l2Normalize(t.features);
       const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
 
       const params = this.trainableParams(it);

@@ -23,7 +23,7 @@ describe.each(['wasm', 'cpu'] as const)('no tensor leaks (%s)', (backend) => {
 
   test('teacher inference, with and without attention maps', async () => {
     const trainer = new Trainer(paperRecipe(modelSize('micro'), 4, 20, 2));
-    const embedder = new Embedder(trainer.teacher);
+    const embedder = new Embedder(trainer.teacher.backbone);
     const images = tf.randomUniform([3, 16, 16, 3]) as tf.Tensor4D;
     const n0 = tf.memory().numTensors;
     const out = await embedder.embedToArrays(images, { attention: true });

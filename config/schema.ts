@@ -1,0 +1,171 @@
+import { z } from 'zod';
+
+/**
+ * The agent's configuration, validated at start. Every field has a default, so an empty file is a valid
+ * configuration (the embedded default: a synthetic camera, the dashboard and the ws server on 127.0.0.1:8080).
+ * Unknown fields are errors (a typo must not be silently ignored). See README "Configuration".
+ */
+const streamId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters of letters, digits, "_", "." or "-"' });
+const fps = z.number().positive().max(120);
+
+const sourceBase = { id: streamId.optional(), fps: fps.default(10) };
+
+export const sourceSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('url'),
+      ...sourceBase,
+      /** rtsp://, rtsps://, http(s)://, or anything else ffmpeg can open. */
+      url: z.string().min(1),
+      watchdogSec: z.number().positive().default(5),
+      maxAttempts: z.number().int().positive().nullable().default(null),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('file'),
+      ...sourceBase,
+      path: z.string().min(1),
+      loop: z.boolean().default(true),
+      /** Play at the file's own speed (like a camera) rather than as fast as it decodes. */
+      realtime: z.boolean().default(true),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('folder'),
+      ...sourceBase,
+      path: z.string().min(1),
+      loop: z.boolean().default(true),
+      shuffle: z.boolean().default(true),
+    })
+    .strict(),
+  z.object({ kind: z.literal('ws'), id: streamId }).strict(),
+  z
+    .object({
+      kind: z.literal('synthetic'),
+      ...sourceBase,
+      seed: z.number().int().default(1),
+      /** Change the scene every this many seconds (null: never), so a demo shows drift events. */
+      sceneEverySec: z.number().positive().nullable().default(120),
+    })
+    .strict(),
+]);
+export type SourceConfig = z.infer<typeof sourceSchema>;
+
+export const configSchema = z
+  .object({
+    model: z
+      .object({
+        /** Named architecture (src/model/modelSizes.ts). */
+        size: z.enum(['micro', 'small', 'tiny', 'cifar']).default('small'),
+      })
+      .strict()
+      .prefault({}),
+    train: z
+      .object({
+        recipe: z.enum(['stream', 'paper']).default('stream'),
+        batchSize: z.number().int().min(2).max(1024).default(16),
+        /** Training steps per new frame entering the pipeline (0.5 = one step per 2 frames). */
+        updatesPerFrame: z.number().positive().max(16).default(0.5),
+        /** Replay buffer capacity in frames (memory: frameSize^2 * 3 bytes each). */
+        bufferSize: z.number().int().min(2).max(200000).default(2048),
+        bufferPolicy: z.enum(['reservoir', 'min-redundancy']).default('min-redundancy'),
+        /** Horizon of the cosine schedules, in steps; they hold their final value afterwards. */
+        horizonSteps: z.number().int().positive().default(100000),
+        /** Frames are scaled to frameSize x frameSize by the sources (crops are cut from these). */
+        frameSize: z.number().int().min(8).max(1024).default(64),
+        /** Set to pause training (embedding and detection continue with the loaded teacher). */
+        enabled: z.boolean().default(true),
+        seed: z.number().int().default(0),
+      })
+      .strict()
+      .prefault({}),
+    backend: z
+      .object({
+        name: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+        /** wasm threads; 0 = one per core. */
+        threads: z.number().int().min(0).max(256).default(0),
+        /** Use the native kernels (N-API addon) on the wasm backend when they built. */
+        native: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    sources: z.array(sourceSchema).default([{ kind: 'synthetic', id: 'synthetic', fps: 10, seed: 1, sceneEverySec: 120 }]),
+    embed: z
+      .object({
+        /** Embeddings published per second per stream (the latest frame of each stream is embedded). */
+        fps: z.number().positive().max(60).default(5),
+        /** Copy the teacher from the trainer to the embedder every this many seconds. */
+        teacherRefreshSec: z.number().positive().default(10),
+        /** Compute the CLS attention map of one stream's latest frame every this many seconds (0: never). */
+        attentionEverySec: z.number().min(0).default(2),
+        /** Thumbnails for the dashboard's live view, per stream per second (0: none). */
+        thumbnailFps: z.number().min(0).max(30).default(2),
+      })
+      .strict()
+      .prefault({}),
+    detect: z
+      .object({
+        noveltyK: z.number().int().min(1).default(5),
+        noveltyBank: z.number().int().min(8).default(1024),
+        /** Calibrated novelty threshold: the percentile of recent scores above which a frame is novel. */
+        noveltyThreshold: z.number().gt(0).lt(1).default(0.995),
+        /** Bank entries older than this many teacher steps are dropped (the teacher moves). */
+        maxVersionLag: z.number().int().positive().default(2000),
+        driftWindow: z.number().int().min(10).default(60),
+        driftTestEvery: z.number().int().min(1).default(5),
+        driftAlpha: z.number().gt(0).lt(1).default(0.01),
+        driftPermutations: z.number().int().min(20).default(100),
+        /** Minimum effect size (MMD^2) for a drift event: consecutive video frames are not independent, so a p-value alone fires on any live scene. */
+        driftMinStatistic: z.number().min(0).default(0.05),
+        /** Steps during which collapse alerts are not raised (the loss starts near ln(out_dim)). */
+        collapseWarmupSteps: z.number().int().min(0).default(300),
+      })
+      .strict()
+      .prefault({}),
+    server: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Required from clients when set (env DINO_TOKEN). Mandatory when host is not loopback, unless insecure. */
+        token: z.string().min(8, { error: 'must be at least 8 characters' }).optional(),
+        insecure: z.boolean().default(false),
+        maxClients: z.number().int().min(1).default(256),
+      })
+      .strict()
+      .prefault({}),
+    checkpoint: z
+      .object({
+        dir: z.string().min(1).default('checkpoints'),
+        everySec: z.number().positive().default(300),
+        keep: z.number().int().min(1).default(3),
+        /** Load the latest checkpoint of dir at start when it matches the model. */
+        resume: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** One status line every this many seconds (0: none). */
+        statusEverySec: z.number().min(0).default(10),
+      })
+      .strict()
+      .prefault({}),
+    probe: z
+      .object({
+        /** An image folder (DIR/train/<class>/*, DIR/test/<class>/*) for a live k-NN accuracy probe; null: off. */
+        dir: z.string().nullable().default(null),
+        everySec: z.number().positive().default(60),
+        perClass: z.number().int().positive().default(50),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type AgentConfig = z.infer<typeof configSchema>;
+export type AgentConfigInput = z.input<typeof configSchema>;

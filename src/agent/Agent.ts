@@ -1,0 +1,284 @@
+import * as path from 'node:path';
+import pino from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Subject, merge, share, interval, type Subscription } from 'rxjs';
+import type { AgentConfig } from '../../config/schema';
+import { selectBackend, type BackendInfo } from '../backend';
+import { modelSize } from '../model/modelSizes';
+import { recipe } from '../train/recipes';
+import { CollapseMonitor } from '../detect/CollapseMonitor';
+import { ReplayBuffer } from '../../streams/ReplayBuffer';
+import { trainingLoop, type TrainingLoopStats } from '../../streams/trainingLoop';
+import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
+import type { CameraStateName } from '../../streams/CameraState';
+import { AgentServer } from '../serve/AgentServer';
+import { buildSources, type AgentSource } from './buildSources';
+import { EmbeddingService } from './EmbeddingService';
+import { EmbedLoop } from './EmbedLoop';
+import { StreamDetectors } from './StreamDetectors';
+import { AgentMetrics } from './AgentMetrics';
+import { WorkerTrainer, type TrainerHandle } from './WorkerTrainer';
+import { statusLine } from './statusLine';
+import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from './messages';
+
+export interface AgentStarted {
+  url: string;
+  port: number;
+  backend: BackendInfo;
+  step: number;
+  resumedFrom?: string;
+}
+
+/**
+ * The live agent: sources -> replay buffer -> trainer (worker thread) -> teacher copy -> embeddings, detectors
+ * -> hub -> ws server and dashboard. Built from a validated AgentConfig; start() and stop() are its whole life.
+ */
+export class Agent {
+  readonly log: pino.Logger;
+  readonly registry = new Registry();
+  private readonly embeddings = new Subject<EmbeddingMessage>();
+  private readonly events = new Subject<AgentEvent>();
+  private readonly stats = new Subject<StatsMessage>();
+  private readonly thumbnails = new Subject<ThumbnailMessage>();
+  private readonly attention = new Subject<AttentionMessage>();
+  readonly hub: AgentHub = {
+    embeddings$: this.embeddings.asObservable(),
+    events$: this.events.asObservable(),
+    stats$: this.stats.asObservable(),
+    thumbnails$: this.thumbnails.asObservable(),
+    attention$: this.attention.asObservable(),
+  };
+  private readonly subs: Subscription[] = [];
+  private trainer: TrainerHandle | null = null;
+  private embedding: EmbeddingService | null = null;
+  private loop: EmbedLoop | null = null;
+  private server: AgentServer | null = null;
+  private sources: AgentSource[] = [];
+  private lastStats: StatsMessage | undefined;
+  private readonly streamFrames = new Map<string, { count: number; since: number; fps: number; state?: CameraStateName }>();
+  private lastDropped: Record<string, number> = {};
+  private stopping: Promise<void> | null = null;
+
+  constructor(readonly config: AgentConfig, log?: pino.Logger) {
+    this.log = log ?? pino({ name: 'dino-stream', level: config.log.level });
+  }
+
+  async start(): Promise<AgentStarted> {
+    const cfg = this.config;
+    const log = (msg: string) => this.log.info(msg);
+    collectDefaultMetrics({ register: this.registry });
+    const metrics = new AgentMetrics(this.registry);
+    this.subs.push(this.events.subscribe((e) => metrics.onEvent(e)));
+    this.subs.push(this.stats.subscribe((s) => metrics.onStats(s)));
+
+    const model = modelSize(cfg.model.size);
+    const backendOpts = { backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native };
+    const backend = await selectBackend({ ...backendOpts, log: (m) => this.log.info(`embedder ${m}`) });
+    const trainerOptions = recipe(cfg.train.recipe, { model, batchSize: cfg.train.batchSize, horizonSteps: cfg.train.horizonSteps, seed: cfg.train.seed });
+    this.trainer = await WorkerTrainer.start(
+      {
+        trainer: trainerOptions,
+        backend: backendOpts,
+        checkpoint: { dir: path.resolve(cfg.checkpoint.dir), keep: cfg.checkpoint.keep, resume: cfg.checkpoint.resume },
+      },
+      (m) => this.log.info(`trainer ${m}`),
+    );
+    const ready = this.trainer.ready;
+    if (ready.resumedFrom) log(`resumed from checkpoint ${ready.resumedFrom} (step ${ready.step})`);
+
+    this.embedding = new EmbeddingService(model);
+    this.embedding.load(await this.trainer.snapshot());
+    metrics.onTeacher(this.embedding.version);
+    const detectors = new StreamDetectors(cfg.detect);
+    const sinks = { embeddings: this.embeddings, events: this.events, thumbnails: this.thumbnails, attention: this.attention };
+    this.loop = new EmbedLoop(cfg.embed, this.embedding, detectors, sinks, metrics, this.log);
+
+    const size = cfg.train.frameSize;
+    const ingest = new WebSocketIngest({ width: size, height: size, logger: this.log });
+    this.sources = buildSources(cfg, this.log, ingest);
+    for (const s of this.sources) {
+      if (s.start) this.subs.push(s.start());
+      if (s.state$) {
+        this.subs.push(
+          s.state$.subscribe((st) => {
+            this.streamEntry(st.streamId).state = st.state;
+            this.events.next({ type: 'camera', streamId: st.streamId, t: st.t, state: st.state, detail: st.detail });
+          }),
+        );
+      }
+    }
+    // declared ws streams are fed by the ingest route (which accepts any valid id): show them before their first frame
+    for (const s of this.sources) if (s.kind === 'ws') this.streamEntry(s.id);
+    const frames$ = merge(...this.sources.filter((s) => s.kind !== 'ws').map((s) => s.frames$), ingest.frames$).pipe(share());
+    this.subs.push(
+      frames$.subscribe((f) => {
+        this.loop!.offer(f);
+        this.streamEntry(f.streamId).count++;
+      }),
+    );
+
+    const collapse = new CollapseMonitor({ warmupSteps: cfg.detect.collapseWarmupSteps });
+    if (cfg.train.enabled) {
+      const buffer = new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size });
+      const trainer = this.trainer;
+      const loop$ = trainingLoop({
+        frames$,
+        buffer,
+        batchSize: cfg.train.batchSize,
+        updatesPerFrame: cfg.train.updatesPerFrame,
+        runner: { step: async (frames) => ({ ...(await trainer.step(frames)) }) },
+      });
+      this.subs.push(
+        loop$.subscribe({
+          next: (s) => this.onTrainingStats(s, collapse),
+          error: (e: unknown) => this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'training stopped'),
+        }),
+      );
+    }
+
+    const every = (ms: number, fn: () => unknown) => this.subs.push(interval(ms).subscribe(() => void fn()));
+    every(1000 / cfg.embed.fps, () => this.loop!.tick());
+    if (cfg.embed.thumbnailFps > 0) every(1000 / cfg.embed.thumbnailFps, () => this.loop!.thumbnails());
+    every(cfg.embed.teacherRefreshSec * 1000, () => this.refreshTeacher(metrics));
+    every(cfg.checkpoint.everySec * 1000, () => this.checkpoint());
+    every(1000, () => this.updateFps());
+    if (cfg.log.statusEverySec > 0) every(cfg.log.statusEverySec * 1000, () => log(this.status()));
+
+    this.server = new AgentServer({
+      hub: this.hub,
+      ingest,
+      host: cfg.server.host,
+      port: cfg.server.port,
+      token: cfg.server.token,
+      insecure: cfg.server.insecure,
+      limits: { maxClients: cfg.server.maxClients },
+      registry: this.registry,
+      log: this.log,
+    });
+    const { port, host } = await this.server.start();
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+    log(`dashboard ${url} | ws ${url.replace('http', 'ws')}embeddings, /events, /ingest/<stream> | metrics ${url}metrics`);
+    return { url, port, backend, step: ready.step, resumedFrom: ready.resumedFrom };
+  }
+
+  private streamEntry(id: string) {
+    let e = this.streamFrames.get(id);
+    if (!e) {
+      e = { count: 0, since: Date.now(), fps: 0 };
+      this.streamFrames.set(id, e);
+    }
+    return e;
+  }
+
+  private updateFps(): void {
+    const now = Date.now();
+    for (const e of this.streamFrames.values()) {
+      const dt = (now - e.since) / 1000;
+      if (dt >= 2) {
+        e.fps = e.count / dt;
+        e.count = 0;
+        e.since = now;
+      }
+    }
+  }
+
+  private streamsSummary(): StatsMessage['streams'] {
+    const out: StatsMessage['streams'] = {};
+    for (const [id, e] of this.streamFrames) out[id] = { fps: e.fps, dropped: this.lastDropped[id] ?? 0, frames: e.count, state: e.state };
+    return out;
+  }
+
+  private onTrainingStats(s: TrainingLoopStats, collapse: CollapseMonitor): void {
+    const r = s.stats;
+    this.lastDropped = s.dropped;
+    const msg: StatsMessage = {
+      t: Date.now(),
+      step: r.step + 1,
+      loss: r.loss,
+      lossOverLnK: r['lossOverLnK']!,
+      teacherEntropy: r['teacherEntropy']!,
+      embeddingStd: r['embeddingStd']!,
+      healthyStd: r['healthyStd']!,
+      lnOutDim: r['lnOutDim']!,
+      lr: r['lr']!,
+      momentum: r['momentum']!,
+      teacherTemp: r['teacherTemp']!,
+      stepMs: s.stepMs,
+      imagesPerSec: s.imagesPerSec,
+      streams: this.streamsSummary(),
+      bufferSize: s.bufferSize,
+    };
+    this.lastStats = msg;
+    this.stats.next(msg);
+    const c = collapse.update({
+      loss: msg.loss,
+      teacherEntropy: msg.teacherEntropy,
+      embeddingStd: msg.embeddingStd,
+      lnOutDim: msg.lnOutDim,
+      dim: Math.round(1 / msg.healthyStd ** 2),
+      step: msg.step,
+      t: msg.t,
+    });
+    if (c.event) {
+      const e = c.event;
+      (e.active ? this.log.warn.bind(this.log) : this.log.info.bind(this.log))(`collapse monitor: ${e.message}`);
+      this.events.next({
+        type: 'collapse',
+        t: msg.t,
+        state: e.active ? 'collapsed' : 'healthy',
+        reason: e.message,
+        step: msg.step,
+        monitors: { loss: msg.loss, teacherEntropy: msg.teacherEntropy, embeddingStd: msg.embeddingStd, lnOutDim: msg.lnOutDim },
+      });
+    }
+  }
+
+  private async refreshTeacher(metrics: AgentMetrics): Promise<void> {
+    if (!this.trainer || !this.embedding || !this.loop || this.stopping) return;
+    try {
+      const snap = await this.trainer.snapshot();
+      if (snap.step === this.embedding.version) return;
+      await this.loop.exclusive(async () => this.embedding!.load(snap));
+      await this.loop.reembedDriftWindows();
+      metrics.onTeacher(snap.step);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'teacher refresh failed');
+    }
+  }
+
+  /** Write a checkpoint now (after any step in flight); a failure is logged, the agent keeps running. */
+  async checkpoint(): Promise<string | null> {
+    if (!this.trainer) return null;
+    try {
+      const file = await this.trainer.checkpoint();
+      if (file) this.log.info(`checkpoint written: ${file}`);
+      return file;
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'checkpoint failed; the previous one is kept');
+      return null;
+    }
+  }
+
+  status(): string {
+    return statusLine(this.lastStats, {
+      teacherStep: this.embedding?.version ?? -1,
+      clients: this.server ? Object.values(this.server.clientCounts()).reduce((a, b) => a + b, 0) : 0,
+      streams: this.streamsSummary(),
+    });
+  }
+
+  /** Stop sources and training, write a final checkpoint, close the server. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const s of this.subs.splice(0)) s.unsubscribe();
+      if (this.trainer) {
+        await this.checkpoint();
+        await this.trainer.close();
+      }
+      await this.server?.stop();
+      this.embedding?.dispose();
+      for (const s of [this.embeddings, this.events, this.stats, this.thumbnails, this.attention]) s.complete();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,71 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { AgentEvent, StatsMessage } from './messages';
+
+/** The agent's Prometheus metrics (the server adds its own to the same registry). */
+export class AgentMetrics {
+  private readonly step: Gauge;
+  private readonly loss: Gauge;
+  private readonly lossOverLnK: Gauge;
+  private readonly entropy: Gauge;
+  private readonly embStd: Gauge;
+  private readonly imagesPerSec: Gauge;
+  private readonly stepMs: Gauge;
+  private readonly streamFps: Gauge<'stream'>;
+  private readonly streamDropped: Gauge<'stream'>;
+  private readonly novelty: Gauge<'stream'>;
+  private readonly events: Counter<'type'>;
+  private readonly collapsed: Gauge;
+  private readonly teacherVersion: Gauge;
+  private readonly probe: Gauge;
+
+  constructor(registry: Registry) {
+    const g = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
+    const gs = (name: string, help: string) => new Gauge({ name, help, labelNames: ['stream'] as const, registers: [registry] });
+    this.step = g('dino_train_step', 'Training steps done (resumed runs count from the checkpoint)');
+    this.loss = g('dino_train_loss', 'DINO loss of the last step');
+    this.lossOverLnK = g('dino_train_loss_over_ln_out_dim', 'Loss / ln(out_dim); near 1 = uniform collapse');
+    this.entropy = g('dino_teacher_entropy', "Mean entropy of the teacher's centred, sharpened output");
+    this.embStd = g('dino_embedding_std', 'Std of L2-normalised teacher embeddings (healthy ~1/sqrt(dim), 0 = collapse)');
+    this.imagesPerSec = g('dino_train_images_per_second', 'Images per second through the training step');
+    this.stepMs = g('dino_train_step_ms', 'Duration of the last training step');
+    this.streamFps = gs('dino_stream_fps', 'Frames per second received per stream');
+    this.streamDropped = gs('dino_stream_dropped_frames', 'Frames per stream that never reached the replay buffer');
+    this.novelty = gs('dino_novelty_score', 'Latest calibrated novelty score per stream (percentile of recent scores)');
+    this.events = new Counter({ name: 'dino_events_total', help: 'Events published, by type', labelNames: ['type'] as const, registers: [registry] });
+    this.collapsed = g('dino_collapse_alert', '1 while a collapse alert is active');
+    this.teacherVersion = g('dino_embedder_teacher_step', 'Training step of the teacher copy used for embeddings');
+    this.probe = g('dino_probe_knn_top1', 'Live k-NN top-1 accuracy on the probe set (when configured)');
+  }
+
+  onStats(s: StatsMessage): void {
+    this.step.set(s.step);
+    this.loss.set(s.loss);
+    this.lossOverLnK.set(s.lossOverLnK);
+    this.entropy.set(s.teacherEntropy);
+    this.embStd.set(s.embeddingStd);
+    this.imagesPerSec.set(s.imagesPerSec);
+    this.stepMs.set(s.stepMs);
+    for (const [id, st] of Object.entries(s.streams)) {
+      this.streamFps.set({ stream: id }, st.fps);
+      this.streamDropped.set({ stream: id }, st.dropped);
+    }
+    if (s.probeTop1 !== undefined) this.probe.set(s.probeTop1);
+  }
+
+  onEvent(e: AgentEvent): void {
+    this.events.inc({ type: e.type });
+    if (e.type === 'collapse') this.collapsed.set(e.state === 'collapsed' ? 1 : 0);
+  }
+
+  onNovelty(streamId: string, calibrated: number): void {
+    if (Number.isFinite(calibrated)) this.novelty.set({ stream: streamId }, calibrated);
+  }
+
+  onTeacher(step: number): void {
+    this.teacherVersion.set(step);
+  }
+
+  onProbe(top1: number): void {
+    this.probe.set(top1);
+  }
+}

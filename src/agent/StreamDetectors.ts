@@ -1,0 +1,96 @@
+import { NoveltyDetector, type NoveltyResult } from '../detect/NoveltyDetector';
+import { MMDDriftDetector } from '../detect/MMDDriftDetector';
+import type { AgentConfig } from '../../config/schema';
+import type { Frame } from '../../streams/Frame';
+import type { AgentEvent } from './messages';
+
+interface PerStream {
+  novelty: NoveltyDetector;
+  drift: MMDDriftDetector<Frame>;
+}
+
+/**
+ * Novelty and drift detectors for every stream, in the teacher's embedding space.
+ * The teacher moves, so: novelty bank entries carry the teacher version and expire after maxVersionLag steps
+ * (the bank refills with current embeddings); the drift windows keep their frames and are re-embedded with each
+ * new teacher copy (reembed), so a drift test never compares embeddings of two different teachers.
+ */
+export class StreamDetectors {
+  private readonly streams = new Map<string, PerStream>();
+
+  constructor(private readonly d: AgentConfig['detect']) {}
+
+  private forStream(streamId: string): PerStream {
+    let s = this.streams.get(streamId);
+    if (!s) {
+      s = {
+        novelty: new NoveltyDetector({
+          k: this.d.noveltyK,
+          capacity: this.d.noveltyBank,
+          threshold: this.d.noveltyThreshold,
+          maxVersionLag: this.d.maxVersionLag,
+          streamId,
+        }),
+        drift: new MMDDriftDetector<Frame>({
+          refSize: this.d.driftWindow,
+          testEvery: this.d.driftTestEvery,
+          alpha: this.d.driftAlpha,
+          nPermutations: this.d.driftPermutations,
+          minStatistic: this.d.driftMinStatistic,
+          streamId,
+        }),
+      };
+      this.streams.set(streamId, s);
+    }
+    return s;
+  }
+
+  /** Score one embedded frame; returns the novelty result and any events to publish. */
+  observe(frame: Frame, embedding: Float32Array, teacherStep: number): { novelty: NoveltyResult; events: AgentEvent[] } {
+    const s = this.forStream(frame.streamId);
+    const events: AgentEvent[] = [];
+    const novelty = s.novelty.update(embedding, { teacherVersion: teacherStep, t: frame.t });
+    if (novelty.event) {
+      events.push({
+        type: 'novelty',
+        streamId: frame.streamId,
+        t: frame.t,
+        frameIndex: frame.index,
+        score: novelty.score,
+        calibrated: novelty.calibrated,
+        threshold: novelty.threshold,
+        teacherStep,
+      });
+    }
+    const drift = s.drift.update(embedding, { t: frame.t, payload: frame });
+    if (drift.event) {
+      events.push({
+        type: 'drift',
+        streamId: frame.streamId,
+        t: frame.t,
+        statistic: drift.event.statistic,
+        pValue: drift.event.pValue ?? NaN,
+        alpha: drift.event.threshold,
+        method: drift.event.method,
+        teacherStep,
+      });
+    }
+    return { novelty, events };
+  }
+
+  /** Drift state per stream for the dashboard: filling the reference window, or monitoring. */
+  driftStates(): Record<string, string> {
+    return Object.fromEntries([...this.streams].map(([id, s]) => [id, s.drift.state]));
+  }
+
+  /** Re-embed every drift window with the current teacher (embed: frames -> L2-normalised embeddings). */
+  async reembed(embed: (frames: Frame[]) => Promise<Float32Array[]>): Promise<void> {
+    for (const s of this.streams.values()) {
+      const { ref, recent } = s.drift.windowPayloads();
+      const frames = [...ref, ...recent];
+      if (frames.length === 0 || frames.some((f) => f === undefined)) continue;
+      const embs = await embed(frames as Frame[]);
+      s.drift.replaceEmbeddings(embs.slice(0, ref.length), embs.slice(ref.length));
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import { selectBackend, type BackendInfo, type SelectBackendOptions } from '../backend';
+import { FrameTrainer } from '../train/FrameTrainer';
+import type { StepResult } from '../train/Trainer';
+import type { TrainerOptions } from '../train/TrainerOptions';
+import { CheckpointStore } from '../train/CheckpointStore';
+import { restoreTrainer, saveTrainer } from '../train/TrainerCheckpoint';
+import type { Frame } from '../../streams/Frame';
+
+export interface TrainerServiceOptions {
+  trainer: TrainerOptions;
+  backend: SelectBackendOptions;
+  checkpoint?: { dir: string; keep: number; resume: boolean };
+}
+
+/** The teacher backbone's weights at one step: what the embedder needs to follow training. */
+export interface TeacherSnapshot {
+  step: number;
+  params: { name: string; shape: number[]; values: Float32Array }[];
+}
+
+export interface TrainerReady {
+  info: BackendInfo;
+  step: number;
+  resumedFrom?: string;
+}
+
+/**
+ * The training side of the agent: backend, FrameTrainer, checkpoints. It runs in a worker thread in the live
+ * agent (so that ingest and serving never wait for a step) and in-process for evaluation.
+ */
+export class TrainerService {
+  private constructor(
+    readonly frameTrainer: FrameTrainer,
+    private readonly store: CheckpointStore | null,
+  ) {}
+
+  static async create(o: TrainerServiceOptions, log: (msg: string) => void): Promise<{ service: TrainerService; ready: TrainerReady }> {
+    const info = await selectBackend({ ...o.backend, log });
+    const frameTrainer = new FrameTrainer(o.trainer);
+    const store = o.checkpoint ? new CheckpointStore(o.checkpoint.dir, { keep: o.checkpoint.keep, log }) : null;
+    let resumedFrom: string | undefined;
+    if (store && o.checkpoint?.resume) {
+      const ckpt = await store.loadLatest();
+      if (ckpt) {
+        try {
+          frameTrainer.restoreExtra(restoreTrainer(frameTrainer.trainer, ckpt));
+          resumedFrom = ckpt.file;
+          log(`resumed from ${ckpt.file} at step ${ckpt.header.step}`);
+        } catch (e) {
+          // a checkpoint of another model is not ours to overwrite silently: refuse to start
+          frameTrainer.dispose();
+          throw e;
+        }
+      } else {
+        log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
+      }
+    }
+    return { service: new TrainerService(frameTrainer, store), ready: { info, step: frameTrainer.trainer.stepCount, resumedFrom } };
+  }
+
+  get step(): number {
+    return this.frameTrainer.trainer.stepCount;
+  }
+
+  trainStep(frames: readonly Frame[]): StepResult {
+    return this.frameTrainer.step(frames);
+  }
+
+  snapshot(): TeacherSnapshot {
+    const params = this.frameTrainer.trainer.teacher.backbone
+      .namedParameters()
+      .map(([name, v]) => ({ name, shape: v.shape.slice(), values: v.dataSync() as Float32Array }));
+    return { step: this.step, params };
+  }
+
+  async checkpoint(): Promise<string | null> {
+    if (!this.store) return null;
+    return saveTrainer(this.store, this.frameTrainer.trainer, this.frameTrainer.extraState());
+  }
+
+  dispose(): void {
+    this.frameTrainer.dispose();
+  }
+}

@@ -1,0 +1,90 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Frame } from '../../streams/Frame';
+import type { StepResult } from '../train/Trainer';
+import type { TeacherSnapshot, TrainerReady, TrainerServiceOptions } from './TrainerService';
+import type { WorkerRequest, WorkerResponse } from './workerProtocol';
+
+/** What the agent needs from the trainer, wherever it runs. */
+export interface TrainerHandle {
+  readonly ready: TrainerReady;
+  step(frames: Frame[]): Promise<StepResult>;
+  snapshot(): Promise<TeacherSnapshot>;
+  checkpoint(): Promise<string | null>;
+  close(): Promise<void>;
+}
+
+/** The compiled worker script (tests run from TypeScript sources, the worker always runs compiled JS). */
+function workerScript(): string {
+  const here = path.join(__dirname, 'trainerWorker.js');
+  if (fs.existsSync(here)) return here;
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  const built = path.join(dir, 'dist', 'src', 'agent', 'trainerWorker.js');
+  if (!fs.existsSync(built)) throw new Error(`trainer worker not built (${built} missing): run npm run build`);
+  return built;
+}
+
+/** Main-thread side of the trainer worker: a promise per request, matched by id. */
+export class WorkerTrainer implements TrainerHandle {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private exited: Error | null = null;
+  ready!: TrainerReady;
+
+  private constructor(private readonly worker: Worker) {}
+
+  static async start(options: TrainerServiceOptions, log: (msg: string) => void): Promise<WorkerTrainer> {
+    const worker = new Worker(workerScript(), { workerData: options });
+    const t = new WorkerTrainer(worker);
+    worker.on('message', (m: WorkerResponse) => {
+      if (m.type === 'log') return log(m.msg);
+      const p = t.pending.get(m.id);
+      if (!p) return;
+      t.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(new Error(m.error));
+    });
+    const fail = (e: Error) => {
+      t.exited = e;
+      for (const p of t.pending.values()) p.reject(e);
+      t.pending.clear();
+    };
+    worker.on('error', (e) => fail(new Error(`trainer worker crashed: ${e.message}`)));
+    worker.on('exit', (code) => fail(new Error(`trainer worker exited (code ${code})`)));
+    try {
+      t.ready = (await t.request({ type: 'init' })) as TrainerReady;
+    } catch (e) {
+      await worker.terminate();
+      throw e;
+    }
+    return t;
+  }
+
+  private request(req: { type: WorkerRequest['type'] } & Record<string, unknown>): Promise<unknown> {
+    if (this.exited) return Promise.reject(this.exited);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...req, id });
+    });
+  }
+
+  step(frames: Frame[]): Promise<StepResult> {
+    return this.request({ type: 'step', frames }) as Promise<StepResult>;
+  }
+
+  snapshot(): Promise<TeacherSnapshot> {
+    return this.request({ type: 'snapshot' }) as Promise<TeacherSnapshot>;
+  }
+
+  checkpoint(): Promise<string | null> {
+    return this.request({ type: 'checkpoint' }) as Promise<string | null>;
+  }
+
+  async close(): Promise<void> {
+    if (!this.exited) await this.request({ type: 'close' }).catch(() => undefined);
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,110 @@
+import type { Command } from 'commander';
+import { envLayer, readConfigFile, resolveConfig, ConfigError, type ConfigLayer } from '../../config/loadConfig';
+import { parseSourceSpec } from './sourceSpec';
+import { Agent } from '../agent/Agent';
+
+interface RunFlags {
+  config?: string;
+  source?: string[];
+  fps?: string;
+  checkpointDir?: string;
+  backend?: string;
+  port?: string;
+  host?: string;
+  model?: string;
+  recipe?: string;
+  resume?: boolean;
+  train?: boolean;
+  logLevel?: string;
+}
+
+/** Flags as a config layer, each value remembering which flag set it (for error messages). */
+export function flagsLayer(f: RunFlags): ConfigLayer {
+  const values: Record<string, Record<string, unknown> | unknown[]> = {};
+  const origins: Record<string, string> = {};
+  const set = (dotted: string, value: unknown, flag: string) => {
+    if (value === undefined) return;
+    const [section, key] = dotted.split('.') as [string, string | undefined];
+    if (key === undefined) values[section] = value as unknown[];
+    else values[section] = { ...(values[section] as Record<string, unknown> | undefined), [key]: value };
+    origins[dotted] = `flag ${flag}`;
+  };
+  // numbers are passed through as typed so zod reports "abc" as not a number, naming the flag
+  const num = (s: string | undefined) => (s === undefined ? undefined : s.trim() !== '' && !Number.isNaN(Number(s)) ? Number(s) : s);
+  if (f.source?.length) set('sources', f.source.map((s) => parseSourceSpec(s, num(f.fps) as number | undefined)), '--source');
+  set('checkpoint.dir', f.checkpointDir, '--checkpoint-dir');
+  set('backend.name', f.backend, '--backend');
+  set('server.port', num(f.port), '--port');
+  set('server.host', f.host, '--host');
+  set('model.size', f.model, '--model');
+  set('train.recipe', f.recipe, '--recipe');
+  if (f.resume === false) set('checkpoint.resume', false, '--no-resume');
+  if (f.train === false) set('train.enabled', false, '--no-train');
+  set('log.level', f.logLevel, '--log-level');
+  return { source: 'command-line flags', values, origins };
+}
+
+/** defaults < --config file (or DINO_CONFIG) < environment < flags. */
+export function configFromFlags(f: RunFlags, env: NodeJS.ProcessEnv = process.env) {
+  const layers: ConfigLayer[] = [];
+  const file = f.config ?? env['DINO_CONFIG'];
+  if (file) layers.push(readConfigFile(file));
+  layers.push(envLayer(env), flagsLayer(f));
+  return resolveConfig(layers);
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('Run the agent: ingest the sources, train the ViT online with DINO, serve embeddings, events and the dashboard')
+    .option('-c, --config <file>', 'JSON configuration file (see config/default.json); env DINO_CONFIG')
+    .option(
+      '-s, --source <spec>',
+      'an input, repeatable: rtsp://... (any URL ffmpeg reads), a video file, an image folder, ws:<id> (websocket ingest), synthetic; prefix name= to set its stream id',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--fps <n>', 'frames per second used from each --source')
+    .option('--checkpoint-dir <dir>', 'where checkpoints are written and resumed from')
+    .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu')
+    .option('-p, --port <port>', 'HTTP/ws port of the dashboard and the API (0 = any free port)')
+    .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required: env DINO_TOKEN)')
+    .option('--model <size>', 'model size: micro, small, tiny or cifar')
+    .option('--recipe <name>', 'training recipe: stream (tuned for live feeds) or paper (the DINO paper defaults)')
+    .option('--no-resume', 'start from a fresh model even if the checkpoint dir has a checkpoint')
+    .option('--no-train', 'only embed and detect with the loaded teacher; do not train')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action(async (flags: RunFlags) => {
+      let agent: Agent;
+      try {
+        agent = new Agent(configFromFlags(flags));
+      } catch (e) {
+        if (e instanceof ConfigError || (e instanceof Error && e.message.startsWith('--source'))) {
+          console.error(`dino-stream: ${e.message}`);
+          process.exit(2);
+        }
+        throw e;
+      }
+      let stopping = false;
+      const shutdown = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        agent.log.info(`${signal}: finishing the current step, writing a checkpoint, stopping`);
+        agent.stop().then(
+          () => process.exit(0),
+          (e: unknown) => {
+            agent.log.error({ err: (e as Error).message }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      try {
+        await agent.start();
+      } catch (e) {
+        agent.log.fatal({ err: (e as Error).message }, 'agent failed to start');
+        await agent.stop().catch(() => undefined);
+        process.exit(1);
+      }
+    });
+}

@@ -1,0 +1,109 @@
+import { Subject } from 'rxjs';
+import { ReplayBuffer, type ReplayPolicy } from '../../streams/ReplayBuffer';
+import { trainingLoop } from '../../streams/trainingLoop';
+import type { Frame } from '../../streams/Frame';
+import { Random } from '../util/Random';
+import type { TrainerService } from '../agent/TrainerService';
+import type { StepResult } from '../train/Trainer';
+
+export interface Budget {
+  /** Images through training steps (steps x batch), the unit of the DINO paper's "images seen". */
+  images?: number;
+  steps?: number;
+  minutes?: number;
+}
+
+export interface StreamTrainingOptions {
+  service: TrainerService;
+  /** Unlabelled training images (frameSize x frameSize RGB), streamed in random order, reshuffled each pass. */
+  images: readonly Uint8Array[];
+  frameSize: number;
+  batchSize: number;
+  bufferSize: number;
+  bufferPolicy: ReplayPolicy;
+  budget: Budget;
+  seed: number;
+  /** Called after the step that crosses each of these images-seen marks (e.g. to evaluate mid-run). */
+  marks?: number[];
+  onMark?: (imagesSeen: number, steps: number) => Promise<void>;
+  onStep?: (r: StepResult, imagesSeen: number) => void;
+}
+
+export interface StreamTrainingResult {
+  steps: number;
+  imagesSeen: number;
+  wallMs: number;
+  /** Wall time spent in training steps only (marks excluded). */
+  trainMs: number;
+}
+
+/**
+ * Trains through the live pipeline (replay buffer -> multi-crop -> trainer) on an image set streamed as an
+ * unlabelled feed: B new images enter the stream per step (one step per batch of new frames, as one pass of
+ * i.i.d. training would use them), the buffer de-correlates, the step samples from the buffer.
+ */
+export async function runStreamTraining(o: StreamTrainingOptions): Promise<StreamTrainingResult> {
+  const rng = new Random(o.seed);
+  const frames$ = new Subject<Frame>();
+  let order: number[] = [];
+  let cursor = 0;
+  let index = 0;
+  const push = (n: number) => {
+    for (let k = 0; k < n; k++) {
+      if (cursor >= order.length) {
+        order = rng.shuffle(Array.from({ length: o.images.length }, (_, i) => i));
+        cursor = 0;
+      }
+      const rgb = o.images[order[cursor++]!]!;
+      frames$.next({ streamId: 'eval', t: Date.now(), index: index++, width: o.frameSize, height: o.frameSize, rgb });
+    }
+  };
+  const buffer = new ReplayBuffer({ capacity: o.bufferSize, policy: o.bufferPolicy, width: o.frameSize, height: o.frameSize });
+  const marks = [...(o.marks ?? [])].sort((a, b) => a - b);
+  const t0 = Date.now();
+  let trainMs = 0;
+  let steps = 0;
+  let imagesSeen = 0;
+  const done = () =>
+    (o.budget.images !== undefined && imagesSeen >= o.budget.images) ||
+    (o.budget.steps !== undefined && steps >= o.budget.steps) ||
+    (o.budget.minutes !== undefined && trainMs >= o.budget.minutes * 60_000);
+
+  await new Promise<void>((resolve, reject) => {
+    const sub = trainingLoop({
+      frames$,
+      buffer,
+      batchSize: o.batchSize,
+      updatesPerFrame: 1 / o.batchSize,
+      rng: new Random(o.seed + 7),
+      runner: {
+        step: async (frames) => {
+          const s0 = Date.now();
+          const r = o.service.trainStep(frames);
+          trainMs += Date.now() - s0;
+          steps += 1;
+          imagesSeen += frames.length;
+          o.onStep?.(r, imagesSeen);
+          while (marks.length && imagesSeen >= marks[0]!) {
+            marks.shift();
+            await o.onMark?.(imagesSeen, steps);
+          }
+          return { ...r };
+        },
+      },
+    }).subscribe({
+      next: () => {
+        if (done()) {
+          sub.unsubscribe();
+          frames$.complete();
+          resolve();
+        } else {
+          push(o.batchSize);
+        }
+      },
+      error: reject,
+    });
+    push(Math.max(o.batchSize, Math.min(o.bufferSize, 4 * o.batchSize)));
+  });
+  return { steps, imagesSeen, wallMs: Date.now() - t0, trainMs };
+}

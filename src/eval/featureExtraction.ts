@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs';
+import type { VisionTransformer } from '../model/VisionTransformer';
+import { Embedder } from '../model/Embedder';
+import { Normalize } from '../views/Normalize';
+
+/** RGB images (size x size x 3 bytes each) -> normalised tensor [n, size, size, 3], as the model sees frames. */
+export function imagesToTensor(images: readonly Uint8Array[], size: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const n = images.length;
+    const data = new Uint8Array(n * size * size * 3);
+    images.forEach((im, i) => data.set(im, i * size * size * 3));
+    const x = tf.div(tf.tensor4d(data, [n, size, size, 3], 'int32').toFloat(), 255);
+    return new Normalize().apply(x) as tf.Tensor4D;
+  });
+}
+
+/** L2-normalised CLS features of a backbone for every image, computed in batches. */
+export async function backboneFeatures(backbone: VisionTransformer, images: readonly Uint8Array[], size: number, batch = 256): Promise<Float32Array[]> {
+  const embedder = new Embedder(backbone);
+  const out: Float32Array[] = [];
+  for (let i = 0; i < images.length; i += batch) {
+    const x = imagesToTensor(images.slice(i, i + batch), size);
+    try {
+      out.push(...(await embedder.embedToArrays(x)).normalized);
+    } finally {
+      x.dispose();
+    }
+  }
+  return out;
+}
+
+/** The raw-pixel baseline: the normalised pixels themselves as the feature vector. */
+export function pixelFeatures(images: readonly Uint8Array[], size: number): Float32Array[] {
+  return images.map((im) => {
+    const x = imagesToTensor([im], size);
+    const v = x.dataSync() as Float32Array;
+    x.dispose();
+    return v;
+  });
+}

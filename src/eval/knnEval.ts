@@ -1,0 +1,179 @@
+import { selectBackend, type BackendInfo, type SelectBackendOptions } from '../backend';
+import { modelSize, type ModelSizeName } from '../model/modelSizes';
+import { recipe, type RecipeName } from '../train/recipes';
+import { TrainerService } from '../agent/TrainerService';
+import { CheckpointStore } from '../train/CheckpointStore';
+import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
+import type { VisionTransformer } from '../model/VisionTransformer';
+import type { ReplayPolicy } from '../../streams/ReplayBuffer';
+import { ImageFolder, type LoadedImages } from './ImageFolder';
+import { KnnClassifier } from './KnnClassifier';
+import { backboneFeatures, pixelFeatures } from './featureExtraction';
+import { runStreamTraining, type Budget } from './StreamTrainingRun';
+
+export interface KnnEvalOptions {
+  data: string;
+  model: ModelSizeName;
+  recipe: RecipeName;
+  batchSize: number;
+  budget: Budget;
+  /** Extra evaluations at these images-seen marks during the run. */
+  marks?: number[];
+  bufferSize: number;
+  bufferPolicy: ReplayPolicy;
+  seed: number;
+  backend: SelectBackendOptions;
+  /** Evaluate a saved agent (a checkpoint file or directory) instead of a fresh one. */
+  checkpoint?: string;
+  k?: number;
+  temperature?: number;
+  log?: (msg: string) => void;
+}
+
+export interface Accuracy {
+  top1: number;
+  top5: number;
+}
+
+export interface KnnPoint {
+  images_seen: number;
+  steps: number;
+  train_s: number;
+  teacher: Accuracy;
+  student: Accuracy;
+}
+
+export interface KnnEvalReport {
+  data: string;
+  model: string;
+  recipe: string;
+  backend: string;
+  train_images: number;
+  test_images: number;
+  raw_pixels: Accuracy;
+  random_init: Accuracy;
+  teacher: Accuracy;
+  student: Accuracy;
+  images_seen: number;
+  steps: number;
+  wall_s: number;
+  train_s: number;
+  images_per_s: number;
+  /** Evaluations along the run (the --eval-at marks), the final one included. */
+  curve: KnnPoint[];
+}
+
+const pct = (a: { top1: number; top5: number }): Accuracy => ({ top1: 100 * a.top1, top5: 100 * a.top5 });
+
+/** k-NN top-1/top-5 (official eval_knn.py: cosine on L2-normalised CLS, k=20, weights exp(sim/0.07)). */
+export async function knnAccuracy(
+  backbone: VisionTransformer,
+  train: LoadedImages,
+  test: LoadedImages,
+  size: number,
+  numClasses: number,
+  k = 20,
+  temperature = 0.07,
+): Promise<Accuracy> {
+  const bank = await backboneFeatures(backbone, train.images, size);
+  const queries = await backboneFeatures(backbone, test.images, size);
+  return pct(new KnnClassifier(bank, train.labels, numClasses, { k, temperature }).evaluate(queries, test.labels));
+}
+
+/**
+ * `dino-stream eval knn`: raw-pixel and random-init baselines, then the DINO pipeline trained on DIR/train as an
+ * unlabelled stream within the budget, then k-NN of teacher and student on DIR/test with DIR/train as the bank.
+ */
+export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
+  const log = o.log ?? (() => undefined);
+  const info: BackendInfo = await selectBackend({ ...o.backend, log });
+  const t0 = Date.now();
+  let trainerOptions = recipe(o.recipe, { model: modelSize(o.model), batchSize: o.batchSize, horizonSteps: 1, seed: o.seed });
+  let ckpt = null;
+  if (o.checkpoint) {
+    const store = new CheckpointStore(o.checkpoint);
+    ckpt = o.checkpoint.endsWith('.dino') ? await store.load(o.checkpoint) : await store.loadLatest();
+    if (!ckpt) throw new Error(`no checkpoint found in ${o.checkpoint}`);
+    trainerOptions = checkpointOptions(ckpt);
+  }
+  const size = trainerOptions.model.crops.globalSize;
+  const folder = ImageFolder.open(o.data);
+  const numClasses = folder.classes.length;
+  log(`loading ${o.data} at ${size}x${size}`);
+  const train = await folder.load('train', { size });
+  const test = await folder.load('test', { size });
+  const k = o.k ?? 20;
+  const T = o.temperature ?? 0.07;
+  const rawBank = pixelFeatures(train.images, size);
+  const raw = pct(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }).evaluate(pixelFeatures(test.images, size), test.labels));
+  log(`raw pixels: top-1 ${raw.top1.toFixed(2)}`);
+
+  const imagesBudget = o.budget.images ?? (o.budget.steps !== undefined ? o.budget.steps * o.batchSize : undefined);
+  const horizon = Math.max(2, Math.ceil((imagesBudget ?? 1e9) / o.batchSize));
+  if (!ckpt) trainerOptions = { ...trainerOptions, totalSteps: horizon };
+  const { service } = await TrainerService.create({ trainer: trainerOptions, backend: o.backend }, log);
+  try {
+    const trainer = service.frameTrainer.trainer;
+    if (ckpt) service.frameTrainer.restoreExtra(restoreTrainer(trainer, ckpt));
+    const randomInit = ckpt ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T);
+    if (!ckpt) log(`random-init teacher: top-1 ${randomInit.top1.toFixed(2)}`);
+    const curve: KnnPoint[] = [];
+    const evaluate = async (imagesSeen: number, steps: number, trainS: number) => {
+      const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T);
+      const student = await knnAccuracy(trainer.student.backbone, train, test, size, numClasses, k, T);
+      curve.push({ images_seen: imagesSeen, steps, train_s: trainS, teacher, student });
+      log(`images seen ${imagesSeen} (step ${steps}): teacher top-1 ${teacher.top1.toFixed(2)}, student ${student.top1.toFixed(2)}`);
+    };
+    const hasBudget = o.budget.images !== undefined || o.budget.steps !== undefined || o.budget.minutes !== undefined;
+    let run = { steps: 0, imagesSeen: 0, wallMs: 0, trainMs: 0 };
+    if (hasBudget) {
+      let lastLog = Date.now();
+      let calibrated = imagesBudget !== undefined;
+      run = await runStreamTraining({
+        service,
+        images: train.images,
+        frameSize: size,
+        batchSize: o.batchSize,
+        bufferSize: o.bufferSize,
+        bufferPolicy: o.bufferPolicy,
+        budget: o.budget,
+        seed: o.seed,
+        marks: o.marks,
+        onMark: (seen, steps) => evaluate(seen, steps, run.trainMs / 1000),
+        onStep: (r, seen) => {
+          // a wall-clock budget: set the schedules' horizon from the speed of the first steps
+          if (!calibrated && r.step === 5 && o.budget.minutes !== undefined) {
+            calibrated = true;
+            trainer.setHorizon(Math.ceil((o.budget.minutes * 60_000) / r.ms));
+          }
+          if (Date.now() - lastLog > 30_000) {
+            lastLog = Date.now();
+            log(`step ${r.step + 1}, ${seen} images seen, loss ${r.loss.toFixed(3)}, entropy ${r.teacherEntropy.toFixed(2)}, std ${r.embeddingStd.toFixed(3)}, ${r.ms.toFixed(0)} ms/step`);
+          }
+        },
+      });
+    }
+    if (curve.length === 0 || curve[curve.length - 1]!.images_seen !== run.imagesSeen) await evaluate(run.imagesSeen, run.steps, run.trainMs / 1000);
+    const last = curve[curve.length - 1]!;
+    return {
+      data: o.data,
+      model: o.checkpoint ? `checkpoint ${ckpt!.file}` : o.model,
+      recipe: o.checkpoint ? '(checkpoint)' : o.recipe,
+      backend: info.detail,
+      train_images: train.images.length,
+      test_images: test.images.length,
+      raw_pixels: raw,
+      random_init: randomInit,
+      teacher: last.teacher,
+      student: last.student,
+      images_seen: run.imagesSeen,
+      steps: run.steps,
+      wall_s: (Date.now() - t0) / 1000,
+      train_s: run.trainMs / 1000,
+      images_per_s: run.trainMs > 0 ? (run.imagesSeen * 1000) / run.trainMs : 0,
+      curve,
+    };
+  } finally {
+    service.dispose();
+  }
+}

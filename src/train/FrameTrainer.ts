@@ -1,0 +1,46 @@
+import * as tf from '@tensorflow/tfjs';
+import { Trainer, type StepResult } from './Trainer';
+import type { TrainerOptions } from './TrainerOptions';
+import { DataAugmentationDINO } from '../views/DataAugmentationDINO';
+import { framesToTensor } from '../views/framesToTensor';
+import type { Frame } from '../../streams/Frame';
+
+/**
+ * The unit the pipeline trains: a batch of raw frames -> DINO multi-crop views -> one Trainer step.
+ * Owns the augmentation RNG so that a checkpoint can restore it with the weights.
+ */
+export class FrameTrainer {
+  readonly trainer: Trainer;
+  readonly views: DataAugmentationDINO;
+
+  constructor(opts: TrainerOptions, viewSeed = opts.seed + 1) {
+    this.trainer = new Trainer(opts);
+    const c = opts.model.crops;
+    this.views = new DataAugmentationDINO({ globalSize: c.globalSize, localSize: c.localSize, nLocal: c.nLocal, seed: viewSeed });
+  }
+
+  step(frames: readonly Frame[]): StepResult {
+    const crops = tf.tidy(() => {
+      const images = framesToTensor(frames);
+      return this.views.apply(images);
+    });
+    try {
+      return this.trainer.trainStep(crops);
+    } finally {
+      tf.dispose(crops);
+    }
+  }
+
+  /** Extra state for checkpoints besides the trainer's tensors. */
+  extraState(): Record<string, unknown> {
+    return { viewsRng: this.views.getState() };
+  }
+
+  restoreExtra(extra: Record<string, unknown>): void {
+    if (typeof extra['viewsRng'] === 'number') this.views.setState(extra['viewsRng']);
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
+  }
+}
