@@ -1,0 +1,13 @@
+export { AgentServer } from './AgentServer';
+export type { AgentServerOptions, ServerLimits, DashboardOptions } from './ServeOptions';
+export { DEFAULT_LIMITS, DEFAULT_DASHBOARD } from './ServeOptions';
+export * from './EmbeddingCodec';
+export { ClientQueue } from './ClientQueue';
+export { Pca2d } from './Pca2d';
+export type { PcaResult } from './Pca2d';
+export { ServerMetrics } from './ServerMetrics';
+export { isLoopbackHost, TokenAuth } from './Auth';
+export { STREAM_ID_RE, isValidStreamId } from './StreamId';
+export type { UiMessage, UiAttention, UiThumbnail, UiPca } from './UiChannel';
+export type { StatusSnapshot, StreamStatus } from './StreamStatusBoard';
+export type { ControlErrorCode, ControlErrorMessage } from './ControlMessages';
