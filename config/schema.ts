@@ -99,7 +99,7 @@ export const configSchema = z
         /** Embeddings published per second per stream (the latest frame of each stream is embedded). */
         fps: z.number().positive().max(60).default(5),
         /** Copy the teacher from the trainer to the embedder every this many seconds. */
-        teacherRefreshSec: z.number().positive().default(10),
+        teacherRefreshSec: z.number().positive().default(30),
         /** Compute the CLS attention map of one stream's latest frame every this many seconds (0: never). */
         attentionEverySec: z.number().min(0).default(2),
         /** Thumbnails for the dashboard's live view, per stream per second (0: none). */
@@ -110,11 +110,10 @@ export const configSchema = z
     detect: z
       .object({
         noveltyK: z.number().int().min(1).default(5),
-        noveltyBank: z.number().int().min(8).default(1024),
+        /** Frames per stream in the novelty memory bank (re-embedded at every teacher refresh). */
+        noveltyBank: z.number().int().min(8).max(16384).default(512),
         /** Calibrated novelty threshold: the percentile of recent scores above which a frame is novel. */
         noveltyThreshold: z.number().gt(0).lt(1).default(0.995),
-        /** Bank entries older than this many teacher steps are dropped (the teacher moves). */
-        maxVersionLag: z.number().int().positive().default(2000),
         driftWindow: z.number().int().min(10).default(60),
         driftTestEvery: z.number().int().min(1).default(5),
         driftAlpha: z.number().gt(0).lt(1).default(0.01),
@@ -150,6 +149,8 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** pretty: readable lines; json: one JSON object per line (for log collectors). */
+        format: z.enum(['pretty', 'json']).default('pretty'),
         /** One status line every this many seconds (0: none). */
         statusEverySec: z.number().min(0).default(10),
       })

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import pino from 'pino';
+import type pino from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { Subject, merge, share, interval, type Subscription } from 'rxjs';
+import { Subject, merge, share, interval, timer, type Subscription } from 'rxjs';
 import type { AgentConfig } from '../../config/schema';
 import { selectBackend, type BackendInfo } from '../backend';
 import { modelSize } from '../model/modelSizes';
@@ -19,6 +19,8 @@ import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
 import { WorkerTrainer, type TrainerHandle } from './WorkerTrainer';
 import { statusLine } from './statusLine';
+import { createLogger } from './createLogger';
+import { LiveProbe } from '../eval/LiveProbe';
 import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from './messages';
 
 export interface AgentStarted {
@@ -58,9 +60,12 @@ export class Agent {
   private readonly streamFrames = new Map<string, { count: number; since: number; fps: number; state?: CameraStateName }>();
   private lastDropped: Record<string, number> = {};
   private stopping: Promise<void> | null = null;
+  // live k-NN probe (config probe.dir): latest top-1 as a fraction, put into the following stats messages
+  private probeTop1: number | undefined;
+  private probing = false;
 
   constructor(readonly config: AgentConfig, log?: pino.Logger) {
-    this.log = log ?? pino({ name: 'dino-stream', level: config.log.level });
+    this.log = log ?? createLogger(config.log.level, config.log.format);
   }
 
   async start(): Promise<AgentStarted> {
@@ -72,6 +77,8 @@ export class Agent {
     this.subs.push(this.stats.subscribe((s) => metrics.onStats(s)));
 
     const model = modelSize(cfg.model.size);
+    // The probe set is decoded before anything starts, so a bad probe.dir fails the start with its layout error.
+    const probe = cfg.probe.dir ? await LiveProbe.load({ dir: path.resolve(cfg.probe.dir), perClass: cfg.probe.perClass, size: model.crops.globalSize }) : null;
     const backendOpts = { backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native };
     const backend = await selectBackend({ ...backendOpts, log: (m) => this.log.info(`embedder ${m}`) });
     const trainerOptions = recipe(cfg.train.recipe, { model, batchSize: cfg.train.batchSize, horizonSteps: cfg.train.horizonSteps, seed: cfg.train.seed });
@@ -139,10 +146,15 @@ export class Agent {
     const every = (ms: number, fn: () => unknown) => this.subs.push(interval(ms).subscribe(() => void fn()));
     every(1000 / cfg.embed.fps, () => this.loop!.tick());
     if (cfg.embed.thumbnailFps > 0) every(1000 / cfg.embed.thumbnailFps, () => this.loop!.thumbnails());
-    every(cfg.embed.teacherRefreshSec * 1000, () => this.refreshTeacher(metrics));
+    this.scheduleTeacherRefresh(metrics, Math.min(5, cfg.embed.teacherRefreshSec));
     every(cfg.checkpoint.everySec * 1000, () => this.checkpoint());
     every(1000, () => this.updateFps());
     if (cfg.log.statusEverySec > 0) every(cfg.log.statusEverySec * 1000, () => log(this.status()));
+    if (probe) {
+      log(`probe: ${probe.train.images.length} train / ${probe.test.images.length} test images of ${cfg.probe.dir}, k-NN top-1 every ${cfg.probe.everySec} s`);
+      every(cfg.probe.everySec * 1000, () => this.runProbe(probe, metrics));
+      void this.runProbe(probe, metrics); // the random-init / resumed baseline, so the curve starts at once
+    }
 
     this.server = new AgentServer({
       hub: this.hub,
@@ -208,6 +220,7 @@ export class Agent {
       streams: this.streamsSummary(),
       bufferSize: s.bufferSize,
     };
+    if (this.probeTop1 !== undefined) msg.probeTop1 = this.probeTop1;
     this.lastStats = msg;
     this.stats.next(msg);
     const c = collapse.update({
@@ -233,16 +246,55 @@ export class Agent {
     }
   }
 
+  /** The teacher moves fastest early in training: refresh after 5 s, then at doubling intervals up to the setting. */
+  private scheduleTeacherRefresh(metrics: AgentMetrics, sec: number): void {
+    const sub = timer(sec * 1000).subscribe(async () => {
+      await this.refreshTeacher(metrics);
+      if (!this.stopping) this.scheduleTeacherRefresh(metrics, Math.min(sec * 2, this.config.embed.teacherRefreshSec));
+    });
+    this.subs.push(sub);
+  }
+
   private async refreshTeacher(metrics: AgentMetrics): Promise<void> {
     if (!this.trainer || !this.embedding || !this.loop || this.stopping) return;
     try {
       const snap = await this.trainer.snapshot();
       if (snap.step === this.embedding.version) return;
-      await this.loop.exclusive(async () => this.embedding!.load(snap));
-      await this.loop.reembedDriftWindows();
+      await this.loop.adoptTeacher(snap);
       metrics.onTeacher(snap.step);
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'teacher refresh failed');
+    }
+  }
+
+  /**
+   * One live probe round with the main-thread teacher copy. Each batch takes the embedder's lock on its own, so
+   * embedding ticks interleave with a long probe; a teacher refresh in between voids the attempt, which is retried.
+   */
+  private async runProbe(probe: LiveProbe, metrics: AgentMetrics): Promise<void> {
+    const loop = this.loop;
+    const embedding = this.embedding;
+    if (!loop || !embedding || this.stopping || this.probing || embedding.version < 0) return;
+    this.probing = true;
+    try {
+      const size = probe.imageSize;
+      const embed = (images: Uint8Array[]) =>
+        loop.exclusive(async () => {
+          if (this.stopping) throw new Error('agent stopping');
+          const frames = images.map((rgb, index) => ({ streamId: 'probe', t: Date.now(), index, width: size, height: size, rgb }));
+          return (await embedding.embed(frames)).normalized;
+        });
+      let r = null;
+      for (let attempt = 0; attempt < 3 && !r && !this.stopping; attempt++) r = await probe.evaluate(embed, () => embedding.version);
+      if (!r) return;
+      // a fraction, as the dashboard and the Prometheus gauge read it (eval reports percent)
+      this.probeTop1 = r.top1 / 100;
+      metrics.onProbe(this.probeTop1);
+      this.log.info(`probe: k-NN top-1 ${r.top1.toFixed(1)} % with the teacher of step ${r.teacherVersion} (${r.ms} ms)`);
+    } catch (e) {
+      if (!this.stopping) this.log.warn({ err: (e as Error).message }, 'probe round failed');
+    } finally {
+      this.probing = false;
     }
   }
 

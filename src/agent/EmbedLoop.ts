@@ -4,6 +4,7 @@ import type { Frame } from '../../streams/Frame';
 import type { StreamLogger } from '../../streams/Logger';
 import type { AgentConfig } from '../../config/schema';
 import type { EmbeddingService } from './EmbeddingService';
+import type { TeacherSnapshot } from './TrainerService';
 import type { StreamDetectors } from './StreamDetectors';
 import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from './messages';
 import type { AgentMetrics } from './AgentMetrics';
@@ -118,8 +119,14 @@ export class EmbedLoop {
     }
   }
 
-  /** After the embedder loaded a newer teacher: re-embed the drift windows so they compare like with like. */
-  reembedDriftWindows(): Promise<void> {
-    return this.exclusive(() => this.detectors.reembed(async (frames) => (await this.service.embed(frames)).normalized));
+  /**
+   * Switch to a newer teacher copy and re-embed the detectors' frames with it, as one exclusive step so that no
+   * embedding round sees the new teacher against memories of the old one.
+   */
+  adoptTeacher(snapshot: TeacherSnapshot): Promise<void> {
+    return this.exclusive(async () => {
+      this.service.load(snapshot);
+      await this.detectors.reembed(async (frames) => (await this.service.embed(frames)).normalized, this.service.version);
+    });
   }
 }

@@ -5,15 +5,16 @@ import type { Frame } from '../../streams/Frame';
 import type { AgentEvent } from './messages';
 
 interface PerStream {
-  novelty: NoveltyDetector;
+  novelty: NoveltyDetector<Frame>;
   drift: MMDDriftDetector<Frame>;
 }
 
 /**
  * Novelty and drift detectors for every stream, in the teacher's embedding space.
- * The teacher moves, so: novelty bank entries carry the teacher version and expire after maxVersionLag steps
- * (the bank refills with current embeddings); the drift windows keep their frames and are re-embedded with each
- * new teacher copy (reembed), so a drift test never compares embeddings of two different teachers.
+ * The teacher moves, so the detectors keep the frames behind their embeddings (novelty bank, drift windows) and
+ * re-embed them with each new teacher copy (reembed): a score or a test never mixes embeddings of two teachers.
+ * After a re-embedding the novelty calibration restarts from the bank's leave-one-out distances, so the
+ * detector stays warm across teacher refreshes.
  */
 export class StreamDetectors {
   private readonly streams = new Map<string, PerStream>();
@@ -24,11 +25,11 @@ export class StreamDetectors {
     let s = this.streams.get(streamId);
     if (!s) {
       s = {
-        novelty: new NoveltyDetector({
+        novelty: new NoveltyDetector<Frame>({
           k: this.d.noveltyK,
           capacity: this.d.noveltyBank,
+          calibrationWindow: this.d.noveltyBank,
           threshold: this.d.noveltyThreshold,
-          maxVersionLag: this.d.maxVersionLag,
           streamId,
         }),
         drift: new MMDDriftDetector<Frame>({
@@ -49,7 +50,7 @@ export class StreamDetectors {
   observe(frame: Frame, embedding: Float32Array, teacherStep: number): { novelty: NoveltyResult; events: AgentEvent[] } {
     const s = this.forStream(frame.streamId);
     const events: AgentEvent[] = [];
-    const novelty = s.novelty.update(embedding, { teacherVersion: teacherStep, t: frame.t });
+    const novelty = s.novelty.update(embedding, { teacherVersion: teacherStep, t: frame.t, payload: frame });
     if (novelty.event) {
       events.push({
         type: 'novelty',
@@ -83,9 +84,11 @@ export class StreamDetectors {
     return Object.fromEntries([...this.streams].map(([id, s]) => [id, s.drift.state]));
   }
 
-  /** Re-embed every drift window with the current teacher (embed: frames -> L2-normalised embeddings). */
-  async reembed(embed: (frames: Frame[]) => Promise<Float32Array[]>): Promise<void> {
+  /** Re-embed every novelty bank and drift window with the current teacher (embed: frames -> L2-normalised). */
+  async reembed(embed: (frames: Frame[]) => Promise<Float32Array[]>, teacherStep: number): Promise<void> {
     for (const s of this.streams.values()) {
+      const bank = s.novelty.bankPayloads().filter((f): f is Frame => f !== undefined);
+      if (bank.length > 0) s.novelty.rebuild(await embed(bank), teacherStep, { payloads: bank, calibrateFromBank: true });
       const { ref, recent } = s.drift.windowPayloads();
       const frames = [...ref, ...recent];
       if (frames.length === 0 || frames.some((f) => f === undefined)) continue;

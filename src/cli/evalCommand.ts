@@ -5,6 +5,9 @@ import type { Budget } from '../eval/StreamTrainingRun';
 import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
 import { ImageFolderError } from '../eval/ImageFolder';
+import { EvalInputError } from '../eval/EvalInputError';
+import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
+import { driftEval, defaultDriftSettings, type DriftEvalReport } from '../eval/driftEval';
 
 interface CommonFlags {
   images?: string;
@@ -32,16 +35,29 @@ export function budgetOf(f: CommonFlags): Budget {
   return { images: positive('images', f.images), minutes: positive('minutes', f.minutes), steps: positive('steps', f.steps) };
 }
 
+function integer(name: string, v: string | undefined): number | undefined {
+  const n = positive(name, v);
+  if (n !== undefined && !Number.isInteger(n)) throw new Error(`--${name} must be a whole number, got "${v}"`);
+  return n;
+}
+
 function checkCommon(f: CommonFlags): void {
   if (!(f.model in MODEL_SIZES)) throw new Error(`--model must be one of ${Object.keys(MODEL_SIZES).join(', ')}, got "${f.model}"`);
   if (f.recipe !== 'stream' && f.recipe !== 'paper') throw new Error(`--recipe must be stream or paper, got "${f.recipe}"`);
 }
 
 function addCommon(cmd: Command): Command {
+  return addModelFlags(
+    cmd
+      .option('--images <n>', 'budget: stop after this many images seen (steps x batch)')
+      .option('--minutes <m>', 'budget: stop after this many minutes of training')
+      .option('--steps <s>', 'budget: stop after this many training steps'),
+  );
+}
+
+/** Model, training and output flags shared by every eval subcommand (the budget flags are not: drift has its own). */
+function addModelFlags(cmd: Command): Command {
   return cmd
-    .option('--images <n>', 'budget: stop after this many images seen (steps x batch)')
-    .option('--minutes <m>', 'budget: stop after this many minutes of training')
-    .option('--steps <s>', 'budget: stop after this many training steps')
     .option('--model <name>', 'model size (micro, small, tiny, cifar)', 'cifar')
     .option('--recipe <name>', 'training recipe: stream or paper', 'stream')
     .option('--batch <n>', 'images per training step', '64')
@@ -78,12 +94,51 @@ export function knnTable(r: KnnEvalReport): string {
   return lines.join('\n');
 }
 
-/** Layout errors of the image folder are the user's to fix: print them plainly, exit 2. */
+const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
+
+export function noveltyTable(r: NoveltyEvalReport): string {
+  const rows: [string, { auroc: number; fpr95: number }][] = [
+    ['raw pixels', r.raw_pixels],
+    ['random-init teacher', r.random_init],
+    [`teacher (${r.images_seen} images seen)`, r.teacher],
+  ];
+  return [
+    `novelty (cosine distance to the ${r.k}-th neighbour) on ${r.data}: held out ${r.holdout.join(', ')}; ` +
+      `bank ${r.bank_size} train images of ${r.streamed_classes.length} classes; ${r.positives} novel / ${r.negatives} known test images; model ${r.model}`,
+    `| features | AUROC | FPR at 95% TPR |`,
+    `|---|---|---|`,
+    ...rows.map(([name, m]) => `| ${name} | ${f3(m.auroc)} | ${f3(m.fpr95)} |`),
+    '',
+    `| images seen | steps | train time s | wall time s | backend |`,
+    `|---|---|---|---|---|`,
+    `| ${r.images_seen} | ${r.steps} | ${r.train_s.toFixed(0)} | ${r.wall_s.toFixed(0)} | ${r.backend} |`,
+  ].join('\n');
+}
+
+export function driftTable(r: DriftEvalReport): string {
+  const s = r.settings;
+  const lines = [
+    `drift (MMD, window ${s.window}, test every ${s.testEvery}, alpha ${s.alpha}, ${s.permutations} permutations, min MMD^2 ${s.minStatistic}) ` +
+      `at ${r.fps} fps, ${r.frame_size}x${r.frame_size}, model ${r.model}${r.train_steps ? `, trained ${r.train_steps} steps on video 1` : ''}`,
+    `| video | start s | frames | max MMD^2 tested | events |`,
+    `|---|---|---|---|---|`,
+    ...r.videos.map((v, i) => `| ${v.path} | ${v.start_s.toFixed(1)} | ${v.frames} | ${f3(r.max_statistic[i]!)} | ${r.events.filter((e) => e.video === i).length} |`),
+    '',
+    `| switch at s | detection delay s |`,
+    `|---|---|`,
+    ...r.switches_s.map((t, i) => `| ${t.toFixed(1)} | ${r.delays_s[i] === null ? 'missed' : r.delays_s[i]!.toFixed(1)} |`),
+    '',
+    `false events before the first switch: ${r.false_events}; repeated events after a detected switch: ${r.repeat_events}; ${r.tests} tests`,
+  ];
+  return lines.join('\n');
+}
+
+/** Input errors (image folder layout, class names, videos, flags) are the user's to fix: print them plainly, exit 2. */
 async function guarded(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
-    if (e instanceof ImageFolderError || (e instanceof Error && e.message.startsWith('--'))) {
+    if (e instanceof ImageFolderError || e instanceof EvalInputError || (e instanceof Error && e.message.startsWith('--'))) {
       console.error(`dino-stream eval: ${e.message}`);
       process.exit(2);
     }
@@ -117,6 +172,79 @@ export function registerEval(program: Command): void {
         log: (m) => console.error(m),
       });
       console.log(knnTable(report));
+      if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));
+    }),
+  );
+  addCommon(
+    evalCmd
+      .command('novelty')
+      .description('Train on DIR/train without the held-out classes, then AUROC of the novelty score for their test images vs the others')
+      .requiredOption('--data <dir>', 'image folder with DIR/train/<class>/* and DIR/test/<class>/*')
+      .requiredOption('--holdout <classes>', 'classes never streamed nor banked, comma-separated (e.g. cat,dog)')
+      .option('--k <n>', 'score = cosine distance to the k-th nearest bank neighbour', '5')
+      .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)'),
+  ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string }) =>
+    guarded(async () => {
+      checkCommon(f);
+      const report = await noveltyEval({
+        data: f.data,
+        holdout: f.holdout.split(','),
+        model: f.model as ModelSizeName,
+        recipe: f.recipe as RecipeName,
+        batchSize: integer('batch', f.batch)!,
+        budget: budgetOf(f),
+        bufferSize: integer('buffer', f.buffer)!,
+        bufferPolicy: 'reservoir',
+        seed: Number(f.seed),
+        backend: { backend: f.backend as 'auto' },
+        checkpoint: f.checkpoint,
+        k: integer('k', f.k),
+        limitPerClass: integer('limit-per-class', f.limitPerClass),
+        log: (m) => console.error(m),
+      });
+      console.log(noveltyTable(report));
+      // per-image scores stay out of the file: the documented keys are the metrics
+      const { scores: _scores, ...json } = report;
+      if (f.json) fs.writeFileSync(f.json, JSON.stringify(json, null, 2));
+    }),
+  );
+
+  const d = defaultDriftSettings();
+  addModelFlags(
+    evalCmd
+      .command('drift')
+      .description('Play videos A, B, ... as one camera, embed every frame with the teacher, run the drift detector: delay after each switch, false events on A')
+      .option('--video <file>', 'a video (repeat: --video A --video B ...), played in order', (v: string, prev: string[]) => [...prev, v], [] as string[])
+      .option('--fps <n>', 'frames per second decoded from each video', '5')
+      .option('--train-steps <n>', 'first train this many steps online on the frames of the first video')
+      .option('--window <n>', 'drift reference / recent window in frames (agent default)', String(d.window))
+      .option('--alpha <p>', 'drift when the permutation p-value is below this (agent default)', String(d.alpha))
+      .option('--min-statistic <x>', 'and MMD^2 at least this (agent default)', String(d.minStatistic)),
+  ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; window: string; alpha: string; minStatistic: string }) =>
+    guarded(async () => {
+      checkCommon(f);
+      const alpha = positive('alpha', f.alpha)!;
+      if (alpha >= 1) throw new Error(`--alpha must be below 1, got "${f.alpha}"`);
+      const window = integer('window', f.window)!;
+      if (window < 2) throw new Error(`--window must be at least 2, got "${f.window}"`);
+      const minStatistic = Number(f.minStatistic);
+      if (!(minStatistic >= 0)) throw new Error(`--min-statistic must be >= 0, got "${f.minStatistic}"`);
+      const report = await driftEval({
+        videos: f.video,
+        fps: positive('fps', f.fps),
+        model: f.model as ModelSizeName,
+        recipe: f.recipe as RecipeName,
+        batchSize: integer('batch', f.batch)!,
+        bufferSize: integer('buffer', f.buffer)!,
+        bufferPolicy: 'reservoir',
+        seed: Number(f.seed),
+        backend: { backend: f.backend as 'auto' },
+        checkpoint: f.checkpoint,
+        trainSteps: integer('train-steps', f.trainSteps),
+        detect: { window, alpha, minStatistic },
+        log: (m) => console.error(m),
+      });
+      console.log(driftTable(report));
       if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));
     }),
   );

@@ -16,6 +16,7 @@ interface RunFlags {
   resume?: boolean;
   train?: boolean;
   logLevel?: string;
+  logFormat?: string;
 }
 
 /** Flags as a config layer, each value remembering which flag set it (for error messages). */
@@ -41,6 +42,7 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   if (f.resume === false) set('checkpoint.resume', false, '--no-resume');
   if (f.train === false) set('train.enabled', false, '--no-train');
   set('log.level', f.logLevel, '--log-level');
+  set('log.format', f.logFormat, '--log-format');
   return { source: 'command-line flags', values, origins };
 }
 
@@ -73,6 +75,7 @@ export function registerRun(program: Command): void {
     .option('--no-resume', 'start from a fresh model even if the checkpoint dir has a checkpoint')
     .option('--no-train', 'only embed and detect with the loaded teacher; do not train')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--log-format <format>', 'pretty (readable lines) or json (one object per line, for log collectors)')
     .action(async (flags: RunFlags) => {
       let agent: Agent;
       try {

@@ -13,8 +13,11 @@
  * - every bank entry and every calibration score carries the teacher version (training step) it was
  *   computed with; `update(x, { teacherVersion })` drops entries and scores whose version lags the current
  *   one by more than `maxVersionLag`, so comparisons stay within a window of teacher versions;
- * - a caller that keeps the frames can instead re-embed them with the new teacher and call `rebuild()`,
- *   which replaces the bank and resets the calibration window (old scores are not comparable any more);
+ * - a caller that keeps the frames (pass them as `payload`, read them back with `bankPayloads()`) can instead
+ *   re-embed them with the new teacher and call `rebuild()`, which replaces the bank and resets the
+ *   calibration window (old scores are not comparable any more); with `calibrateFromBank` the window is
+ *   refilled at once with the bank's leave-one-out scores (each entry's distance to its k-th nearest other
+ *   entry): how far a familiar frame lies from the rest under the new teacher, so the detector stays warm;
  * - a version lower than one already seen (a checkpoint was reloaded) resets bank and calibration.
  * While the bank holds fewer than k entries or the window fewer than `minCalibration` scores the detector
  * is warming up: it still returns scores but never flags novelty.
@@ -72,7 +75,7 @@ export interface NoveltyResult extends NoveltyScore {
   event?: NoveltyEvent;
 }
 
-export class NoveltyDetector {
+export class NoveltyDetector<P = unknown> {
   readonly k: number;
   readonly capacity: number;
   readonly policy: BankPolicy;
@@ -86,6 +89,7 @@ export class NoveltyDetector {
   private bank = new Float32Array(0); // capacity x dim, rows 0..count-1 live (dense)
   private bankVersion: Float64Array;
   private bankSeq: Float64Array; // insertion order, for FIFO replacement
+  private bankPayload: (P | undefined)[] = [];
   private count = 0;
   private seq = 0;
   private seen = 0; // stream length seen by the reservoir
@@ -129,7 +133,7 @@ export class NoveltyDetector {
   }
 
   /** Scores, flags, then inserts the embedding into the bank and its score into the calibration window. */
-  update(embedding: ArrayLike<number>, opts: NoveltyUpdateOptions = {}): NoveltyResult {
+  update(embedding: ArrayLike<number>, opts: NoveltyUpdateOptions & { payload?: P } = {}): NoveltyResult {
     const index = this.updates++;
     const v = this.advanceVersion(opts.teacherVersion);
     const x = this.prepare(embedding);
@@ -150,7 +154,7 @@ export class NoveltyDetector {
       };
     }
     if (!Number.isNaN(score)) this.pushScore(score, v);
-    this.insert(x, v);
+    this.insert(x, v, opts.payload);
     return result;
   }
 
@@ -163,11 +167,26 @@ export class NoveltyDetector {
    * Replaces the bank with embeddings the caller recomputed with the current teacher (keeps the last
    * `capacity`), and resets the calibration window: scores from the old teacher are not comparable.
    */
-  rebuild(embeddings: ArrayLike<number>[], teacherVersion: number): void {
+  rebuild(embeddings: ArrayLike<number>[], teacherVersion: number, opts: { payloads?: (P | undefined)[]; calibrateFromBank?: boolean } = {}): void {
+    if (opts.payloads && opts.payloads.length !== embeddings.length) {
+      throw new Error(`rebuild: ${embeddings.length} embeddings but ${opts.payloads.length} payloads`);
+    }
     this.clear();
     this.version = teacherVersion;
     const start = Math.max(0, embeddings.length - this.capacity);
-    for (let i = start; i < embeddings.length; i++) this.insert(this.prepare(embeddings[i]!), teacherVersion);
+    for (let i = start; i < embeddings.length; i++) this.insert(this.prepare(embeddings[i]!), teacherVersion, opts.payloads?.[i]);
+    if (opts.calibrateFromBank) {
+      const d = this.dim;
+      for (let r = 0; r < this.count; r++) {
+        const s = this.kthDistance(this.bank.subarray(r * d, r * d + d), r);
+        if (!Number.isNaN(s)) this.pushScore(s, teacherVersion);
+      }
+    }
+  }
+
+  /** The payloads stored with the bank entries, in bank order (undefined where none was given). */
+  bankPayloads(): (P | undefined)[] {
+    return this.bankPayload.slice(0, this.count);
   }
 
   /** Forgets everything (bank, calibration, version). */
@@ -178,6 +197,7 @@ export class NoveltyDetector {
 
   private clear(): void {
     this.count = 0;
+    this.bankPayload = [];
     this.seen = 0;
     this.calHead = 0;
     this.calCount = 0;
@@ -203,7 +223,9 @@ export class NoveltyDetector {
           this.bank.copyWithin(i * d, last * d, last * d + d);
           this.bankVersion[i] = this.bankVersion[last]!;
           this.bankSeq[i] = this.bankSeq[last]!;
+          this.bankPayload[i] = this.bankPayload[last];
         }
+        this.bankPayload[last] = undefined;
         this.count--;
       } else i++;
     }
@@ -231,14 +253,16 @@ export class NoveltyDetector {
     return { score, calibrated: Number.isNaN(score) ? NaN : this.cdf(score) };
   }
 
-  private kthDistance(x: Float32Array): number {
+  /** Distance to the k-th nearest bank entry, skipping row `exclude` (leave-one-out for bank members). */
+  private kthDistance(x: Float32Array, exclude = -1): number {
     const k = this.k;
-    if (this.count < k) return NaN;
+    if (this.count - (exclude >= 0 ? 1 : 0) < k) return NaN;
     const d = this.dim;
     const bank = this.bank;
     // k smallest distances so far, ascending; k is small so insertion into a sorted array is cheapest.
     const best = new Float64Array(k).fill(Infinity);
     for (let r = 0; r < this.count; r++) {
+      if (r === exclude) continue;
       const off = r * d;
       let s = 0;
       for (let j = 0; j < d; j++) s += x[j]! * bank[off + j]!;
@@ -280,7 +304,7 @@ export class NoveltyDetector {
     this.calCount++;
   }
 
-  private insert(x: Float32Array, version: number): void {
+  private insert(x: Float32Array, version: number, payload?: P): void {
     this.seen++;
     let slot: number;
     if (this.count < this.capacity) {
@@ -297,5 +321,6 @@ export class NoveltyDetector {
     this.bank.set(x, slot * this.dim);
     this.bankVersion[slot] = version;
     this.bankSeq[slot] = this.seq++;
+    this.bankPayload[slot] = payload;
   }
 }

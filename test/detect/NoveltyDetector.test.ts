@@ -143,3 +143,29 @@ describe('NoveltyDetector', () => {
     expect(() => det.update([1, 0])).toThrow(/dimension 2, expected 3/);
   });
 });
+
+describe('NoveltyDetector rebuilt under a new teacher', () => {
+  test('payloads follow the bank; calibrateFromBank fills the window with leave-one-out scores', () => {
+    const d = new NoveltyDetector<number>({ k: 1, capacity: 4, calibrationWindow: 8, minCalibration: 3, threshold: 0.9 });
+    const pts = [
+      [1, 0],
+      [0, 1],
+      [-1, 0],
+      [0, -1],
+      [1, 1],
+    ];
+    pts.forEach((p, i) => d.update(p, { payload: i, teacherVersion: 1 }));
+    // FIFO capacity 4: the oldest (payload 0) was replaced by payload 4
+    expect(new Set(d.bankPayloads())).toEqual(new Set([1, 2, 3, 4]));
+    // new teacher: four unit vectors at 90 degrees; leave-one-out distance to the nearest other = 1 - cos 90 = 1
+    d.rebuild([[1, 0], [0, 1], [-1, 0], [0, -1]], 2, { payloads: [1, 2, 3, 4], calibrateFromBank: true });
+    expect(d.calibrationSize).toBe(4);
+    expect(d.bankPayloads()).toEqual([1, 2, 3, 4]);
+    // a point close to a bank entry scores below the calibration scores; a point far from all, at the top
+    const near = d.update([1, 0.01], { teacherVersion: 2 });
+    expect(near.warm).toBe(true);
+    expect(near.calibrated).toBe(0);
+    expect(near.isNovel).toBe(false);
+    expect(() => d.rebuild([[1, 0]], 3, { payloads: [] })).toThrow(/payloads/);
+  });
+});
