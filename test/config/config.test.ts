@@ -1,0 +1,91 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { configSchema } from '../../config/schema';
+import { ConfigError, envLayer, readConfigFile, resolveConfig } from '../../config/loadConfig';
+import { configFromFlags } from '../../src/cli/runCommand';
+import { parseSourceSpec } from '../../src/cli/sourceSpec';
+
+const tmpFile = (content: string) => {
+  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dino-cfg-')), 'c.json');
+  fs.writeFileSync(f, content);
+  return f;
+};
+
+function problems(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.message;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  test('config/default.json is exactly the schema defaults (documented defaults cannot drift)', () => {
+    const file = JSON.parse(fs.readFileSync(path.join(__dirname, '../../config/default.json'), 'utf8'));
+    expect(file).toEqual(configSchema.parse({}));
+  });
+
+  test('precedence: defaults < file < env < flags', () => {
+    const file = tmpFile(JSON.stringify({ server: { port: 9001, host: '127.0.0.1' }, model: { size: 'tiny' }, train: { batchSize: 8 } }));
+    const env = { DINO_PORT: '9002', DINO__TRAIN__BATCH_SIZE: '12' };
+    const cfg = configFromFlags({ config: file, port: '9003' }, env);
+    expect(cfg.server.port).toBe(9003); // flag beats env and file
+    expect(cfg.train.batchSize).toBe(12); // env beats file
+    expect(cfg.model.size).toBe('tiny'); // file beats default
+    expect(cfg.train.recipe).toBe('stream'); // default
+    expect(configFromFlags({ config: file }, env).server.port).toBe(9002);
+    expect(configFromFlags({}, { DINO_CONFIG: file }).server.port).toBe(9001);
+  });
+
+  test('each kind of invalid value names the field, the value, its origin and what is allowed', () => {
+    expect(problems(() => configFromFlags({ port: '70000' }, {}))).toMatch(/server\.port = 70000 \(from flag --port\): .*<=65535/);
+    expect(problems(() => configFromFlags({ port: 'abc' }, {}))).toMatch(/server\.port = "abc" \(from flag --port\): .*expected number/);
+    expect(problems(() => configFromFlags({ backend: 'gpu' }, {}))).toMatch(/backend\.name = "gpu" \(from flag --backend\): .*"auto"\|"tensorflow"\|"wasm"\|"cpu"/);
+    expect(problems(() => configFromFlags({}, { DINO_MODEL: 'huge' }))).toMatch(/model\.size = "huge" \(from env DINO_MODEL\): .*"micro"\|"small"\|"tiny"\|"cifar"/);
+    const file = tmpFile(JSON.stringify({ train: { batchsize: 4 }, sources: [{ kind: 'url' }] }));
+    const msg = problems(() => configFromFlags({ config: file }, {}));
+    expect(msg).toMatch(/train\.batchsize \(from config file .*c\.json\) is not a known setting; known here: .*batchSize/);
+    expect(msg).toMatch(/sources\[0\]\.url missing \(from config file .*\): .*expected string/);
+    expect(problems(() => configFromFlags({}, { DINO_TOKEN: 'short' }))).toMatch(/server\.token = "short" \(from env DINO_TOKEN\): must be at least 8 characters/);
+  });
+
+  test('unreadable or malformed files are named', () => {
+    expect(problems(() => readConfigFile('/nonexistent/dino.json'))).toMatch(/config file \/nonexistent\/dino\.json cannot be read/);
+    expect(problems(() => readConfigFile(tmpFile('{ not json')))).toMatch(/is not valid JSON/);
+    expect(problems(() => readConfigFile(tmpFile('[1,2]')))).toMatch(/must contain a JSON object/);
+  });
+
+  test('env: aliases and DINO__SECTION__KEY; tokens stay strings', () => {
+    const l = envLayer({ DINO_HOST: '0.0.0.0', DINO_TOKEN: '12345678', DINO__EMBED__THUMBNAIL_FPS: '0', OTHER: 'x' });
+    expect(l.values).toEqual({ server: { host: '0.0.0.0', token: '12345678' }, embed: { thumbnailFps: 0 } });
+    expect(resolveConfig([l]).server.token).toBe('12345678');
+  });
+
+  test('--source specs', () => {
+    expect(parseSourceSpec('rtsp://10.0.0.5:554/stream')).toEqual({ kind: 'url', url: 'rtsp://10.0.0.5:554/stream' });
+    expect(parseSourceSpec('cam1=rtsp://h/p?a=b', 5)).toEqual({ kind: 'url', url: 'rtsp://h/p?a=b', id: 'cam1', fps: 5 });
+    expect(parseSourceSpec('ws:cam3')).toEqual({ kind: 'ws', id: 'cam3' });
+    expect(parseSourceSpec('synthetic')).toEqual({ kind: 'synthetic', id: 'synthetic' });
+    expect(parseSourceSpec(os.tmpdir())).toMatchObject({ kind: 'folder', path: os.tmpdir() });
+    expect(() => parseSourceSpec('/no/such/file.mp4')).toThrow(/neither a URL/);
+  });
+
+  test('the CLI stops with exit code 2 and the message on an invalid value', () => {
+    const cli = path.resolve(__dirname, '../../dist/src/cli.js');
+    let out = '';
+    let code = 0;
+    try {
+      execFileSync(process.execPath, [cli, 'run', '--port', '-1'], { stdio: 'pipe' });
+    } catch (e) {
+      const err = e as { status: number; stderr: Buffer };
+      code = err.status;
+      out = err.stderr.toString();
+    }
+    expect(code).toBe(2);
+    expect(out).toMatch(/invalid configuration:\n {2}- server\.port = -1 \(from flag --port\): Too small/);
+  });
+});
