@@ -1,0 +1,53 @@
+import type { BackendInfo, SelectBackendOptions } from '../backend';
+import { TrainerService } from '../agent/TrainerService';
+import { modelSize, type ModelSizeName } from '../model/modelSizes';
+import { recipe, type RecipeName } from '../train/recipes';
+import { CheckpointStore } from '../train/CheckpointStore';
+import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
+import type { TrainerOptions } from '../train/TrainerOptions';
+
+export interface EvalTrainerOptions {
+  model: ModelSizeName;
+  recipe: RecipeName;
+  batchSize: number;
+  seed: number;
+  backend: SelectBackendOptions;
+  /** A saved agent (checkpoint file or directory) instead of a fresh, randomly initialised one. */
+  checkpoint?: string;
+  /** Horizon of the schedules for a fresh trainer (a checkpoint keeps its own). */
+  horizonSteps: number;
+  log: (msg: string) => void;
+}
+
+export interface EvalTrainer {
+  service: TrainerService;
+  options: TrainerOptions;
+  /** The model's global crop size: the size images and frames are fed at. */
+  size: number;
+  info: BackendInfo;
+  /** Set when the weights came from a checkpoint (so there is no random-init baseline). */
+  checkpointFile?: string;
+}
+
+/**
+ * The in-process trainer the novelty and drift evaluations share: a fresh one from the named model and recipe,
+ * or a saved agent loaded from a checkpoint (the same way `eval knn` does it). The caller disposes `service`.
+ */
+export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTrainer> {
+  let options = recipe(o.recipe, { model: modelSize(o.model), batchSize: o.batchSize, horizonSteps: Math.max(2, o.horizonSteps), seed: o.seed });
+  let ckpt = null;
+  if (o.checkpoint) {
+    const store = new CheckpointStore(o.checkpoint);
+    ckpt = o.checkpoint.endsWith('.dino') ? await store.load(o.checkpoint) : await store.loadLatest();
+    if (!ckpt) throw new Error(`no checkpoint found in ${o.checkpoint}`);
+    options = checkpointOptions(ckpt);
+  }
+  const { service, ready } = await TrainerService.create({ trainer: options, backend: o.backend }, o.log);
+  try {
+    if (ckpt) service.frameTrainer.restoreExtra(restoreTrainer(service.frameTrainer.trainer, ckpt));
+  } catch (e) {
+    service.dispose();
+    throw e;
+  }
+  return { service, options, size: options.model.crops.globalSize, info: ready.info, checkpointFile: ckpt?.file };
+}

@@ -1,0 +1,130 @@
+/**
+ * The live k-NN probe with the agent's own pieces: a micro-model EmbeddingService (the main-thread teacher copy)
+ * and an EmbedLoop whose exclusive() serialises the probe's batches with embedding ticks of a live stream.
+ */
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { Registry } from 'prom-client';
+import { Subject } from 'rxjs';
+import { selectBackend } from '../../src/backend';
+import { modelSize } from '../../src/model/modelSizes';
+import { EmbeddingService } from '../../src/agent/EmbeddingService';
+import { EmbedLoop } from '../../src/agent/EmbedLoop';
+import { StreamDetectors } from '../../src/agent/StreamDetectors';
+import { AgentMetrics } from '../../src/agent/AgentMetrics';
+import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from '../../src/agent/messages';
+import { KnnClassifier } from '../../src/eval/KnnClassifier';
+import { LiveProbe } from '../../src/eval/LiveProbe';
+import { ImageFolderError } from '../../src/eval/ImageFolder';
+import { silentLogger } from '../../streams/Logger';
+import type { Frame } from '../../streams/Frame';
+import { configSchema } from '../../config/schema';
+
+const CIFAR = path.resolve(__dirname, '../../../shared/data/cifar10');
+const PER_CLASS = 4;
+const BATCH = 7;
+
+const framesOf = (images: Uint8Array[], size: number, streamId = 'probe'): Frame[] =>
+  images.map((rgb, index) => ({ streamId, t: Date.now(), index, width: size, height: size, rgb }));
+
+describe('LiveProbe', () => {
+  let service: EmbeddingService;
+  let probe: LiveProbe;
+
+  beforeAll(async () => {
+    await selectBackend({ backend: 'wasm', log: () => undefined });
+    service = new EmbeddingService(modelSize('micro'));
+    service.version = 0; // the random-init copy stands in for a loaded teacher
+    probe = await LiveProbe.load({ dir: CIFAR, perClass: PER_CLASS, size: 16, batch: BATCH });
+  });
+  afterAll(() => service.dispose());
+
+  test('top-1 equals a direct KnnClassifier computation on the same features; batches go through exclusive()', async () => {
+    expect(probe.train.images).toHaveLength(10 * PER_CLASS);
+    expect(probe.test.images).toHaveLength(10 * PER_CLASS);
+    expect(probe.imageSize).toBe(16);
+    const cfg = configSchema.parse({});
+    const embeddings = new Subject<EmbeddingMessage>();
+    const sinks = { embeddings, events: new Subject<AgentEvent>(), thumbnails: new Subject<ThumbnailMessage>(), attention: new Subject<AttentionMessage>() };
+    const loop = new EmbedLoop({ ...cfg.embed, attentionEverySec: 0 }, service, new StreamDetectors(cfg.detect), sinks, new AgentMetrics(new Registry()), silentLogger);
+
+    // Count overlapping inference calls on the shared model.
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const realEmbed = service.embed.bind(service);
+    const spy = jest.spyOn(service, 'embed').mockImplementation(async (frames, opts) => {
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      try {
+        return await realEmbed(frames, opts);
+      } finally {
+        inFlight--;
+      }
+    });
+    const batches: Float32Array[][] = [];
+    const embed = (images: Uint8Array[]) =>
+      loop.exclusive(async () => {
+        const out = (await service.embed(framesOf(images, 16))).normalized;
+        batches.push(out);
+        return out;
+      });
+
+    // A live camera ticking meanwhile, and a spinner that only runs when the event loop is free.
+    const live = framesOf(probe.test.images.slice(0, 8), 16, 'cam');
+    let liveEmbedded = 0;
+    embeddings.subscribe(() => liveEmbedded++);
+    let spins = 0;
+    let done = false;
+    const spin = () => {
+      spins++;
+      if (!done) setImmediate(spin);
+    };
+    setImmediate(spin);
+    let n = 0;
+    const ticker = setInterval(() => {
+      loop.offer({ ...live[n % live.length]!, index: n });
+      n++;
+      void loop.tick();
+    }, 1);
+
+    const before = tf.memory().numTensors;
+    const r = await probe.evaluate(embed, () => service.version);
+    done = true;
+    clearInterval(ticker);
+    await loop.exclusive(async () => undefined); // let a tick in flight finish
+    expect(tf.memory().numTensors).toBe(before);
+    spy.mockRestore();
+
+    expect(r).not.toBeNull();
+    const nImages = 20 * PER_CLASS;
+    expect(batches.map((b) => b.length)).toEqual(Array.from({ length: Math.ceil(nImages / BATCH) }, (_, i) => Math.min(BATCH, nImages - i * BATCH)));
+    const features = batches.flat();
+    const nTrain = probe.train.images.length;
+    const direct = new KnnClassifier(features.slice(0, nTrain), probe.train.labels, 10).evaluate(features.slice(nTrain), probe.test.labels);
+    expect(r!.top1).toBe(100 * direct.top1);
+    expect(r!.top1).toBeGreaterThanOrEqual(0);
+    expect(r!.top1).toBeLessThanOrEqual(100);
+    expect(r!.n).toBe(probe.test.images.length);
+    expect(r!.teacherVersion).toBe(0);
+
+    // The features are the teacher's: the same as one unbatched pass over the probe images.
+    const whole = (await service.embed(framesOf([...probe.train.images, ...probe.test.images], 16))).normalized;
+    whole.forEach((w, i) => w.forEach((v, j) => expect(features[i]![j]!).toBeCloseTo(v, 4)));
+
+    expect(maxInFlight).toBe(1);
+    expect(liveEmbedded).toBeGreaterThan(0); // live ticks ran between probe batches
+    expect(spins).toBeGreaterThanOrEqual(batches.length - 1); // the event loop was free between batches
+    console.log(`live probe (micro, random init, ${PER_CLASS}/class): top-1 ${r!.top1.toFixed(1)} % in ${r!.ms} ms; ${liveEmbedded} live embeddings interleaved`);
+  });
+
+  test('a teacher refresh in the middle voids the round; a bad folder is an ImageFolderError', async () => {
+    let v = 0;
+    const embed = async (images: Uint8Array[]) => {
+      v++; // the teacher moves after every batch
+      return (await service.embed(framesOf(images, 16))).normalized;
+    };
+    const before = tf.memory().numTensors;
+    expect(await probe.evaluate(embed, () => v)).toBeNull();
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(LiveProbe.load({ dir: path.join(CIFAR, 'train'), perClass: 1, size: 16 })).rejects.toBeInstanceOf(ImageFolderError);
+  });
+});

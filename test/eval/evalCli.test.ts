@@ -1,0 +1,103 @@
+/**
+ * The `eval` subcommands as a user runs them (node dist/src/cli.js): input errors print one plain line and exit 2,
+ * and `eval knn --json` writes the documented keys. dist/ is rebuilt first when any source is newer than it.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import sharp from 'sharp';
+
+const ROOT = path.resolve(__dirname, '../..');
+const CLI = path.join(ROOT, 'dist/src/cli.js');
+const DATA = path.resolve(ROOT, '../shared/data');
+const CIFAR = path.join(DATA, 'cifar10');
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 110_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function png(file: string): Promise<void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  await sharp(Buffer.alloc(8 * 8 * 3, 120), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(file);
+}
+
+describe('dino-stream eval (CLI)', () => {
+  let tmp: string;
+
+  beforeAll(async () => {
+    const built = fs.existsSync(CLI) ? fs.statSync(CLI).mtimeMs : 0;
+    const newest = Math.max(...['src', 'streams', 'config'].map((d) => newestSource(path.join(ROOT, d))));
+    // tsc emits even when a file elsewhere has a type error (npm run typecheck reports those): only a missing CLI stops us
+    if (built < newest) spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} missing: npm run build failed`);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eval-cli-'));
+    // no test split
+    await png(path.join(tmp, 'nosplit/train/cat/a.png'));
+    // an empty class folder in train
+    await png(path.join(tmp, 'empty/train/cat/a.png'));
+    fs.mkdirSync(path.join(tmp, 'empty/train/dog'), { recursive: true });
+    await png(path.join(tmp, 'empty/test/cat/a.png'));
+    // an unreadable image
+    await png(path.join(tmp, 'corrupt/train/cat/a.png'));
+    await png(path.join(tmp, 'corrupt/train/dog/a.png'));
+    fs.writeFileSync(path.join(tmp, 'corrupt/train/dog/b.jpg'), 'not a jpeg');
+    await png(path.join(tmp, 'corrupt/test/cat/a.png'));
+  });
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test.each([
+    ['nosplit', /missing split folder "test"/],
+    ['empty', /class folder has no jpg\/jpeg\/png images: .*empty\/train\/dog/],
+    ['corrupt', /cannot decode image .*corrupt\/train\/dog\/b\.jpg/],
+  ])('eval knn on a broken folder (%s): exit 2 and the message', (name, message) => {
+    const r = cli(['eval', 'knn', '--data', path.join(tmp, name), '--model', 'micro', '--steps', '1', '--batch', '2']);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/^dino-stream eval: /m);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    expect(r.code).toBe(2);
+  });
+
+  test('eval novelty and eval drift: input errors exit 2 with a plain message', () => {
+    const broken = cli(['eval', 'novelty', '--data', path.join(tmp, 'nosplit'), '--holdout', 'cat', '--model', 'micro', '--steps', '1']);
+    expect([broken.code, broken.stderr]).toEqual([2, expect.stringMatching(/missing split folder "test"/)]);
+
+    const unknown = cli(['eval', 'novelty', '--data', CIFAR, '--holdout', 'cat,unicorn', '--model', 'micro', '--steps', '1']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown holdout class "unicorn"; the classes of .* are: airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck/);
+
+    const missing = path.join(tmp, 'nope.mp4');
+    const video = cli(['eval', 'drift', '--video', path.join(DATA, 'video/tree_h264.mp4'), '--video', missing, '--model', 'micro']);
+    expect(video.code).toBe(2);
+    expect(video.stderr).toContain(`cannot open video ${missing}`);
+
+    const flag = cli(['eval', 'drift', '--video', 'a.mp4', '--video', 'b.mp4', '--alpha', '2']);
+    expect([flag.code, flag.stderr.trim()]).toEqual([2, 'dino-stream eval: --alpha must be below 1, got "2"']);
+  });
+
+  test('eval knn --json writes the documented keys', () => {
+    const json = path.join(tmp, 'knn.json');
+    const r = cli(['eval', 'knn', '--data', CIFAR, '--model', 'micro', '--steps', '2', '--batch', '8', '--json', json]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('| raw pixels |');
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    for (const k of ['raw_pixels', 'random_init', 'teacher', 'student']) {
+      expect(typeof report[k].top1).toBe('number');
+      expect(report[k].top1).toBeGreaterThanOrEqual(0);
+      expect(report[k].top1).toBeLessThanOrEqual(100);
+    }
+    expect(report.images_seen).toBe(16);
+    expect(report.steps).toBe(2);
+  });
+});
