@@ -114,12 +114,21 @@ export const configSchema = z
         noveltyBank: z.number().int().min(8).max(16384).default(512),
         /** Calibrated novelty threshold: the percentile of recent scores above which a frame is novel. */
         noveltyThreshold: z.number().gt(0).lt(1).default(0.995),
-        driftWindow: z.number().int().min(10).default(60),
+        /** Reference window of the drift test, in embedded frames (at embed.fps: 120 = 24 s at 5 fps). */
+        driftWindow: z.number().int().min(10).default(120),
+        /** Recent window compared with the reference, in embedded frames. */
+        driftRecentWindow: z.number().int().min(5).default(30),
         driftTestEvery: z.number().int().min(1).default(5),
         driftAlpha: z.number().gt(0).lt(1).default(0.01),
         driftPermutations: z.number().int().min(20).default(100),
         /** Minimum effect size (MMD^2) for a drift event: consecutive video frames are not independent, so a p-value alone fires on any live scene. */
         driftMinStatistic: z.number().min(0).default(0.05),
+        /**
+         * Scene-relative effect size: a drift must reach this many times the MMD^2 that a block of the reference
+         * reaches against the rest of it (the scene's own change over time); 0 turns it off (p-value and
+         * driftMinStatistic only). Needs driftWindow >= 2 * driftRecentWindow.
+         */
+        driftMargin: z.number().min(0).default(2),
         /** Steps during which collapse alerts are not raised (the loss starts near ln(out_dim)). */
         collapseWarmupSteps: z.number().int().min(0).default(300),
       })

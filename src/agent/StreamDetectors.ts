@@ -1,5 +1,6 @@
-import { NoveltyDetector, type NoveltyResult } from '../detect/NoveltyDetector';
-import { MMDDriftDetector } from '../detect/MMDDriftDetector';
+import type { NoveltyDetector, NoveltyResult } from '../detect/NoveltyDetector';
+import type { MMDDriftDetector } from '../detect/MMDDriftDetector';
+import { createDriftDetector, createNoveltyDetector } from './detectorFactory';
 import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { AgentEvent } from './messages';
@@ -24,23 +25,7 @@ export class StreamDetectors {
   private forStream(streamId: string): PerStream {
     let s = this.streams.get(streamId);
     if (!s) {
-      s = {
-        novelty: new NoveltyDetector<Frame>({
-          k: this.d.noveltyK,
-          capacity: this.d.noveltyBank,
-          calibrationWindow: this.d.noveltyBank,
-          threshold: this.d.noveltyThreshold,
-          streamId,
-        }),
-        drift: new MMDDriftDetector<Frame>({
-          refSize: this.d.driftWindow,
-          testEvery: this.d.driftTestEvery,
-          alpha: this.d.driftAlpha,
-          nPermutations: this.d.driftPermutations,
-          minStatistic: this.d.driftMinStatistic,
-          streamId,
-        }),
-      };
+      s = { novelty: createNoveltyDetector(this.d, streamId), drift: createDriftDetector(this.d, streamId) };
       this.streams.set(streamId, s);
     }
     return s;

@@ -118,7 +118,8 @@ export function noveltyTable(r: NoveltyEvalReport): string {
 export function driftTable(r: DriftEvalReport): string {
   const s = r.settings;
   const lines = [
-    `drift (MMD, window ${s.window}, test every ${s.testEvery}, alpha ${s.alpha}, ${s.permutations} permutations, min MMD^2 ${s.minStatistic}) ` +
+    `drift (MMD, reference ${s.driftWindow} / recent ${s.driftRecentWindow} frames, test every ${s.driftTestEvery}, alpha ${s.driftAlpha}, ` +
+      `${s.driftPermutations} permutations, min MMD^2 ${s.driftMinStatistic}, margin ${s.driftMargin} x the reference's own) ` +
       `at ${r.fps} fps, ${r.frame_size}x${r.frame_size}, model ${r.model}${r.train_steps ? `, trained ${r.train_steps} steps on video 1` : ''}`,
     `| video | start s | frames | max MMD^2 tested | events |`,
     `|---|---|---|---|---|`,
@@ -217,10 +218,12 @@ export function registerEval(program: Command): void {
       .option('--video <file>', 'a video (repeat: --video A --video B ...), played in order', (v: string, prev: string[]) => [...prev, v], [] as string[])
       .option('--fps <n>', 'frames per second decoded from each video', '5')
       .option('--train-steps <n>', 'first train this many steps online on the frames of the first video')
-      .option('--window <n>', 'drift reference / recent window in frames (agent default)', String(d.window))
-      .option('--alpha <p>', 'drift when the permutation p-value is below this (agent default)', String(d.alpha))
-      .option('--min-statistic <x>', 'and MMD^2 at least this (agent default)', String(d.minStatistic)),
-  ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; window: string; alpha: string; minStatistic: string }) =>
+      .option('--window <n>', 'drift reference window in frames (agent default)', String(d.driftWindow))
+      .option('--recent <n>', 'drift recent window in frames (agent default)', String(d.driftRecentWindow))
+      .option('--alpha <p>', 'drift when the permutation p-value is below this (agent default)', String(d.driftAlpha))
+      .option('--min-statistic <x>', 'and MMD^2 at least this (agent default)', String(d.driftMinStatistic))
+      .option('--margin <x>', "and MMD^2 at least this many times the reference's own block statistic; 0 = off (agent default)", String(d.driftMargin)),
+  ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; window: string; recent: string; alpha: string; minStatistic: string; margin: string }) =>
     guarded(async () => {
       checkCommon(f);
       const alpha = positive('alpha', f.alpha)!;
@@ -229,6 +232,10 @@ export function registerEval(program: Command): void {
       if (window < 2) throw new Error(`--window must be at least 2, got "${f.window}"`);
       const minStatistic = Number(f.minStatistic);
       if (!(minStatistic >= 0)) throw new Error(`--min-statistic must be >= 0, got "${f.minStatistic}"`);
+      const recent = integer('recent', f.recent)!;
+      const margin = Number(f.margin);
+      if (!(margin >= 0)) throw new Error(`--margin must be >= 0, got "${f.margin}"`);
+      if (margin > 0 && window < 2 * recent) throw new Error(`--window (${window}) must be at least 2 x --recent (${recent}) when --margin is on`);
       const report = await driftEval({
         videos: f.video,
         fps: positive('fps', f.fps),
@@ -241,7 +248,7 @@ export function registerEval(program: Command): void {
         backend: { backend: f.backend as 'auto' },
         checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),
-        detect: { window, alpha, minStatistic },
+        detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
         log: (m) => console.error(m),
       });
       console.log(driftTable(report));

@@ -33,6 +33,8 @@ export interface DriftEvent extends BaseEvent {
   threshold: number;
   refSize?: number;
   recentSize?: number;
+  /** MMD^2 the reference reaches against its own blocks (scene-relative threshold = margin x this). */
+  withinStatistic?: number;
   index: number;
 }
 

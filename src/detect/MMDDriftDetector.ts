@@ -42,6 +42,16 @@ export interface MMDDriftOptions {
   blockSize?: number;
   /** Minimum updates between two events, on top of re-baselining (default 0). */
   cooldown?: number;
+  /**
+   * Scene-relative effect size (default false). When on, an event also needs the statistic to reach `margin`
+   * times the reference's own change over time: the largest MMD^2 between a contiguous block of the reference
+   * (recentSize long, stepped by recentSize/2) and the rest of the reference. That is the statistic a window of
+   * the same length reaches without any drift in this scene, measured with the same kernel rule, so busy
+   * scenes (people walking) need a larger change than static ones. Needs refSize >= 2 * recentSize.
+   */
+  withinReference?: boolean;
+  /** Factor over the reference's own block statistic (default 2). */
+  margin?: number;
   seed?: number;
   streamId?: string;
 }
@@ -54,6 +64,8 @@ export interface MMDDriftResult {
   drift: boolean;
   statistic?: number;
   pValue?: number;
+  /** The reference's own block statistic (withinReference), the scale a drift must exceed by `margin`. */
+  withinStatistic?: number;
   event?: DriftEvent;
 }
 
@@ -72,7 +84,10 @@ export class MMDDriftDetector<P = unknown> {
   readonly blockSize: number;
   readonly minStatistic: number;
   readonly minSigma: number;
+  readonly withinReference: boolean;
+  readonly margin: number;
   readonly streamId?: string;
+  private within: number | undefined;
 
   private ref: Float32Array[] = [];
   private recent: Float32Array[] = [];
@@ -94,7 +109,12 @@ export class MMDDriftDetector<P = unknown> {
     this.minStatistic = opts.minStatistic ?? 0;
     this.minSigma = opts.minSigma ?? 0;
     this.streamId = opts.streamId;
+    this.withinReference = opts.withinReference ?? false;
+    this.margin = opts.margin ?? 2;
     if (this.refSize < 2 || this.recentSize < 2) throw new Error('MMDDriftDetector: windows need >= 2 samples');
+    if (this.withinReference && this.refSize < 2 * this.recentSize) {
+      throw new Error(`MMDDriftDetector: withinReference needs refSize (${this.refSize}) >= 2 * recentSize (${this.recentSize})`);
+    }
     if (this.alpha <= 1 / (1 + this.nPermutations)) {
       // The smallest attainable p-value is 1/(1+nPermutations): such an alpha could never fire.
       throw new Error(`MMDDriftDetector: alpha ${this.alpha} needs more than ${Math.ceil(1 / this.alpha)} permutations`);
@@ -129,8 +149,13 @@ export class MMDDriftDetector<P = unknown> {
       minSigma: this.minSigma,
       rng: this.rng,
     });
-    const drift = pValue < this.alpha && statistic >= this.minStatistic && index - this.lastEventIndex > this.cooldown;
-    const result: MMDDriftResult = { state: 'monitoring', tested: true, drift, statistic, pValue };
+    const within = this.withinReference ? this.withinStatistic() : undefined;
+    const drift =
+      pValue < this.alpha &&
+      statistic >= this.minStatistic &&
+      (within === undefined || statistic >= this.margin * within) &&
+      index - this.lastEventIndex > this.cooldown;
+    const result: MMDDriftResult = { state: 'monitoring', tested: true, drift, statistic, pValue, withinStatistic: within };
     if (drift) {
       result.event = {
         type: 'drift',
@@ -142,6 +167,7 @@ export class MMDDriftDetector<P = unknown> {
         threshold: this.alpha,
         refSize: this.ref.length,
         recentSize: this.recent.length,
+        withinStatistic: within,
         index,
       };
       this.lastEventIndex = index;
@@ -151,7 +177,24 @@ export class MMDDriftDetector<P = unknown> {
   }
 
   /** Empties both windows: the next refSize embeddings become the reference. */
+  /** Largest MMD^2 of a recentSize block of the reference against the rest of it (computed once per reference). */
+  private withinStatistic(): number {
+    if (this.within !== undefined) return this.within;
+    const m = this.recentSize;
+    const stride = Math.max(1, Math.floor(m / 2));
+    let worst = 0;
+    for (let start = 0; start + m <= this.ref.length; start += stride) {
+      const block = this.ref.slice(start, start + m);
+      const rest = [...this.ref.slice(0, start), ...this.ref.slice(start + m)];
+      const { statistic } = mmdPermutationTest(rest, block, { nPermutations: 0, minSigma: this.minSigma });
+      worst = Math.max(worst, statistic);
+    }
+    this.within = worst;
+    return worst;
+  }
+
   rebaseline(): void {
+    this.within = undefined;
     this.ref = [];
     this.recent = [];
     this.refPayload = [];
@@ -171,6 +214,7 @@ export class MMDDriftDetector<P = unknown> {
     }
     this.ref = ref.map((e) => Float32Array.from(e));
     this.recent = recent.map((e) => Float32Array.from(e));
+    this.within = undefined; // a new embedding space: measure the reference's own change again
   }
 
   /** Forgets everything, including the cooldown. */

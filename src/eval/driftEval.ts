@@ -7,20 +7,17 @@ import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { silentLogger } from '../../streams/Logger';
 import { configSchema } from '../../config/schema';
-import { MMDDriftDetector } from '../detect/MMDDriftDetector';
+import { createDriftDetector, type DetectSettings } from '../agent/detectorFactory';
 import { backboneFeatures } from './featureExtraction';
 import { runStreamTraining } from './StreamTrainingRun';
 import { openEvalTrainer } from './evalTrainer';
 import { EvalInputError } from './EvalInputError';
 
-/** The drift detector's settings; defaults are the live agent's (config/schema.ts `detect`). */
-export interface DriftSettings {
-  window: number;
-  testEvery: number;
-  alpha: number;
-  permutations: number;
-  minStatistic: number;
-}
+/** The drift detector's settings: the live agent's `detect` settings (config/schema.ts), defaults included. */
+export type DriftSettings = Pick<
+  DetectSettings,
+  'driftWindow' | 'driftRecentWindow' | 'driftTestEvery' | 'driftAlpha' | 'driftPermutations' | 'driftMinStatistic' | 'driftMargin'
+>;
 
 export interface DriftEvalOptions {
   /** Played one after the other as a single camera; every boundary is a scene switch. */
@@ -79,7 +76,8 @@ export interface DriftEvalReport {
 
 export function defaultDriftSettings(): DriftSettings {
   const d = configSchema.parse({}).detect;
-  return { window: d.driftWindow, testEvery: d.driftTestEvery, alpha: d.driftAlpha, permutations: d.driftPermutations, minStatistic: d.driftMinStatistic };
+  const { driftWindow, driftRecentWindow, driftTestEvery, driftAlpha, driftPermutations, driftMinStatistic, driftMargin } = d;
+  return { driftWindow, driftRecentWindow, driftTestEvery, driftAlpha, driftPermutations, driftMinStatistic, driftMargin };
 }
 
 /** Decodes a whole video to size x size RGB frames at `fps` (as fast as ffmpeg goes, not at the file's pace). */
@@ -174,14 +172,7 @@ export async function driftEval(o: DriftEvalOptions): Promise<DriftEvalReport> {
     const starts: number[] = [];
     videos.reduce((at, v) => (starts.push(at), at + v.length), 0);
 
-    const det = new MMDDriftDetector({
-      refSize: settings.window,
-      testEvery: settings.testEvery,
-      alpha: settings.alpha,
-      nPermutations: settings.permutations,
-      minStatistic: settings.minStatistic,
-      streamId: 'eval',
-    });
+    const det = createDriftDetector({ ...configSchema.parse({}).detect, ...settings }, 'eval');
     const events: DriftEventRecord[] = [];
     const maxStatistic = videos.map(() => -Infinity);
     let tests = 0;

@@ -138,3 +138,41 @@ describe('MMDDriftDetector re-embedding (teacher moved)', () => {
     expect(() => d.replaceEmbeddings([[1, 1]], [])).toThrow(/windows hold/);
   });
 });
+
+describe('MMDDriftDetector scene-relative margin (withinReference)', () => {
+  /**
+   * A scene whose content moves periodically (people crossing a fixed view: consecutive frames are alike, a
+   * 30-frame window differs from the rest), then a switch to another scene.
+   */
+  function scene(n: number, rng: Random, centre: number[]): number[][] {
+    return Array.from({ length: n }, (_, i) => centre.map((v, j) => v + 0.3 * Math.sin((2 * Math.PI * i) / 50 + j) + 0.05 * rng.normal()));
+  }
+
+  test('within-scene motion fires the plain test but not the margin; a scene switch fires it once', () => {
+    const rng = new Random(3);
+    const sceneA = scene(300, rng, [0, 0, 0, 0]);
+    const sceneB = scene(60, rng, [1, 1, 1, 1]);
+    const run = (withinReference: boolean) => {
+      const d = new MMDDriftDetector({ refSize: 120, recentSize: 30, testEvery: 5, alpha: 0.01, nPermutations: 100, withinReference, margin: 2, seed: 1 });
+      const events: number[] = [];
+      [...sceneA, ...sceneB].forEach((x, i) => {
+        const r = d.update(x);
+        if (r.event) {
+          events.push(i);
+          if (withinReference) expect(r.event.statistic).toBeGreaterThanOrEqual(2 * r.event.withinStatistic!);
+        }
+      });
+      return events;
+    };
+    const plain = run(false);
+    const relative = run(true);
+    expect(plain.filter((i) => i < 300).length).toBeGreaterThan(0); // the p-value alone calls the motion drift
+    expect(relative.filter((i) => i < 300)).toEqual([]);
+    expect(relative.filter((i) => i >= 300)).toHaveLength(1);
+    expect(relative[0]! - 300).toBeLessThan(30); // found within one recent window
+  });
+
+  test('withinReference needs a reference at least twice the recent window', () => {
+    expect(() => new MMDDriftDetector({ refSize: 50, recentSize: 30, withinReference: true })).toThrow(/refSize \(50\) >= 2 \* recentSize/);
+  });
+});

@@ -1,0 +1,32 @@
+import { MMDDriftDetector } from '../detect/MMDDriftDetector';
+import { NoveltyDetector } from '../detect/NoveltyDetector';
+import type { AgentConfig } from '../../config/schema';
+import type { Frame } from '../../streams/Frame';
+
+export type DetectSettings = AgentConfig['detect'];
+
+/** The agent's drift detector for one stream, from the `detect` settings (also used by `eval drift`). */
+export function createDriftDetector(d: DetectSettings, streamId: string): MMDDriftDetector<Frame> {
+  return new MMDDriftDetector<Frame>({
+    refSize: d.driftWindow,
+    recentSize: d.driftRecentWindow,
+    testEvery: d.driftTestEvery,
+    alpha: d.driftAlpha,
+    nPermutations: d.driftPermutations,
+    minStatistic: d.driftMinStatistic,
+    withinReference: d.driftMargin > 0,
+    margin: d.driftMargin,
+    streamId,
+  });
+}
+
+/** The agent's novelty detector for one stream. */
+export function createNoveltyDetector(d: DetectSettings, streamId: string): NoveltyDetector<Frame> {
+  return new NoveltyDetector<Frame>({
+    k: d.noveltyK,
+    capacity: d.noveltyBank,
+    calibrationWindow: d.noveltyBank,
+    threshold: d.noveltyThreshold,
+    streamId,
+  });
+}
