@@ -15,11 +15,17 @@ export type DinoKernelName = (typeof DINO_KERNEL_NAMES)[number];
 
 type Inputs = Record<string, tf.TensorInfo>;
 
-function need(inputs: Inputs, kernel: string, ...names: string[]): tf.TensorInfo[] {
+/**
+ * Checks the inputs and makes them resident in the wasm heap now: looking a tensor up can move it from another
+ * backend (a malloc that may grow the memory), which must happen before the heap view is taken.
+ */
+function need(args: { inputs: unknown; backend: unknown }, kernel: string, ...names: string[]): tf.TensorInfo[] {
+  const inputs = args.inputs as Inputs;
   return names.map((n) => {
     const t = inputs[n];
     if (t == null) throw new Error(`${kernel}: missing input '${n}'`);
     if (t.dtype !== 'float32') throw new Error(`${kernel}: input '${n}' must be float32, got ${t.dtype}`);
+    offsetOf(args.backend as WasmBackendLike, t);
     return t;
   });
 }
@@ -45,7 +51,7 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
   const be = (args: { backend: unknown }) => args.backend as WasmBackendLike;
   return {
     DinoGelu: (args) => {
-      const [x] = need(args.inputs as Inputs, 'DinoGelu', 'x');
+      const [x] = need(args, 'DinoGelu', 'x');
       const b = be(args);
       const y = b.makeOutput(x.shape, 'float32');
       const n = sizeOf(x.shape);
@@ -54,7 +60,7 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
     },
 
     DinoGeluGrad: (args) => {
-      const [dy, x] = need(args.inputs as Inputs, 'DinoGeluGrad', 'dy', 'x');
+      const [dy, x] = need(args, 'DinoGeluGrad', 'dy', 'x');
       check(sizeOf(dy.shape) === sizeOf(x.shape), () => `DinoGeluGrad: dy ${dy.shape} vs x ${x.shape}`);
       const b = be(args);
       const dx = b.makeOutput(x.shape, 'float32');
@@ -64,7 +70,7 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
     },
 
     DinoLayerNorm: (args) => {
-      const [x, gamma, beta] = need(args.inputs as Inputs, 'DinoLayerNorm', 'x', 'gamma', 'beta');
+      const [x, gamma, beta] = need(args, 'DinoLayerNorm', 'x', 'gamma', 'beta');
       const D = x.shape[x.shape.length - 1];
       check(sizeOf(gamma.shape) === D && sizeOf(beta.shape) === D,
         () => `DinoLayerNorm: gamma/beta must have ${D} elements`);
@@ -84,7 +90,7 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
 
     DinoLayerNormGrad: (args) => {
       const [dy, x, gamma, mean, rstd] =
-        need(args.inputs as Inputs, 'DinoLayerNormGrad', 'dy', 'x', 'gamma', 'mean', 'rstd');
+        need(args, 'DinoLayerNormGrad', 'dy', 'x', 'gamma', 'mean', 'rstd');
       const D = x.shape[x.shape.length - 1];
       const N = D > 0 ? sizeOf(x.shape) / D : 0;
       check(sizeOf(dy.shape) === N * D && sizeOf(gamma.shape) === D && sizeOf(mean.shape) === N &&
@@ -105,7 +111,7 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
     },
 
     DinoAttention: (args) => {
-      const [qkv] = need(args.inputs as Inputs, 'DinoAttention', 'qkv');
+      const [qkv] = need(args, 'DinoAttention', 'qkv');
       const { B, T, H, D, hd, scale } = attnDims('DinoAttention', qkv, args.attrs as tf.NamedAttrMap);
       const b = be(args);
       const out = b.makeOutput([...qkv.shape.slice(0, -1), D], 'float32');
@@ -115,7 +121,7 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
     },
 
     DinoAttentionGrad: (args) => {
-      const [dout, qkv, probs] = need(args.inputs as Inputs, 'DinoAttentionGrad', 'dout', 'qkv', 'probs');
+      const [dout, qkv, probs] = need(args, 'DinoAttentionGrad', 'dout', 'qkv', 'probs');
       const { B, T, H, D, hd, scale } = attnDims('DinoAttentionGrad', qkv, args.attrs as tf.NamedAttrMap);
       check(sizeOf(dout.shape) === B * T * D && sizeOf(probs.shape) === B * H * T * T,
         () => `DinoAttentionGrad: dout ${dout.shape} / probs ${probs.shape} do not match qkv ${qkv.shape}`);
@@ -131,7 +137,7 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
      * weightDecay (0: no decay), step (t >= 1, for the bias corrections)}; outputs [param', m', v'] to assign.
      */
     DinoAdamW: (args) => {
-      const [param, grad, m, v] = need(args.inputs as Inputs, 'DinoAdamW', 'param', 'grad', 'm', 'v');
+      const [param, grad, m, v] = need(args, 'DinoAdamW', 'param', 'grad', 'm', 'v');
       const n = sizeOf(param.shape);
       check([grad, m, v].every((t) => sizeOf(t.shape) === n), () => 'DinoAdamW: param, grad, m, v sizes differ');
       const a = args.attrs as tf.NamedAttrMap;

@@ -56,16 +56,18 @@ function runGemm(
   addon: NativeAddon, backend: WasmBackendLike, plan: MatMulPlan, a: tf.TensorInfo, b: tf.TensorInfo,
   transposeA: boolean, transposeB: boolean, bias: tf.TensorInfo | null, act: number,
 ): tf.TensorInfo {
+  // Input offsets first: looking one up can move a tensor from another backend into the heap (a malloc that
+  // may grow the memory), so the heap view is taken only after that and after the output allocation.
+  const aOff = offsetOf(backend, a), bOff = offsetOf(backend, b), biasOff = bias ? offsetOf(backend, bias) : -1;
   const out = backend.makeOutput(plan.outShape, 'float32');
   if (sizeOf(plan.outShape) === 0) return out;
   const { M, N, K } = plan;
-  const heap = heapF32(backend);
   addon.gemm(
-    heap, plan.batch, M, N, K,
-    offsetOf(backend, a), transposeA ? M : K, transposeA ? 1 : 0, plan.strideA,
-    offsetOf(backend, b), transposeB ? K : N, transposeB ? 1 : 0, plan.strideB,
+    heapF32(backend), plan.batch, M, N, K,
+    aOff, transposeA ? M : K, transposeA ? 1 : 0, plan.strideA,
+    bOff, transposeB ? K : N, transposeB ? 1 : 0, plan.strideB,
     offsetOf(backend, out), N, M * N,
-    1, 0, bias ? offsetOf(backend, bias) : -1, bias ? sizeOf(bias.shape) : 0, act,
+    1, 0, biasOff, bias ? sizeOf(bias.shape) : 0, act,
   );
   return out;
 }

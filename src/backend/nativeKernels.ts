@@ -1,6 +1,7 @@
 /**
  * Registers the native kernels for the 'wasm' backend: BatchMatMul / _FusedMatMul / Sum / Mean overrides
- * (keeping the original wasm kernels as fallback for unsupported cases) and the Dino* fused kernels.
+ * (keeping the original wasm kernels as fallback for unsupported cases), a copy-free Identity, and the Dino*
+ * fused kernels.
  * DINO_NATIVE=0 disables.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -11,7 +12,20 @@ import { loadNativeAddon, NativeAddon } from './nativeAddon';
 import { makeMean, makeSum } from './reduceKernels';
 
 const BACKEND = 'wasm';
-const OVERRIDDEN = ['BatchMatMul', '_FusedMatMul', 'Sum', 'Mean'] as const;
+const OVERRIDDEN = ['BatchMatMul', '_FusedMatMul', 'Sum', 'Mean', 'Identity'] as const;
+
+/**
+ * tf.clone (customGrad saves every tensor through it) copies the data on wasm; tensors are immutable, so share
+ * the buffer with a reference count as the cpu and webgl backends do. Measured: ~6% of a ViT block's fwd+bwd.
+ */
+function makeIdentity(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype === 'string') return original(args);
+    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
 
 /** Per tfjs instance (jest gives each test file its own): originals we replaced and our kernel functions. */
 const originals = new Map<string, tf.KernelConfig>();
@@ -69,6 +83,7 @@ export function registerNativeKernels(): boolean {
     _FusedMatMul: (orig) => makeFusedMatMul(addon, orig),
     Sum: (orig) => makeSum(addon, orig),
     Mean: (orig) => makeMean(addon, orig),
+    Identity: (orig) => makeIdentity(orig),
   };
   for (const name of OVERRIDDEN) {
     const orig = tf.getKernel(name, BACKEND) as tf.KernelConfig;

@@ -40,10 +40,11 @@ function makeReduce(addon: NativeAddon, original: tf.KernelFunc, mean: boolean):
     const plan = x.dtype === 'float32' ? planReduce(x.shape, axis, !!keepDims) : null;
     if (plan === null) return original(args);
     const backend = args.backend as unknown as WasmBackendLike;
+    const xOff = offsetOf(backend, x); // before any allocation (see matmulKernels.ts)
     const out = backend.makeOutput(plan.outShape, 'float32');
     if (plan.outer * plan.inner === 0) return out;
     const scale = mean ? 1 / plan.reduce : 1; // mean over nothing is NaN, as in tf
-    addon.reduceSum(heapF32(backend), offsetOf(backend, x), offsetOf(backend, out), plan.outer, plan.reduce, plan.inner, scale);
+    addon.reduceSum(heapF32(backend), xOff, offsetOf(backend, out), plan.outer, plan.reduce, plan.inner, scale);
     return out;
   };
 }

@@ -18,12 +18,16 @@ export function randArray(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
+/** Switches to the cpu backend without its one-time "install tfjs-node" banner (noise in tests). */
+export async function useCpu(): Promise<void> {
+  await tf.setBackend('cpu');
+  (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+}
+
 /** Runs `fn` on the cpu backend with plain tf ops and returns the outputs' data; switches back afterwards. */
 export async function onCpu(fn: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
   const prev = tf.getBackend();
-  await tf.setBackend('cpu');
-  // The cpu backend's one-time "install tfjs-node" banner is noise here.
-  (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+  await useCpu();
   try {
     const outs = tf.tidy(() => {
       const r = fn();

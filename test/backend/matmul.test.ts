@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend/selectBackend';
 import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from '../../src/backend/nativeKernels';
 import { planMatMul } from '../../src/backend/matmulKernels';
-import { describeNative, expectClose, nativeAvailable, quiet, randArray, take, trackLeaks } from './helpers';
+import { describeNative, expectClose, nativeAvailable, quiet, randArray, take, trackLeaks, useCpu } from './helpers';
 
 /** C = op(A) op(B) (+ bias, relu) in float64 with batch broadcasting of a size-1 batch. */
 function refMatMul(
@@ -95,6 +95,32 @@ describeNative('native BatchMatMul', () => {
     checkMatMul([], [], 300, 200, 600, true, false);
   });
 
+  it('weight-gradient shape, K >> M, N (split-K path), all transposes', () => {
+    for (const [tA, tB] of TRANSPOSES) checkMatMul([], [], 40, 48, 2100, tA, tB);
+  });
+
+  it('inputs living on the cpu backend are moved into the wasm heap (growing it) before the heap is read', async () => {
+    const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+    const before = heapBytes();
+    const K = 8, N = 3, M = Math.ceil(before / 4 / K) + 4096; // a alone is larger than the whole heap
+    const ad = new Float32Array(M * K);
+    for (let i = 0; i < ad.length; i++) ad[i] = ((i * 7919) % 1999) / 1999 - 0.5; // cheap, non-trivial pattern
+    const bd = randArray(K * N, 42);
+    await useCpu();
+    const a = tf.tensor(ad, [M, K]), b = tf.tensor(bd, [K, N]);
+    await tf.setBackend('wasm');
+    const [c] = take(tf.tidy(() => tf.matMul(a, b)));
+    tf.dispose([a, b]);
+    expect(heapBytes()).toBeGreaterThan(before);
+    for (const i of [0, 1, M >> 1, M - 1]) {
+      for (let j = 0; j < N; j++) {
+        let ref = 0;
+        for (let k = 0; k < K; k++) ref += ad[i * K + k] * bd[k * N + j];
+        expect(c[i * N + j]).toBeCloseTo(ref, 4);
+      }
+    }
+  });
+
   it('zero-sized outputs', () => {
     const out = tf.tidy(() => tf.matMul(tf.zeros([0, 4]), tf.zeros([4, 3])));
     expect(out.shape).toEqual([0, 3]);
@@ -121,6 +147,15 @@ describeNative('native _FusedMatMul', () => {
       expectClose(got, refMatMul(a, aShape, b, bShape, tA, tB, biasd, true), 1e-4, 1e-4);
     });
   }
+
+  it('bias + relu on the split-K path (K >> M, N)', () => {
+    const m = 40, n = 48, k = 2100;
+    const a = randArray(k * m, 31), b = randArray(k * n, 32), bias = randArray(n, 33);
+    const [got] = take(tf.tidy(() => tf.fused.matMul({
+      a: tf.tensor(a, [k, m]), b: tf.tensor(b, [k, n]), transposeA: true, bias: tf.tensor1d(bias), activation: 'relu',
+    })));
+    expectClose(got, refMatMul(a, [k, m], b, [k, n], true, false, bias, true), 1e-3, 1e-4);
+  });
 
   it('linear without bias and with a scalar bias', () => {
     const [plain, scalar] = take(tf.tidy(() => [
@@ -184,5 +219,35 @@ describe('wasm kernels without the native path (fallback)', () => {
       a: tf.tensor(ad, [7, 9]), b: tf.tensor(bd, [9, 5]), bias: tf.tensor1d(biasd), activation: 'relu',
     })));
     expectClose(got, refMatMul(ad, [7, 9], bd, [9, 5], false, false, biasd, true), 1e-4, 1e-4);
+  });
+});
+
+describeNative('copy-free Identity on wasm', () => {
+  it('clone shares the buffer, survives disposing the original, and keeps gradients', () => {
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    y.dispose();
+    const [g] = take(tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.clone(v), v)))(tf.tensor1d([1, -2]))));
+    expect(Array.from(g)).toEqual([2, -4]);
+    const s = tf.tensor(['a', 'b']); // strings keep the original kernel
+    const sc = tf.clone(s);
+    s.dispose();
+    expect(sc.dataSync()).toEqual(['a', 'b']);
+    sc.dispose();
+  });
+
+  it('a variable assigned from a clone is independent of later disposals', () => {
+    const z = tf.zeros([4]);
+    const v = tf.variable(z);
+    z.dispose();
+    const src = tf.tensor1d([5, 6, 7, 8]);
+    const c = tf.clone(src);
+    v.assign(c);
+    c.dispose();
+    src.dispose();
+    expect(Array.from(v.dataSync())).toEqual([5, 6, 7, 8]);
+    v.dispose();
   });
 });

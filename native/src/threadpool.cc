@@ -1,0 +1,166 @@
+#include "threadpool.h"
+
+#include <immintrin.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace dn {
+namespace {
+
+inline void cpu_relax() { _mm_pause(); }
+
+// Workers spin this long after a job before sleeping on a futex: kernels of one training step come back to
+// back, and a futex wake costs ~10-50 us. DINO_NATIVE_SPIN_US overrides (0: sleep at once, e.g. when decoding
+// processes need the cores more than the kernels need the latency).
+std::chrono::microseconds spin_time() {
+  static const std::chrono::microseconds t = [] {
+    const char* v = std::getenv("DINO_NATIVE_SPIN_US");
+    return std::chrono::microseconds(v && *v ? std::max(0L, std::strtol(v, nullptr, 10)) : 200L);
+  }();
+  return t;
+}
+
+thread_local bool t_in_job = false;
+
+// `generation` packs a job counter (high 24 bits) with the job's thread count (low 8 bits), so a worker that
+// sees a generation also sees how many threads that job uses, even if it wakes up late; fn/ctx are only read
+// by participants, and the caller cannot publish the next job before they are done.
+struct Pool {
+  std::vector<std::thread> threads;
+  std::atomic<uint32_t> generation{0};
+  std::atomic<int> pending{0};
+  std::atomic<int> sleepers{0};
+  std::atomic<bool> stop{false};
+  void (*fn)(int, int, void*) = nullptr;
+  void* ctx = nullptr;
+  int size = 1;
+  std::mutex run_mutex;  // one job at a time (N-API calls come from the main thread anyway)
+
+  // `seen` starts at the generation current when the thread was created: a resized pool must not run the
+  // previous job again.
+  void worker(int tid, uint32_t seen) {
+    for (;;) {
+      uint32_t g = generation.load(std::memory_order_acquire);
+      if (g == seen) {
+        auto t0 = std::chrono::steady_clock::now();
+        int spins = 0;
+        while ((g = generation.load(std::memory_order_acquire)) == seen) {
+          cpu_relax();
+          if (++spins == 256) {
+            spins = 0;
+            if (std::chrono::steady_clock::now() - t0 > spin_time()) {
+              sleepers.fetch_add(1, std::memory_order_seq_cst);
+              generation.wait(seen, std::memory_order_seq_cst);
+              sleepers.fetch_sub(1, std::memory_order_seq_cst);
+              t0 = std::chrono::steady_clock::now();
+            }
+          }
+        }
+      }
+      seen = g;
+      if (stop.load(std::memory_order_acquire)) return;
+      const int nth = int(g & 0xff);
+      if (tid < nth) {
+        t_in_job = true;
+        fn(tid, nth, ctx);
+        t_in_job = false;
+        pending.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  void start(int n) {
+    size = n < 1 ? 1 : n;
+    stop = false;
+    const uint32_t g0 = generation.load(std::memory_order_acquire);
+    for (int t = 1; t < size; t++) threads.emplace_back([this, t, g0] { worker(t, g0); });
+  }
+
+  void shutdown() {
+    if (threads.empty()) return;
+    stop.store(true, std::memory_order_release);
+    generation.fetch_add(0x100, std::memory_order_acq_rel);
+    generation.notify_all();
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+
+  ~Pool() { shutdown(); }
+};
+
+Pool& pool() {
+  static Pool* p = [] {
+    auto* q = new Pool();  // leaked on purpose: no join at static destruction time
+    unsigned hc = std::thread::hardware_concurrency();
+    q->start(hc ? std::min<int>(int(hc), 255) : 1);
+    return q;
+  }();
+  return *p;
+}
+
+}  // namespace
+
+int pool_size() { return pool().size; }
+
+void set_pool_size(int n) {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.run_mutex);
+  if (n < 1) n = 1;
+  if (n > 255) n = 255;
+  if (n == p.size) return;
+  p.shutdown();
+  p.start(n);
+}
+
+bool in_parallel_region() { return t_in_job; }
+
+int effective_threads(int nth) {
+  if (nth <= 1 || t_in_job) return 1;
+  return std::min(nth, pool().size);
+}
+
+void parallel_run(int nth, void (*fn)(int, int, void*), void* ctx) {
+  Pool& p = pool();
+  if (nth > p.size) nth = p.size;
+  if (nth <= 1 || t_in_job) {
+    fn(0, 1, ctx);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(p.run_mutex);
+  p.fn = fn;
+  p.ctx = ctx;
+  p.pending.store(nth - 1, std::memory_order_release);
+  const uint32_t g = p.generation.load(std::memory_order_relaxed);
+  p.generation.store(((g >> 8) + 1) << 8 | uint32_t(nth), std::memory_order_seq_cst);
+  if (p.sleepers.load(std::memory_order_seq_cst) > 0) p.generation.notify_all();
+  t_in_job = true;
+  fn(0, nth, ctx);
+  t_in_job = false;
+  int spins = 0;
+  while (p.pending.load(std::memory_order_acquire) > 0) {
+    cpu_relax();
+    if (++spins > 4096) sched_yield();  // a worker may be descheduled: let it run
+  }
+}
+
+void Barrier::wait() {
+  const uint32_t ph = phase_.load(std::memory_order_acquire);
+  if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+    count_.store(0, std::memory_order_relaxed);
+    phase_.store(ph + 1, std::memory_order_release);
+    return;
+  }
+  int spins = 0;
+  while (phase_.load(std::memory_order_acquire) == ph) {
+    cpu_relax();
+    if (++spins > 4096) sched_yield();
+  }
+}
+
+}  // namespace dn
