@@ -31,16 +31,27 @@ export function attentionForward(qkv: tf.Tensor2D, s: AttentionShape): { out: tf
   return tf.tidy(() => {
     const [q, k, v] = splitQkv(qkv, B, T, H, hd);
     const probs = tf.softmax(tf.mul(matMul(q, k, false, true), s.scale)) as tf.Tensor3D;
-    const o = matMul(probs, v); // [BH, T, hd]
-    const out = tf.reshape(tf.transpose(tf.reshape(o, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, D]) as tf.Tensor2D;
+    const out = fromHeads(matMul(probs, v!), B, T, H, hd);
     return { out, probs: tf.reshape(probs, [B, H, T, T]) as tf.Tensor4D };
   });
 }
 
-/** [B*T, 3D] -> q, k, v each [B*H, T, hd]. */
+/** [B*T, D] (heads concatenated per token) -> [B*H, T, hd]. */
+function toHeads(x: tf.Tensor2D, B: number, T: number, H: number, hd: number): tf.Tensor3D {
+  return tf.reshape(tf.transpose(tf.reshape(x, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
+}
+
+/** [B*H, T, hd] -> [B*T, D]. */
+function fromHeads(x: tf.Tensor3D, B: number, T: number, H: number, hd: number): tf.Tensor2D {
+  return tf.reshape(tf.transpose(tf.reshape(x, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
+}
+
+/**
+ * [B*T, 3D] -> q, k, v each [B*H, T, hd]: a split on the last axis and 4-D transposes (a 5-D transpose of the
+ * packed tensor measured ~300x slower on the stock wasm backend).
+ */
 function splitQkv(qkv: tf.Tensor2D, B: number, T: number, H: number, hd: number): tf.Tensor3D[] {
-  const t = tf.transpose(tf.reshape(qkv, [B, T, 3, H, hd]), [2, 0, 3, 1, 4]);
-  return tf.unstack(tf.reshape(t, [3, B * H, T, hd])) as tf.Tensor3D[];
+  return tf.split(qkv, 3, 1).map((t) => toHeads(t as tf.Tensor2D, B, T, H, hd));
 }
 
 /** Gradient of attentionForward's out with respect to qkv, given dout [B*T, D] and the saved probs. */
@@ -54,15 +65,14 @@ export function attentionBackward(dout: tf.Tensor2D, qkv: tf.Tensor2D, probs: tf
   return tf.tidy(() => {
     const [q, k, v] = splitQkv(qkv, B, T, H, hd);
     const p = tf.reshape(probs, [B * H, T, T]) as tf.Tensor3D;
-    const dO = tf.reshape(tf.transpose(tf.reshape(dout, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
+    const dO = toHeads(dout, B, T, H, hd);
     const dv = matMul(p, dO, true, false);
     const dp = matMul(dO, v!, false, true);
     // softmax backward: ds = p * (dp - sum(dp * p, last))
     const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true)));
     const dq = tf.mul(matMul(ds, k!), s.scale);
     const dk = tf.mul(matMul(ds, q!, true, false), s.scale);
-    const packed = tf.reshape(tf.stack([dq, dk, dv]), [3, B, H, T, hd]);
-    return tf.reshape(tf.transpose(packed, [1, 3, 0, 2, 4]), [B * T, 3 * D]) as tf.Tensor2D;
+    return tf.concat([dq, dk, dv].map((g) => fromHeads(g as tf.Tensor3D, B, T, H, hd)), 1) as tf.Tensor2D;
   });
 }
 

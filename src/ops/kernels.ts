@@ -11,7 +11,8 @@ export type FusedKernelName =
   | 'DinoLayerNorm'
   | 'DinoLayerNormGrad'
   | 'DinoAttention'
-  | 'DinoAttentionGrad';
+  | 'DinoAttentionGrad'
+  | 'DinoAdamW';
 
 /** When false, the composite path is forced (tests compare both paths). */
 let fusedEnabled = true;

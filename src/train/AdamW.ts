@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { variableFrom } from '../util/variables';
 import { l2Norm } from '../ops/l2';
+import { hasFusedKernel, runKernel } from '../ops/kernels';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -64,6 +65,19 @@ export class AdamW {
       s.t += 1;
       const bc1 = 1 - this.beta1 ** s.t;
       const bc2Sqrt = Math.sqrt(1 - this.beta2 ** s.t);
+      const wd = u.decay ? weightDecay : 0;
+      if (hasFusedKernel('DinoAdamW')) {
+        // the same update in one pass over memory (native kernel) instead of ~10 elementwise ops
+        tf.tidy(() => {
+          const [p, m, v] = runKernel('DinoAdamW', { param: u.param, grad: u.grad, m: s.m, v: s.v }, {
+            lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: wd, step: s.t,
+          });
+          u.param.assign(p!);
+          s.m.assign(m!);
+          s.v.assign(v!);
+        });
+        continue;
+      }
       tf.tidy(() => {
         const decayed = u.decay && weightDecay !== 0 ? tf.mul(u.param, 1 - lr * weightDecay) : u.param;
         const m = tf.add(tf.mul(s.m, this.beta1), tf.mul(u.grad, 1 - this.beta1));

@@ -136,3 +136,11 @@ describe.each(['cpu', 'wasm'] as const)('engine vs PyTorch reference (%s)', (bac
     trainer.dispose();
   });
 });
+
+test('the wasm runs above used the native kernels when they are built', async () => {
+  await useBackend('wasm');
+  const { nativeKernelsActive, nativeKernelsReason } = await import('../../src/backend');
+  // the addon is built by npm install on these machines; if it is not, say why instead of passing silently
+  expect({ active: nativeKernelsActive(), reason: nativeKernelsReason() }).toMatchObject({ active: true });
+  expect(tf.getKernel('DinoAdamW', 'wasm')).toBeDefined();
+});

@@ -1,9 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { selectBackend } from '../../src/backend';
 
-/** Switch the test process to a tfjs backend ('cpu' for exact float32 references, 'wasm' for the product path). */
+/**
+ * Switch the test process to a tfjs backend: 'cpu' for exact float32 references, 'wasm' for the product path
+ * (with the native kernels when they built, as the agent runs it).
+ */
 export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
-  await tf.setBackend(name);
+  if (name === 'wasm') await selectBackend({ backend: 'wasm', log: () => undefined });
+  else await tf.setBackend('cpu');
   await tf.ready();
 }
 

@@ -1,0 +1,43 @@
+/**
+ * Shared pieces of bench:train and bench:infer: the configurations compared (each in its own child process,
+ * since the wasm thread count is fixed at backend init), medians, peak RSS, and table printing.
+ */
+import { spawnSync } from 'node:child_process';
+import type { SelectBackendOptions } from '../src/backend';
+
+export type BenchMode = 'native' | 'wasm' | 'wasm1' | 'cpu';
+export const BENCH_MODES: Record<BenchMode, { label: string; opts: SelectBackendOptions }> = {
+  native: { label: 'wasm + native kernels (2 threads)', opts: { backend: 'wasm', native: true } },
+  wasm: { label: 'wasm SIMD, threaded, no native', opts: { backend: 'wasm', native: false } },
+  wasm1: { label: 'wasm SIMD, 1 thread, no native', opts: { backend: 'wasm', native: false, threads: 1 } },
+  cpu: { label: 'tfjs cpu (pure JS)', opts: { backend: 'cpu' } },
+};
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+}
+
+/** Runs this script once per mode as a child (`--child <mode>`), collecting one JSON line from each. */
+export function runModes<T>(script: string, modes: BenchMode[], extra: string[]): { mode: BenchMode; result?: T; error?: string }[] {
+  return modes.map((mode) => {
+    const r = spawnSync(process.execPath, [script, '--child', mode, ...extra], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const line = r.stdout.split('\n').find((l) => l.startsWith('{"bench"'));
+    if (r.status !== 0 || !line) return { mode, error: (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ') };
+    return { mode, result: (JSON.parse(line) as { bench: T }).bench };
+  });
+}
+
+export function table(header: string[], rows: (string | number)[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
