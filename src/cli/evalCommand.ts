@@ -68,6 +68,21 @@ function addModelFlags(cmd: Command): Command {
     .option('--json <file>', 'also write the results as JSON');
 }
 
+/** --set key=value pairs: numbers and booleans (recipe settings are never strings). */
+export function parseSets(sets: string[] | undefined): Record<string, number | boolean> | undefined {
+  if (!sets?.length) return undefined;
+  const out: Record<string, number | boolean> = {};
+  for (const s of sets) {
+    const m = /^([A-Za-z][\w.]*)=(.+)$/.exec(s);
+    if (!m) throw new Error(`--set must look like key=value, got "${s}"`);
+    const v = m[2]!;
+    if (v === 'true' || v === 'false') out[m[1]!] = v === 'true';
+    else if (Number.isFinite(Number(v))) out[m[1]!] = Number(v);
+    else throw new Error(`--set ${m[1]}: "${v}" is not a number or a boolean`);
+  }
+  return out;
+}
+
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
 export function knnTable(r: KnnEvalReport): string {
@@ -154,8 +169,9 @@ export function registerEval(program: Command): void {
       .command('knn')
       .description('Train a fresh agent on DIR/train as an unlabelled stream, then k-NN top-1 of teacher and student on DIR/test')
       .requiredOption('--data <dir>', 'image folder with DIR/train/<class>/* and DIR/test/<class>/*')
-      .option('--eval-at <list>', 'also evaluate at these images-seen marks, comma-separated (e.g. 40000,160000)'),
-  ).action((f: CommonFlags & { data: string }) =>
+      .option('--eval-at <list>', 'also evaluate at these images-seen marks, comma-separated (e.g. 40000,160000)')
+      .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]),
+  ).action((f: CommonFlags & { data: string; set?: string[] }) =>
     guarded(async () => {
       checkCommon(f);
       const report = await knnEval({
@@ -170,6 +186,7 @@ export function registerEval(program: Command): void {
         seed: Number(f.seed),
         backend: { backend: f.backend as 'auto' },
         checkpoint: f.checkpoint,
+        overrides: parseSets(f.set),
         log: (m) => console.error(m),
       });
       console.log(knnTable(report));

@@ -5,6 +5,7 @@ import { recipe, type RecipeName } from '../train/recipes';
 import { CheckpointStore } from '../train/CheckpointStore';
 import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
 import type { TrainerOptions } from '../train/TrainerOptions';
+import { EvalInputError } from './EvalInputError';
 
 export interface EvalTrainerOptions {
   model: ModelSizeName;
@@ -16,7 +17,28 @@ export interface EvalTrainerOptions {
   checkpoint?: string;
   /** Horizon of the schedules for a fresh trainer (a checkpoint keeps its own). */
   horizonSteps: number;
+  /** Changes to the recipe, as dotted paths into TrainerOptions (momentumTeacher, model.head.outDim, ...). */
+  overrides?: Record<string, number | boolean>;
   log: (msg: string) => void;
+}
+
+/** Apply dotted-path overrides to trainer options; an unknown path or a type change is an error naming it. */
+export function applyOverrides(options: TrainerOptions, overrides: Record<string, number | boolean>): TrainerOptions {
+  const out = structuredClone(options) as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(overrides)) {
+    const parts = key.split('.');
+    let obj = out;
+    for (const p of parts.slice(0, -1)) {
+      const next = obj[p];
+      if (typeof next !== 'object' || next === null) throw new EvalInputError(`--set ${key}: "${p}" is not a group of trainer options`);
+      obj = next as Record<string, unknown>;
+    }
+    const last = parts[parts.length - 1]!;
+    if (!(last in obj)) throw new EvalInputError(`--set ${key}: unknown trainer option; known here: ${Object.keys(obj).join(', ')}`);
+    if (typeof obj[last] !== typeof value) throw new EvalInputError(`--set ${key}: expected a ${typeof obj[last]}, got ${JSON.stringify(value)}`);
+    obj[last] = value;
+  }
+  return out as unknown as TrainerOptions;
 }
 
 export interface EvalTrainer {
@@ -35,6 +57,7 @@ export interface EvalTrainer {
  */
 export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTrainer> {
   let options = recipe(o.recipe, { model: modelSize(o.model), batchSize: o.batchSize, horizonSteps: Math.max(2, o.horizonSteps), seed: o.seed });
+  if (o.overrides) options = applyOverrides(options, o.overrides);
   let ckpt = null;
   if (o.checkpoint) {
     const store = new CheckpointStore(o.checkpoint);

@@ -31,10 +31,13 @@ export async function backboneFeatures(backbone: VisionTransformer, images: read
 
 /** The raw-pixel baseline: the normalised pixels themselves as the feature vector. */
 export function pixelFeatures(images: readonly Uint8Array[], size: number): Float32Array[] {
-  return images.map((im) => {
-    const x = imagesToTensor([im], size);
+  const per = size * size * 3;
+  const out: Float32Array[] = [];
+  for (let i = 0; i < images.length; i += 1024) {
+    const x = imagesToTensor(images.slice(i, i + 1024), size);
     const v = x.dataSync() as Float32Array;
     x.dispose();
-    return v;
-  });
+    for (let j = 0; j * per < v.length; j++) out.push(v.slice(j * per, (j + 1) * per));
+  }
+  return out;
 }

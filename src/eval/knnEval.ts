@@ -1,9 +1,7 @@
-import { selectBackend, type BackendInfo, type SelectBackendOptions } from '../backend';
-import { modelSize, type ModelSizeName } from '../model/modelSizes';
-import { recipe, type RecipeName } from '../train/recipes';
-import { TrainerService } from '../agent/TrainerService';
-import { CheckpointStore } from '../train/CheckpointStore';
-import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
+import type { SelectBackendOptions } from '../backend';
+import type { ModelSizeName } from '../model/modelSizes';
+import type { RecipeName } from '../train/recipes';
+import { openEvalTrainer } from './evalTrainer';
 import type { VisionTransformer } from '../model/VisionTransformer';
 import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { ImageFolder, type LoadedImages } from './ImageFolder';
@@ -25,6 +23,8 @@ export interface KnnEvalOptions {
   backend: SelectBackendOptions;
   /** Evaluate a saved agent (a checkpoint file or directory) instead of a fresh one. */
   checkpoint?: string;
+  /** Changes to the recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
+  overrides?: Record<string, number | boolean>;
   k?: number;
   temperature?: number;
   log?: (msg: string) => void;
@@ -86,37 +86,34 @@ export async function knnAccuracy(
  */
 export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
   const log = o.log ?? (() => undefined);
-  const info: BackendInfo = await selectBackend({ ...o.backend, log });
   const t0 = Date.now();
-  let trainerOptions = recipe(o.recipe, { model: modelSize(o.model), batchSize: o.batchSize, horizonSteps: 1, seed: o.seed });
-  let ckpt = null;
-  if (o.checkpoint) {
-    const store = new CheckpointStore(o.checkpoint);
-    ckpt = o.checkpoint.endsWith('.dino') ? await store.load(o.checkpoint) : await store.loadLatest();
-    if (!ckpt) throw new Error(`no checkpoint found in ${o.checkpoint}`);
-    trainerOptions = checkpointOptions(ckpt);
-  }
-  const size = trainerOptions.model.crops.globalSize;
   const folder = ImageFolder.open(o.data);
-  const numClasses = folder.classes.length;
-  log(`loading ${o.data} at ${size}x${size}`);
-  const train = await folder.load('train', { size });
-  const test = await folder.load('test', { size });
-  const k = o.k ?? 20;
-  const T = o.temperature ?? 0.07;
-  const rawBank = pixelFeatures(train.images, size);
-  const raw = pct(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }).evaluate(pixelFeatures(test.images, size), test.labels));
-  log(`raw pixels: top-1 ${raw.top1.toFixed(2)}`);
-
   const imagesBudget = o.budget.images ?? (o.budget.steps !== undefined ? o.budget.steps * o.batchSize : undefined);
-  const horizon = Math.max(2, Math.ceil((imagesBudget ?? 1e9) / o.batchSize));
-  if (!ckpt) trainerOptions = { ...trainerOptions, totalSteps: horizon };
-  const { service } = await TrainerService.create({ trainer: trainerOptions, backend: o.backend }, log);
+  const { service, info, size, checkpointFile } = await openEvalTrainer({
+    model: o.model,
+    recipe: o.recipe,
+    batchSize: o.batchSize,
+    seed: o.seed,
+    backend: o.backend,
+    checkpoint: o.checkpoint,
+    horizonSteps: Math.ceil((imagesBudget ?? 1e9) / o.batchSize),
+    overrides: o.overrides,
+    log,
+  });
   try {
+    const numClasses = folder.classes.length;
+    log(`loading ${o.data} at ${size}x${size}`);
+    const train = await folder.load('train', { size });
+    const test = await folder.load('test', { size });
+    const k = o.k ?? 20;
+    const T = o.temperature ?? 0.07;
+    const rawBank = pixelFeatures(train.images, size);
+    const raw = pct(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }).evaluate(pixelFeatures(test.images, size), test.labels));
+    log(`raw pixels: top-1 ${raw.top1.toFixed(2)}`);
+
     const trainer = service.frameTrainer.trainer;
-    if (ckpt) service.frameTrainer.restoreExtra(restoreTrainer(trainer, ckpt));
-    const randomInit = ckpt ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T);
-    if (!ckpt) log(`random-init teacher: top-1 ${randomInit.top1.toFixed(2)}`);
+    const randomInit = checkpointFile ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T);
+    if (!checkpointFile) log(`random-init teacher: top-1 ${randomInit.top1.toFixed(2)}`);
     const curve: KnnPoint[] = [];
     const evaluate = async (imagesSeen: number, steps: number, trainS: number) => {
       const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T);
@@ -157,8 +154,8 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     const last = curve[curve.length - 1]!;
     return {
       data: o.data,
-      model: o.checkpoint ? `checkpoint ${ckpt!.file}` : o.model,
-      recipe: o.checkpoint ? '(checkpoint)' : o.recipe,
+      model: checkpointFile ? `checkpoint ${checkpointFile}` : o.model,
+      recipe: checkpointFile ? '(checkpoint)' : o.recipe,
       backend: info.detail,
       train_images: train.images.length,
       test_images: test.images.length,
