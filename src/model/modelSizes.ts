@@ -23,6 +23,9 @@ export interface CropConfig {
   globalSize: number;
   localSize: number;
   nLocal: number;
+  /** Area fractions of the random resized crops (official: global 0.4-1, local 0.05-0.4). */
+  globalScale: [number, number];
+  localScale: [number, number];
 }
 
 export interface ModelConfig {
@@ -31,8 +34,16 @@ export interface ModelConfig {
   crops: CropConfig;
 }
 
-function size(vit: Omit<ViTConfig, 'mlpRatio'>, head: Omit<HeadConfig, 'nlayers' | 'normLastLayer'>, crops: CropConfig): ModelConfig {
-  return { vit: { ...vit, mlpRatio: 4 }, head: { ...head, nlayers: 3, normLastLayer: true }, crops };
+function size(
+  vit: Omit<ViTConfig, 'mlpRatio'>,
+  head: Omit<HeadConfig, 'nlayers' | 'normLastLayer'>,
+  crops: Omit<CropConfig, 'globalScale' | 'localScale'>,
+): ModelConfig {
+  return {
+    vit: { ...vit, mlpRatio: 4 },
+    head: { ...head, nlayers: 3, normLastLayer: true },
+    crops: { ...crops, globalScale: [0.4, 1], localScale: [0.05, 0.4] },
+  };
 }
 
 /**

@@ -16,7 +16,14 @@ export class FrameTrainer {
   constructor(opts: TrainerOptions, viewSeed = opts.seed + 1) {
     this.trainer = new Trainer(opts);
     const c = opts.model.crops;
-    this.views = new DataAugmentationDINO({ globalSize: c.globalSize, localSize: c.localSize, nLocal: c.nLocal, seed: viewSeed });
+    this.views = new DataAugmentationDINO({
+      globalSize: c.globalSize,
+      localSize: c.localSize,
+      nLocal: c.nLocal,
+      globalScale: c.globalScale,
+      localScale: c.localScale,
+      seed: viewSeed,
+    });
   }
 
   step(frames: readonly Frame[]): StepResult {
