@@ -27,6 +27,8 @@ export interface StreamTrainingOptions {
   marks?: number[];
   onMark?: (imagesSeen: number, steps: number) => Promise<void>;
   onStep?: (r: StepResult, imagesSeen: number) => void;
+  /** Progress lines, at most every 30 s. */
+  log?: (msg: string) => void;
 }
 
 export interface StreamTrainingResult {
@@ -64,6 +66,9 @@ export async function runStreamTraining(o: StreamTrainingOptions): Promise<Strea
   let trainMs = 0;
   let steps = 0;
   let imagesSeen = 0;
+  let lastLog = Date.now();
+  // a wall-clock budget alone: set the schedules' horizon from the speed of the first steps
+  let calibrated = o.budget.minutes === undefined || o.budget.images !== undefined || o.budget.steps !== undefined;
   const done = () =>
     (o.budget.images !== undefined && imagesSeen >= o.budget.images) ||
     (o.budget.steps !== undefined && steps >= o.budget.steps) ||
@@ -83,6 +88,14 @@ export async function runStreamTraining(o: StreamTrainingOptions): Promise<Strea
           trainMs += Date.now() - s0;
           steps += 1;
           imagesSeen += frames.length;
+          if (!calibrated && steps === 6) {
+            calibrated = true;
+            o.service.frameTrainer.trainer.setHorizon(Math.ceil((o.budget.minutes! * 60_000) / r.ms));
+          }
+          if (o.log && Date.now() - lastLog > 30_000) {
+            lastLog = Date.now();
+            o.log(`step ${r.step + 1}, ${imagesSeen} images seen, loss ${r.loss.toFixed(3)}, entropy ${r.teacherEntropy.toFixed(2)}, std ${r.embeddingStd.toFixed(3)}, ${r.ms.toFixed(0)} ms/step`);
+          }
           o.onStep?.(r, imagesSeen);
           while (marks.length && imagesSeen >= marks[0]!) {
             marks.shift();

@@ -124,8 +124,6 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     const hasBudget = o.budget.images !== undefined || o.budget.steps !== undefined || o.budget.minutes !== undefined;
     let run = { steps: 0, imagesSeen: 0, wallMs: 0, trainMs: 0 };
     if (hasBudget) {
-      let lastLog = Date.now();
-      let calibrated = imagesBudget !== undefined;
       run = await runStreamTraining({
         service,
         images: train.images,
@@ -137,17 +135,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
         seed: o.seed,
         marks: o.marks,
         onMark: (seen, steps) => evaluate(seen, steps, run.trainMs / 1000),
-        onStep: (r, seen) => {
-          // a wall-clock budget: set the schedules' horizon from the speed of the first steps
-          if (!calibrated && r.step === 5 && o.budget.minutes !== undefined) {
-            calibrated = true;
-            trainer.setHorizon(Math.ceil((o.budget.minutes * 60_000) / r.ms));
-          }
-          if (Date.now() - lastLog > 30_000) {
-            lastLog = Date.now();
-            log(`step ${r.step + 1}, ${seen} images seen, loss ${r.loss.toFixed(3)}, entropy ${r.teacherEntropy.toFixed(2)}, std ${r.embeddingStd.toFixed(3)}, ${r.ms.toFixed(0)} ms/step`);
-          }
-        },
+        log,
       });
     }
     if (curve.length === 0 || curve[curve.length - 1]!.images_seen !== run.imagesSeen) await evaluate(run.imagesSeen, run.steps, run.trainMs / 1000);

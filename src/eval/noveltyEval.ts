@@ -151,8 +151,6 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
 
     let run = { steps: 0, imagesSeen: 0, wallMs: 0, trainMs: 0 };
     if (o.budget.images !== undefined || o.budget.steps !== undefined || o.budget.minutes !== undefined) {
-      let calibrated = imagesBudget !== undefined;
-      let lastLog = Date.now();
       run = await runStreamTraining({
         service,
         images: streamed,
@@ -162,17 +160,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
         bufferPolicy: o.bufferPolicy,
         budget: o.budget,
         seed: o.seed,
-        onStep: (r, seen) => {
-          // a wall-clock budget: set the schedules' horizon from the speed of the first steps (as eval knn)
-          if (!calibrated && r.step === 5 && o.budget.minutes !== undefined) {
-            calibrated = true;
-            trainer.setHorizon(Math.ceil((o.budget.minutes * 60_000) / r.ms));
-          }
-          if (Date.now() - lastLog > 30_000) {
-            lastLog = Date.now();
-            log(`step ${r.step + 1}, ${seen} images seen, loss ${r.loss.toFixed(3)}, ${r.ms.toFixed(0)} ms/step`);
-          }
-        },
+        log,
       });
     }
     const scores = await teacherScores(trainer.teacher.backbone);
