@@ -2,30 +2,15 @@
  * The dashboard served by the real agent process, in real headless Chromium: plots and the attention map draw
  * and their content is live. Saves artifacts/agent-dashboard.png.
  */
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { canvasHash, launchChromium } from '../helpers/browser';
 import { AgentProcess } from './agentProcess';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../artifacts');
 jest.setTimeout(120_000);
-
-async function canvasHash(page: Page, selector: string): Promise<{ hash: number; colours: number }> {
-  return page.$eval(selector, (el) => {
-    const c = el as HTMLCanvasElement;
-    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-    let h = 0;
-    const colours = new Set<number>();
-    for (let i = 0; i < d.length; i += 4) {
-      const px = (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!;
-      h = (Math.imul(h, 31) + px) | 0;
-      if (colours.size < 5000) colours.add(px);
-    }
-    return { hash: h, colours: colours.size };
-  });
-}
 
 describe('dashboard of the running agent', () => {
   let agent: AgentProcess | null = null;
@@ -36,17 +21,13 @@ describe('dashboard of the running agent', () => {
   });
 
   test('plots, live view and attention map draw and change', async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (.ci/run does this)`);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dino-dash-'));
     agent = new AgentProcess(['--port', '0', '--model', 'micro', '--checkpoint-dir', dir, '--source', 'synthetic', '--fps', '20'], {
       DINO__EMBED__ATTENTION_EVERY_SEC: '0.5',
       DINO__EMBED__THUMBNAIL_FPS: '4',
     });
     const [, port] = await agent.waitFor(/dashboard http:\/\/127\.0\.0\.1:(\d+)\//);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));

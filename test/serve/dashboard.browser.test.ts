@@ -1,30 +1,15 @@
-import { existsSync, mkdirSync } from 'fs';
+import { mkdirSync } from 'fs';
 import { resolve } from 'path';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { canvasHash, launchChromium } from '../helpers/browser';
 import { AgentServer } from '../../src/serve/AgentServer';
 import { silentLogger } from '../../streams/Logger';
 import { sleep } from '../streams/waitFor';
 import { DashboardFeed } from './dashboardFeed';
 import { FakeHub } from './fakeHub';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(__dirname, '../../artifacts');
 
-/** A cheap fingerprint of a canvas's pixels (changes when anything is redrawn differently). */
-async function canvasHash(page: Page, selector: string): Promise<{ hash: number; colours: number }> {
-  return page.$eval(selector, (el) => {
-    const c = el as HTMLCanvasElement;
-    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-    let h = 0;
-    const colours = new Set<number>();
-    for (let i = 0; i < d.length; i += 4) {
-      const px = (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!;
-      h = (Math.imul(h, 31) + px) | 0;
-      if (colours.size < 5000) colours.add(px);
-    }
-    return { hash: h, colours: colours.size };
-  });
-}
 
 describe('dashboard in headless Chromium', () => {
   let server: AgentServer;
@@ -32,9 +17,6 @@ describe('dashboard in headless Chromium', () => {
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: install the Debian package "chromium" (apt-get install -y chromium); .ci/run does this`);
-    }
     const hub = new FakeHub();
     server = new AgentServer({ hub, port: 0, log: silentLogger, token: 'browser-token', dashboard: { pcaIntervalMs: 300, statusIntervalMs: 250 } });
     feed = new DashboardFeed(hub);
@@ -50,11 +32,7 @@ describe('dashboard in headless Chromium', () => {
   });
 
   it('draws live plots, thumbnails, PCA and the attention overlay; content changes over time', async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Playwright adds --headless and a fresh --user-data-dir itself.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
