@@ -7,7 +7,8 @@
  *
  * The stand-in cameras' own CPU (decode + x264 re-encode) is shown apart: a real camera does that work itself.
  */
-import { execSync } from 'child_process';
+import { execSync, spawnSync } from 'child_process';
+import * as path from 'path';
 import { readFileSync } from 'fs';
 import { cpus } from 'os';
 import { Subscription } from 'rxjs';
@@ -144,6 +145,15 @@ function replayAddMicros(width: number, height: number, capacity = 1024): number
   return ((performance.now() - t0) * 1000) / n;
 }
 
+/** The batch-building time, from bench:views in a child process (its backend must not share this one's). */
+function viewsBatchMs(): { ms: string; backend: string } {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'benchViews.js')], { encoding: 'utf8' });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{"benchViews"'));
+  if (!line) return { ms: `failed: ${(r.stderr || '').trim().split('\n').pop()}`, backend: '?' };
+  const v = (JSON.parse(line) as { benchViews: { medianMs: number; backend: string } }).benchViews;
+  return { ms: `${v.medianMs.toFixed(1)} ms median`, backend: v.backend };
+}
+
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const cores = cpus().length;
@@ -165,9 +175,8 @@ async function main(): Promise<void> {
   console.log(`| stage | cost |`);
   console.log(`|---|---|`);
   console.log(`| replay buffer add (min-redundancy, capacity 1024, ${a.width}x${a.height}) | ${replayAddMicros(a.width, a.height).toFixed(0)} us/frame |`);
-  // Views team: add the row for building the [B,H,W,3] float batch from Frames here, e.g.
-  // console.log(`| batch build [32,${a.height},${a.width},3] | ${ms.toFixed(2)} ms/batch |`);
-  console.log(`| batch build [B,H,W,3] (src/views) | not measured yet |`);
+  const views = viewsBatchMs();
+  console.log(`| one bench-tiny batch of views (32 frames 96x96 -> 2x64^2 + 4x32^2, ${views.backend}) | ${views.ms} |`);
 }
 
 main().catch((e) => {

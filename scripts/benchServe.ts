@@ -6,8 +6,9 @@
  * binary, each subscribed to all streams. Both threads read the same clock (performance.timeOrigin + now()).
  * Prints p50/p99/max latency per format, messages/s delivered, drops, and the server's RSS over the run.
  *
- * Reuse: emitFrames() is the only producer; to time the real agent, stamp `t` at frame arrival and let the teacher
- * embed before hub.next(), and the same table then includes the embedding time.
+ * With --teacher <model size> the producer is the agent's own path instead: synthetic cameras -> EmbedLoop (the
+ * teacher copy embeds each stream's newest frame every 1/fps s, detectors score it) -> hub, with `t` stamped at
+ * frame arrival, so the latency includes waiting for the next embedding round and the teacher's inference.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 import { Subject } from 'rxjs';
@@ -16,6 +17,16 @@ import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMes
 import { AgentServer } from '../src/serve/AgentServer';
 import { decodeBinary } from '../src/serve/EmbeddingCodec';
 import { silentLogger } from '../streams/Logger';
+import { Registry } from 'prom-client';
+import { selectBackend } from '../src/backend';
+import { modelSize } from '../src/model/modelSizes';
+import { EmbeddingService } from '../src/agent/EmbeddingService';
+import { EmbedLoop } from '../src/agent/EmbedLoop';
+import { StreamDetectors } from '../src/agent/StreamDetectors';
+import { AgentMetrics } from '../src/agent/AgentMetrics';
+import { configSchema } from '../config/schema';
+import { SyntheticCamera } from '../streams/sources/SyntheticCamera';
+import { VisionTransformer } from '../src/model/VisionTransformer';
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -121,6 +132,33 @@ function emitFrames(hub: { embeddings: Subject<EmbeddingMessage> }, streams: num
   };
 }
 
+/** The agent's path: cameras -> EmbedLoop (teacher inference + detectors) -> hub.embeddings. */
+async function emitThroughTeacher(hub: { embeddings: Subject<EmbeddingMessage> }, streams: number, fps: number, size: string): Promise<{ stop(): void; emitted(): number }> {
+  await selectBackend({ backend: 'wasm', log: () => undefined });
+  const model = modelSize(size);
+  const service = new EmbeddingService(model);
+  const init = new VisionTransformer(model.vit, 0);
+  service.load({ step: 1, params: init.namedParameters().map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array })) });
+  init.dispose();
+  const cfg = configSchema.parse({});
+  const sinks = { embeddings: hub.embeddings, events: new Subject<AgentEvent>(), thumbnails: new Subject<ThumbnailMessage>(), attention: new Subject<AttentionMessage>() };
+  const loop = new EmbedLoop({ ...cfg.embed, fps, attentionEverySec: 0 }, service, new StreamDetectors(cfg.detect), sinks, new AgentMetrics(new Registry()), silentLogger);
+  const subs = Array.from({ length: streams }, (_, s) =>
+    new SyntheticCamera({ streamId: `cam${s + 1}`, width: cfg.train.frameSize, height: cfg.train.frameSize, fps, seed: s + 1 }).frames$.subscribe((f) => loop.offer({ ...f, t: now() })),
+  );
+  let emitted = 0;
+  const counter = hub.embeddings.subscribe(() => emitted++);
+  const tick = setInterval(() => void loop.tick(), 1000 / fps);
+  return {
+    stop: () => {
+      clearInterval(tick);
+      subs.forEach((x) => x.unsubscribe());
+      counter.unsubscribe();
+    },
+    emitted: () => emitted,
+  };
+}
+
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -133,7 +171,10 @@ async function main(): Promise<void> {
   const streams = arg('streams', 4);
   const fps = arg('fps', 10);
   const subscribers = arg('subscribers', 20);
-  const dim = arg('dim', 192);
+  const teacherIdx = process.argv.indexOf('--teacher');
+  const teacher = teacherIdx >= 0 ? process.argv[teacherIdx + 1] : undefined;
+  const dim = teacher ? modelSize(teacher).vit.embedDim : arg('dim', 192);
+  const produce = () => (teacher ? emitThroughTeacher(hub, streams, fps, teacher) : Promise.resolve(emitFrames(hub, streams, fps, dim)));
   const hub = createHub();
   const server = new AgentServer({ hub, host: '127.0.0.1', port: 0, log: silentLogger, env: {}, limits: { pingIntervalMs: 5000 } });
   const { port } = await server.start();
@@ -144,7 +185,7 @@ async function main(): Promise<void> {
   });
 
   // Warm-up (JIT, socket buffers), then the measured run.
-  const warm = emitFrames(hub, streams, fps, dim);
+  const warm = await produce();
   await new Promise((r) => setTimeout(r, 1000));
   warm.stop();
   await new Promise((r) => setTimeout(r, 200));
@@ -152,7 +193,7 @@ async function main(): Promise<void> {
   const rss0 = process.memoryUsage().rss;
   let rssMax = rss0;
   const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 250);
-  const run = emitFrames(hub, streams, fps, dim);
+  const run = await produce();
   const t0 = performance.now();
   const quarters: number[] = []; // RSS after each quarter of the run: flat once the heap has sized itself
   const heaps: number[] = []; // with node --expose-gc: live heap after a full GC, the sharper leak check
@@ -182,7 +223,8 @@ async function main(): Promise<void> {
   await server.stop(100);
 
   const emitted = run.emitted();
-  console.log(`AgentServer on 127.0.0.1: ${streams} streams x ${fps} fps, dim ${dim}, ${subscribers} subscribers (all streams), ${elapsed.toFixed(1)} s measured`);
+  const path = teacher ? `frame arrival -> teacher (${teacher} model, embedding round every 1/fps s) -> detectors -> ws` : 'hub -> ws';
+  console.log(`AgentServer on 127.0.0.1 (${path}): ${streams} streams x ${fps} fps, dim ${dim}, ${subscribers} subscribers (all streams), ${elapsed.toFixed(1)} s measured`);
   console.log(`emitted ${emitted} embeddings (${(emitted / elapsed).toFixed(1)}/s); server sent ${value('dino_serve_messages_sent_total')} messages, ` +
     `${mb(value('dino_serve_bytes_sent_total'))} MB (incl. warm-up), dropped ${value('dino_serve_messages_dropped_total')}`);
   console.log('| format | subscribers | delivered | expected | p50 ms | p99 ms | max ms | msgs/s delivered |');

@@ -1,10 +1,10 @@
 /**
  * Times one bench-tiny batch of DINO views: B=32 frames of 96x96 -> 2 global 64x64 + 4 local 32x32.
- *   npm run build && npm run bench:views [-- --backend wasm|cpu] [--runs 10] [--profile]
+ *   npm run build && npm run bench:views [-- --backend wasm|cpu] [--native false] [--runs 10] [--profile]
  * Prints the median / min / max over the runs (after warm-up) and, with --profile, the kernels by total time.
  */
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { selectBackend } from '../src/backend';
 import { Random } from '../src/util/Random';
 import { DataAugmentationDINO, framesToTensor } from '../src/views';
 import type { Frame } from '../streams/Frame';
@@ -27,8 +27,7 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs', '10'));
   const B = Number(arg('batch', '32'));
   const src = Number(arg('src', '96'));
-  await tf.setBackend(backend);
-  await tf.ready();
+  await selectBackend({ backend: backend as 'wasm', native: arg('native', 'true') !== 'false', log: () => undefined });
   const aug = new DataAugmentationDINO({ globalSize: 64, localSize: 32, nLocal: 4, seed: 1 });
   const frames = syntheticFrames(B, src, new Random(2));
 
@@ -38,6 +37,7 @@ async function main(): Promise<void> {
     ['views (apply)', () => aug.apply(images)],
     ['framesToTensor + views', () => tf.tidy(() => aug.apply(framesToTensor(frames)))],
   ];
+  let medianBatch = NaN;
   const time = (f: () => tf.Tensor[]): number => {
     const t0 = performance.now();
     const out = f();
@@ -53,6 +53,7 @@ async function main(): Promise<void> {
     const ts = Array.from({ length: runs }, () => time(f)).sort((a, b) => a - b);
     const median = ts.length % 2 ? ts[ts.length >> 1]! : (ts[ts.length / 2 - 1]! + ts[ts.length / 2]!) / 2;
     console.log(`| ${name} | ${median.toFixed(1)} | ${ts[0]!.toFixed(1)} | ${ts[ts.length - 1]!.toFixed(1)} |`);
+    if (name === 'framesToTensor + views') medianBatch = median;
   }
 
   if (process.argv.includes('--profile')) {
@@ -72,6 +73,8 @@ async function main(): Promise<void> {
   images.dispose();
   const leaked = tf.memory().numTensors;
   console.log(`\ntensors alive at exit: ${leaked}`);
+  // one machine-readable line for bench:ingest, which reports the batch-building time beside the cameras
+  console.log(JSON.stringify({ benchViews: { backend: tf.getBackend(), batch: B, src, medianMs: medianBatch } }));
 }
 
 main().catch((e) => {

@@ -84,3 +84,23 @@ describe('dino-stream run (real process)', () => {
     expect(await agent.exited).toBe(0);
   });
 });
+
+describe('dino-stream run on a real video file', () => {
+  test('the micro model trains online from vtest_h264.mp4; loss finite and logged', async () => {
+    const video = path.resolve(__dirname, '../../../shared/data/video/vtest_h264.mp4');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-video-'));
+    const agent = new AgentProcess(['--port', '0', '--model', 'micro', '--checkpoint-dir', dir, '--source', `campus=${video}`, '--fps', '20'], {
+      DINO__LOG__STATUS_EVERY_SEC: '1',
+    });
+    try {
+      const [line, step, loss] = await agent.waitFor(/^step (\d+) \| [\d.]+ img\/s \| loss ([-\d.eE+]+|NaN) .*campus [\d.]+ fps/, 90_000);
+      expect(Number(step)).toBeGreaterThan(0);
+      expect(Number.isFinite(Number(loss))).toBe(true);
+      expect(line).toMatch(/entropy [\d.]+ \| std [\d.]+/);
+      agent.signal('SIGTERM');
+      expect(await agent.exited).toBe(0);
+    } finally {
+      agent.kill();
+    }
+  });
+});
