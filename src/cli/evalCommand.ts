@@ -68,17 +68,17 @@ function addModelFlags(cmd: Command): Command {
     .option('--json <file>', 'also write the results as JSON');
 }
 
-/** --set key=value pairs: numbers and booleans (recipe settings are never strings). */
-export function parseSets(sets: string[] | undefined): Record<string, number | boolean> | undefined {
+/** --set key=value pairs: numbers, booleans, else strings (the recipe's own type is checked when applied). */
+export function parseSets(sets: string[] | undefined): Record<string, number | boolean | string> | undefined {
   if (!sets?.length) return undefined;
-  const out: Record<string, number | boolean> = {};
+  const out: Record<string, number | boolean | string> = {};
   for (const s of sets) {
     const m = /^([A-Za-z][\w.]*)=(.+)$/.exec(s);
     if (!m) throw new Error(`--set must look like key=value, got "${s}"`);
     const v = m[2]!;
     if (v === 'true' || v === 'false') out[m[1]!] = v === 'true';
     else if (Number.isFinite(Number(v))) out[m[1]!] = Number(v);
-    else throw new Error(`--set ${m[1]}: "${v}" is not a number or a boolean`);
+    else out[m[1]!] = v;
   }
   return out;
 }

@@ -18,12 +18,12 @@ export interface EvalTrainerOptions {
   /** Horizon of the schedules for a fresh trainer (a checkpoint keeps its own). */
   horizonSteps: number;
   /** Changes to the recipe, as dotted paths into TrainerOptions (momentumTeacher, model.head.outDim, ...). */
-  overrides?: Record<string, number | boolean>;
+  overrides?: Record<string, number | boolean | string>;
   log: (msg: string) => void;
 }
 
 /** Apply dotted-path overrides to trainer options; an unknown path or a type change is an error naming it. */
-export function applyOverrides(options: TrainerOptions, overrides: Record<string, number | boolean>): TrainerOptions {
+export function applyOverrides(options: TrainerOptions, overrides: Record<string, number | boolean | string>): TrainerOptions {
   const out = structuredClone(options) as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(overrides)) {
     const parts = key.split('.');

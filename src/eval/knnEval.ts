@@ -24,7 +24,7 @@ export interface KnnEvalOptions {
   /** Evaluate a saved agent (a checkpoint file or directory) instead of a fresh one. */
   checkpoint?: string;
   /** Changes to the recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
-  overrides?: Record<string, number | boolean>;
+  overrides?: Record<string, number | boolean | string>;
   k?: number;
   temperature?: number;
   log?: (msg: string) => void;

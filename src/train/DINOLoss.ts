@@ -9,6 +9,32 @@ export interface DINOLossOptions {
   nGlobal?: number;
   studentTemp?: number;
   centerMomentum?: number;
+  /**
+   * How the teacher's output is kept from collapsing: 'center' (official DINO: subtract an EMA of the batch mean,
+   * then softmax) or 'sinkhorn' (DINOv2/SwAV: Sinkhorn-Knopp iterations make the batch's targets use the
+   * prototypes evenly; no centre needed).
+   */
+  centering?: 'center' | 'sinkhorn';
+  sinkhornIterations?: number;
+}
+
+/**
+ * Sinkhorn-Knopp targets (as DINOv2's sinkhorn_knopp_teacher): Q = exp(logits / T) as [K, B], alternately
+ * normalised so every prototype gets 1/K of the batch's mass and every sample 1/B, then each row (sample) scaled
+ * to sum to 1. Computed in log space with a max shift (exp(l/T) overflows float32 for T = 0.04).
+ */
+export function sinkhornKnopp(logits: tf.Tensor2D, temp: number, iterations: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [B, K] = logits.shape;
+    const z = tf.div(logits, temp);
+    let q = tf.exp(tf.sub(z, tf.max(z))); // [B, K]
+    q = tf.div(q, tf.sum(q));
+    for (let i = 0; i < iterations; i++) {
+      q = tf.div(tf.div(q, tf.sum(q, 0, true)), K); // each prototype (column) gets 1/K
+      q = tf.div(tf.div(q, tf.sum(q, 1, true)), B); // each sample (row) gets 1/B
+    }
+    return tf.mul(q, B) as tf.Tensor2D;
+  });
 }
 
 /**
@@ -37,6 +63,7 @@ export class DINOLoss {
 
   /** softmax((teacher - center) / temp), the targets [nGlobal*B, K]. */
   teacherTargets(teacherLogits: tf.Tensor2D, teacherTemp: number): tf.Tensor2D {
+    if (this.o.centering === 'sinkhorn') return sinkhornKnopp(teacherLogits, teacherTemp, this.o.sinkhornIterations ?? 3);
     return tf.tidy(() => tf.softmax(tf.div(tf.sub(teacherLogits, this.center), teacherTemp)) as tf.Tensor2D);
   }
 

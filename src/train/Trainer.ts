@@ -64,6 +64,7 @@ export class Trainer {
       nCrops: this.nCrops,
       studentTemp: opts.studentTemp,
       centerMomentum: opts.centerMomentum,
+      centering: opts.centering ?? 'center',
     });
     this.buildSchedules();
     this.optimizer.init(this.student.namedParameters().filter(([, v]) => v.trainable));

@@ -24,6 +24,8 @@ export interface TrainerOptions {
   warmupTeacherTempSteps: number;
   studentTemp: number;
   centerMomentum: number;
+  /** 'center' (official DINO) or 'sinkhorn' (DINOv2-style Sinkhorn-Knopp targets). */
+  centering: 'center' | 'sinkhorn';
   /** Per-parameter gradient-norm clip (official --clip_grad 3.0); 0 disables. */
   clipGrad: number;
   /** Steps during which the head's last layer gets no update (official --freeze_last_layer, 1 epoch). */
@@ -49,6 +51,7 @@ export function paperRecipe(model: ModelConfig, batchSize: number, totalSteps = 
     warmupTeacherTempSteps: Math.min(30 * stepsPerEpoch, Math.floor(totalSteps / 2)),
     studentTemp: 0.1,
     centerMomentum: 0.9,
+    centering: 'center',
     clipGrad: 3.0,
     freezeLastLayerSteps: stepsPerEpoch,
     seed: 0,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend';
-import { DINOLoss } from '../../src/train/DINOLoss';
+import { DINOLoss, sinkhornKnopp } from '../../src/train/DINOLoss';
 
 const ln = Math.log;
 const softmax = (z: number[]) => {
@@ -96,5 +96,38 @@ describe('DINOLoss', () => {
     const l = new DINOLoss({ outDim: 2, nCrops: 3 });
     expect(() => tf.tidy(() => l.loss(tf.zeros([4, 2]) as tf.Tensor2D, tf.zeros([2, 2]) as tf.Tensor2D, 0.04))).toThrow(/student rows/);
     l.dispose();
+  });
+
+  test('Sinkhorn-Knopp targets match the iteration written out, rows sum to 1, prototypes share the mass', () => {
+    const n0 = tf.memory().numTensors;
+    const logits = [
+      [0.9, 0.1, -0.3],
+      [0.8, 0.2, -0.1],
+      [0.7, -0.5, 0.4],
+      [0.95, 0.0, 0.05],
+    ];
+    const T = 0.1;
+    const B = 4;
+    const K = 3;
+    // by hand: Q = exp(l/T) (up to a constant), 3 x (columns to 1/K, rows to 1/B), rows scaled by B
+    let q = logits.map((r) => r.map((v) => Math.exp(v / T)));
+    const tot = q.flat().reduce((a, b) => a + b, 0);
+    q = q.map((r) => r.map((v) => v / tot));
+    for (let it = 0; it < 3; it++) {
+      const cols = [0, 1, 2].map((k) => q.reduce((a, r) => a + r[k]!, 0));
+      q = q.map((r) => r.map((v, k) => v / cols[k]! / K));
+      q = q.map((r) => {
+        const s = r.reduce((a, b) => a + b, 0);
+        return r.map((v) => v / s / B);
+      });
+    }
+    const want = q.map((r) => r.map((v) => v * B));
+    const got = tf.tidy(() => sinkhornKnopp(tf.tensor2d(logits), T, 3).arraySync());
+    got.forEach((r, i) => r.forEach((v, k) => expect(v).toBeCloseTo(want[i]![k]!, 5)));
+    got.forEach((r) => expect(r.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5));
+    // every row prefers prototype 0 under a plain softmax; Sinkhorn spreads the batch over all three
+    const colMass = [0, 1, 2].map((k) => got.reduce((a, r) => a + r[k]!, 0));
+    colMass.forEach((m) => expect(m).toBeGreaterThan(0.8));
+    expect(tf.memory().numTensors).toBe(n0);
   });
 });

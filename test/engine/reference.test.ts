@@ -52,6 +52,7 @@ function makeTrainer(): Trainer {
     warmupTeacherTempSteps: S['TT_WARM_STEPS']!,
     studentTemp: S['STUDENT_T']!,
     centerMomentum: S['CENTER_M']!,
+    centering: 'center',
     clipGrad: S['CLIP']!,
     freezeLastLayerSteps: S['FREEZE']!,
     seed: 0,
