@@ -93,7 +93,7 @@ export class Agent {
     const ready = this.trainer.ready;
     if (ready.resumedFrom) log(`resumed from checkpoint ${ready.resumedFrom} (step ${ready.step})`);
 
-    this.embedding = new EmbeddingService(model);
+    this.embedding = new EmbeddingService(trainerOptions.model);
     this.embedding.load(await this.trainer.snapshot());
     metrics.onTeacher(this.embedding.version);
     const detectors = new StreamDetectors(cfg.detect);

@@ -25,7 +25,7 @@ export interface StreamTrainingOptions {
   seed: number;
   /** Called after the step that crosses each of these images-seen marks (e.g. to evaluate mid-run). */
   marks?: number[];
-  onMark?: (imagesSeen: number, steps: number) => Promise<void>;
+  onMark?: (imagesSeen: number, steps: number, trainMs: number) => Promise<void>;
   onStep?: (r: StepResult, imagesSeen: number) => void;
   /** Progress lines, at most every 30 s. */
   log?: (msg: string) => void;
@@ -99,7 +99,7 @@ export async function runStreamTraining(o: StreamTrainingOptions): Promise<Strea
           o.onStep?.(r, imagesSeen);
           while (marks.length && imagesSeen >= marks[0]!) {
             marks.shift();
-            await o.onMark?.(imagesSeen, steps);
+            await o.onMark?.(imagesSeen, steps, trainMs);
           }
           return { ...r };
         },

@@ -134,7 +134,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
         budget: o.budget,
         seed: o.seed,
         marks: o.marks,
-        onMark: (seen, steps) => evaluate(seen, steps, run.trainMs / 1000),
+        onMark: (seen, steps, ms) => evaluate(seen, steps, ms / 1000),
         log,
       });
     }
