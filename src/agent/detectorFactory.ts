@@ -16,6 +16,9 @@ export function createDriftDetector(d: DetectSettings, streamId: string): MMDDri
     minStatistic: d.driftMinStatistic,
     withinReference: d.driftMargin > 0,
     margin: d.driftMargin,
+    // The reference (driftWindow) outnumbers the recent window 4:1: a pooled median would keep the kernel at the
+    // reference's own scale and cap the statistic of a far-away scene (measured: tree -> vtest was missed).
+    bandwidth: 'cross',
     streamId,
   });
 }

@@ -235,12 +235,13 @@ export function registerEval(program: Command): void {
       .option('--video <file>', 'a video (repeat: --video A --video B ...), played in order', (v: string, prev: string[]) => [...prev, v], [] as string[])
       .option('--fps <n>', 'frames per second decoded from each video', '5')
       .option('--train-steps <n>', 'first train this many steps online on the frames of the first video')
+      .option('--max-frames <n>', 'use at most the first n frames of each video (to cut a clip short, or for quick runs)')
       .option('--window <n>', 'drift reference window in frames (agent default)', String(d.driftWindow))
       .option('--recent <n>', 'drift recent window in frames (agent default)', String(d.driftRecentWindow))
       .option('--alpha <p>', 'drift when the permutation p-value is below this (agent default)', String(d.driftAlpha))
       .option('--min-statistic <x>', 'and MMD^2 at least this (agent default)', String(d.driftMinStatistic))
       .option('--margin <x>', "and MMD^2 at least this many times the reference's own block statistic; 0 = off (agent default)", String(d.driftMargin)),
-  ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; window: string; recent: string; alpha: string; minStatistic: string; margin: string }) =>
+  ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; maxFrames?: string; window: string; recent: string; alpha: string; minStatistic: string; margin: string }) =>
     guarded(async () => {
       checkCommon(f);
       const alpha = positive('alpha', f.alpha)!;
@@ -265,6 +266,7 @@ export function registerEval(program: Command): void {
         backend: { backend: f.backend as 'auto' },
         checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),
+        maxFramesPerVideo: integer('max-frames', f.maxFrames),
         detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
         log: (m) => console.error(m),
       });

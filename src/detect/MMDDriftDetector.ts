@@ -21,7 +21,7 @@
  */
 import { Random } from '../util/Random';
 import type { DriftEvent } from './DetectorEvent';
-import { mmdPermutationTest } from './mmd';
+import { maxBlockStatistic, mmdPermutationTest, pairwiseSquaredDistances } from './mmd';
 
 export interface MMDDriftOptions {
   /** Reference window size (default 100). */
@@ -46,12 +46,17 @@ export interface MMDDriftOptions {
    * Scene-relative effect size (default false). When on, an event also needs the statistic to reach `margin`
    * times the reference's own change over time: the largest MMD^2 between a contiguous block of the reference
    * (recentSize long, stepped by recentSize/2) and the rest of the reference. That is the statistic a window of
-   * the same length reaches without any drift in this scene, measured with the same kernel rule, so busy
-   * scenes (people walking) need a larger change than static ones. Needs refSize >= 2 * recentSize.
+   * the same length reaches without any drift in this scene, so busy scenes (people walking) need a larger
+   * change than static ones. It is computed with the kernel bandwidth of the test it is compared with: the
+   * median heuristic widens the kernel when the recent window moves far away, which shrinks every MMD^2, and a
+   * block statistic taken at the reference's own (narrower) bandwidth would then hide a real switch (measured:
+   * tree -> vtest was missed that way). Needs refSize >= 2 * recentSize.
    */
   withinReference?: boolean;
   /** Factor over the reference's own block statistic (default 2). */
   margin?: number;
+  /** The median heuristic's distances: 'pooled' (default) or 'cross' (reference-recent pairs only); see mmd.ts. */
+  bandwidth?: 'pooled' | 'cross';
   seed?: number;
   streamId?: string;
 }
@@ -86,8 +91,10 @@ export class MMDDriftDetector<P = unknown> {
   readonly minSigma: number;
   readonly withinReference: boolean;
   readonly margin: number;
+  readonly bandwidth: 'pooled' | 'cross';
   readonly streamId?: string;
-  private within: number | undefined;
+  private within: { sigma: number; value: number } | undefined;
+  private refD2: Float64Array | undefined;
 
   private ref: Float32Array[] = [];
   private recent: Float32Array[] = [];
@@ -111,6 +118,7 @@ export class MMDDriftDetector<P = unknown> {
     this.streamId = opts.streamId;
     this.withinReference = opts.withinReference ?? false;
     this.margin = opts.margin ?? 2;
+    this.bandwidth = opts.bandwidth ?? 'pooled';
     if (this.refSize < 2 || this.recentSize < 2) throw new Error('MMDDriftDetector: windows need >= 2 samples');
     if (this.withinReference && this.refSize < 2 * this.recentSize) {
       throw new Error(`MMDDriftDetector: withinReference needs refSize (${this.refSize}) >= 2 * recentSize (${this.recentSize})`);
@@ -143,13 +151,14 @@ export class MMDDriftDetector<P = unknown> {
     if (this.recent.length < this.recentSize) return { state: 'monitoring', tested: false, drift: false };
     if (this.sinceFull++ % this.testEvery !== 0) return { state: 'monitoring', tested: false, drift: false };
 
-    const { statistic, pValue } = mmdPermutationTest(this.ref, this.recent, {
+    const { statistic, pValue, sigma } = mmdPermutationTest(this.ref, this.recent, {
       nPermutations: this.nPermutations,
       blockSize: this.blockSize,
       minSigma: this.minSigma,
       rng: this.rng,
+      bandwidth: this.bandwidth,
     });
-    const within = this.withinReference ? this.withinStatistic() : undefined;
+    const within = this.withinReference ? this.withinStatistic(sigma) : undefined;
     const drift =
       pValue < this.alpha &&
       statistic >= this.minStatistic &&
@@ -176,25 +185,21 @@ export class MMDDriftDetector<P = unknown> {
     return result;
   }
 
-  /** Empties both windows: the next refSize embeddings become the reference. */
-  /** Largest MMD^2 of a recentSize block of the reference against the rest of it (computed once per reference). */
-  private withinStatistic(): number {
-    if (this.within !== undefined) return this.within;
+  /** Largest MMD^2 of a recentSize block of the reference against the rest of it, with bandwidth sigma. */
+  private withinStatistic(sigma: number): number {
+    if (this.within?.sigma === sigma) return this.within.value;
+    // The reference's distances are kept until it changes: each test only re-applies the kernel to them.
+    this.refD2 ??= pairwiseSquaredDistances(this.ref);
     const m = this.recentSize;
-    const stride = Math.max(1, Math.floor(m / 2));
-    let worst = 0;
-    for (let start = 0; start + m <= this.ref.length; start += stride) {
-      const block = this.ref.slice(start, start + m);
-      const rest = [...this.ref.slice(0, start), ...this.ref.slice(start + m)];
-      const { statistic } = mmdPermutationTest(rest, block, { nPermutations: 0, minSigma: this.minSigma });
-      worst = Math.max(worst, statistic);
-    }
-    this.within = worst;
-    return worst;
+    const value = Math.max(0, maxBlockStatistic(this.refD2, this.ref.length, m, Math.max(1, Math.floor(m / 2)), sigma));
+    this.within = { sigma, value };
+    return value;
   }
 
+  /** Empties both windows: the next refSize embeddings become the reference. */
   rebaseline(): void {
     this.within = undefined;
+    this.refD2 = undefined;
     this.ref = [];
     this.recent = [];
     this.refPayload = [];
@@ -215,6 +220,7 @@ export class MMDDriftDetector<P = unknown> {
     this.ref = ref.map((e) => Float32Array.from(e));
     this.recent = recent.map((e) => Float32Array.from(e));
     this.within = undefined; // a new embedding space: measure the reference's own change again
+    this.refD2 = undefined;
   }
 
   /** Forgets everything, including the cooldown. */

@@ -39,6 +39,19 @@ export interface MMDTestOptions {
    * alarms, an effect-size floor on the statistic did).
    */
   blockSize?: number;
+  /**
+   * A fixed bandwidth instead of the median heuristic (minSigma still applies). Two statistics are only
+   * comparable when computed with the same kernel: the drift detector scores the reference's own blocks with
+   * the bandwidth of the test it compares them with.
+   */
+  sigma?: number;
+  /**
+   * Which squared distances the median heuristic takes the median of (default 'pooled': all pairs of x and y).
+   * 'cross': only x-y pairs, as Alibi's GaussianRBF infers sigma from the reference-test kernel. With a large
+   * reference the pooled median is mostly reference pairs, so it stays at the reference's own scale however
+   * far the test sample moves; the cross median follows the separation.
+   */
+  bandwidth?: 'pooled' | 'cross';
 }
 
 export function mmdPermutationTest(x: ArrayLike<number>[], y: ArrayLike<number>[], opts: MMDTestOptions = {}): MMDTestResult {
@@ -59,18 +72,24 @@ export function mmdPermutationTest(x: ArrayLike<number>[], y: ArrayLike<number>[
   }
 
   const K = new Float64Array(N * N); // symmetric; first holds squared distances, then kernel values
-  const upper = new Float64Array((N * (N - 1)) / 2);
+  const cross = opts.bandwidth === 'cross';
+  const upper = new Float64Array(cross ? n * m : (N * (N - 1)) / 2);
   let u = 0;
   for (let i = 0; i < N; i++) {
     for (let j = i + 1; j < N; j++) {
       const d2 = squaredDistance(z, i * d, z, j * d, d);
       K[i * N + j] = d2;
-      upper[u++] = d2;
+      if (!cross || (i < n && j >= n)) upper[u++] = d2;
     }
   }
-  upper.sort();
-  const half = upper.length >> 1;
-  const median = upper.length % 2 === 1 ? upper[half]! : 0.5 * (upper[half - 1]! + upper[half]!);
+  let median: number;
+  if (opts.sigma !== undefined) {
+    median = 2 * opts.sigma * opts.sigma;
+  } else {
+    upper.sort();
+    const half = upper.length >> 1;
+    median = upper.length % 2 === 1 ? upper[half]! : 0.5 * (upper[half - 1]! + upper[half]!);
+  }
   // All points identical: any bandwidth gives a constant kernel, MMD 0, p 1.
   const minSigma = opts.minSigma ?? 0;
   const twoSigma2 = Math.max(median, 2 * minSigma * minSigma) || 1;
@@ -129,4 +148,58 @@ export function mmdPermutationTest(x: ArrayLike<number>[], y: ArrayLike<number>[
     if (stat(order) >= observed) atLeast++;
   }
   return { statistic: observed, pValue: (1 + atLeast) / (1 + nPerm), sigma: Math.sqrt(twoSigma2 / 2) };
+}
+
+/** All pairwise squared distances of x as an n x n matrix (the diagonal is 0). */
+export function pairwiseSquaredDistances(x: readonly Float32Array[]): Float64Array {
+  const n = x.length;
+  const d = x[0]?.length ?? 0;
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const d2 = squaredDistance(x[i]!, 0, x[j]!, 0, d);
+      out[i * n + j] = d2;
+      out[j * n + i] = d2;
+    }
+  }
+  return out;
+}
+
+/**
+ * The largest unbiased MMD^2 between a contiguous block (blockSize long, starts stepped by stride) of a sample
+ * and the rest of it, with the RBF kernel of bandwidth sigma; from the sample's pairwise squared distances
+ * (n x n), so that a detector can rescore its reference under a new bandwidth without recomputing them. Equals
+ * max over blocks of mmdPermutationTest(rest, block, { sigma }).statistic.
+ */
+export function maxBlockStatistic(d2: Float64Array, n: number, blockSize: number, stride: number, sigma: number): number {
+  const m = blockSize;
+  const nx = n - m;
+  if (m < 2 || nx < 2) throw new Error(`maxBlockStatistic: a block of ${m} and a rest of ${nx} both need >= 2 points`);
+  const twoSigma2 = 2 * sigma * sigma || 1;
+  const K = new Float64Array(n * n);
+  const rowSum = new Float64Array(n);
+  let total = 0; // over unordered pairs
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const kv = Math.exp(-d2[i * n + j]! / twoSigma2);
+      K[i * n + j] = kv;
+      K[j * n + i] = kv;
+      rowSum[i] += kv;
+      rowSum[j] += kv;
+      total += kv;
+    }
+  }
+  let worst = -Infinity;
+  for (let start = 0; start + m <= n; start += Math.max(1, stride)) {
+    let inBlock = 0; // unordered pairs inside the block
+    let rows = 0;
+    for (let i = start; i < start + m; i++) {
+      rows += rowSum[i]!;
+      for (let j = i + 1; j < start + m; j++) inBlock += K[i * n + j]!;
+    }
+    const crossSum = rows - 2 * inBlock;
+    const restSum = total - inBlock - crossSum;
+    worst = Math.max(worst, (2 * restSum) / (nx * (nx - 1)) + (2 * inBlock) / (m * (m - 1)) - (2 * crossSum) / (nx * m));
+  }
+  return worst;
 }

@@ -71,6 +71,8 @@ export interface DriftEvalReport {
   tests: number;
   /** Largest MMD^2 tested per video (the margin between within-scene noise and a switch). */
   max_statistic: number[];
+  /** Every test: video time, MMD^2, p-value and the reference's own block statistic (for calibrating settings). */
+  trace: { t_s: number; statistic: number; p_value: number; within: number | null }[];
   wall_s: number;
 }
 
@@ -175,6 +177,7 @@ export async function driftEval(o: DriftEvalOptions): Promise<DriftEvalReport> {
     const det = createDriftDetector({ ...configSchema.parse({}).detect, ...settings }, 'eval');
     const events: DriftEventRecord[] = [];
     const maxStatistic = videos.map(() => -Infinity);
+    const trace: DriftEvalReport['trace'] = [];
     let tests = 0;
     let video = 0;
     embeddings.forEach((e, i) => {
@@ -183,6 +186,7 @@ export async function driftEval(o: DriftEvalOptions): Promise<DriftEvalReport> {
       if (r.tested) {
         tests++;
         maxStatistic[video] = Math.max(maxStatistic[video]!, r.statistic!);
+        trace.push({ t_s: i / fps, statistic: r.statistic!, p_value: r.pValue!, within: r.withinStatistic ?? null });
       }
       if (r.event) {
         events.push({ t_s: i / fps, frame: i, video, statistic: r.event.statistic, p_value: r.event.pValue ?? NaN });
@@ -210,6 +214,7 @@ export async function driftEval(o: DriftEvalOptions): Promise<DriftEvalReport> {
       events,
       tests,
       max_statistic: maxStatistic.map((m) => (Number.isFinite(m) ? m : NaN)),
+      trace,
       wall_s: (Date.now() - t0) / 1000,
     };
   } finally {
