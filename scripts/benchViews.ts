@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs', '10'));
   const B = Number(arg('batch', '32'));
   const src = Number(arg('src', '96'));
-  await selectBackend({ backend: backend as 'wasm', native: arg('native', 'true') !== 'false', log: () => undefined });
+  const info = await selectBackend({ backend: backend as 'wasm', native: arg('native', 'true') !== 'false', log: () => undefined });
   const aug = new DataAugmentationDINO({ globalSize: 64, localSize: 32, nLocal: 4, seed: 1 });
   const frames = syntheticFrames(B, src, new Random(2));
 
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   const leaked = tf.memory().numTensors;
   console.log(`\ntensors alive at exit: ${leaked}`);
   // one machine-readable line for bench:ingest, which reports the batch-building time beside the cameras
-  console.log(JSON.stringify({ benchViews: { backend: tf.getBackend(), batch: B, src, medianMs: medianBatch } }));
+  console.log(JSON.stringify({ benchViews: { backend: info.detail, batch: B, src, medianMs: medianBatch } }));
 }
 
 main().catch((e) => {

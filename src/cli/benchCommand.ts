@@ -9,6 +9,7 @@ const BENCHES: Record<string, string> = {
   serve: 'benchServe.js',
   views: 'benchViews.js',
   kernels: 'benchKernels.js',
+  detectors: 'benchDetectors.js',
 };
 
 export function registerBench(program: Command): void {

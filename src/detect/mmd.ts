@@ -1,7 +1,8 @@
 /**
  * Two-sample MMD test with a permutation p-value, as Alibi Detect's MMDDrift does it:
- * - Gaussian RBF kernel k(a, b) = exp(-|a - b|^2 / (2 sigma^2)), sigma by the median heuristic on the pooled
- *   sample (sigma^2 = median of the off-diagonal pooled squared distances / 2, as Alibi's `sigma_median`);
+ * - Gaussian RBF kernel k(a, b) = exp(-|a - b|^2 / (2 sigma^2)), sigma by the median heuristic (sigma^2 = median
+ *   of the squared distances / 2, as Alibi's `sigma_median`), over the pooled sample's pairs by default or over
+ *   the x-y pairs only (`bandwidth: 'cross'`, what the drift detector uses), or a given sigma;
  * - MMD^2 is the UNBIASED estimate (within-sample sums exclude the diagonal, like Alibi's
  *   `mmd2_from_kernel_matrix` with zero_diag): 1/(n(n-1)) sum_xx + 1/(m(m-1)) sum_yy - 2/(nm) sum_xy,
  *   so it can be slightly negative under no drift; with the median heuristic two well-separated clusters
