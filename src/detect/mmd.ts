@@ -48,7 +48,8 @@ export interface MMDTestOptions {
   sigma?: number;
   /**
    * Which squared distances the median heuristic takes the median of (default 'pooled': all pairs of x and y).
-   * 'cross': only x-y pairs, as Alibi's GaussianRBF infers sigma from the reference-test kernel. With a large
+   * 'cross': only x-y pairs, as Alibi's MMDDrift does with configure_kernel_from_x_ref=False (its default fixes
+   * sigma from the reference alone, which has the limitation below). With a large
    * reference the pooled median is mostly reference pairs, so it stays at the reference's own scale however
    * far the test sample moves; the cross median follows the separation.
    */
