@@ -9,14 +9,11 @@ import { MMDDriftDetector } from '../src/detect/MMDDriftDetector';
 import { configSchema } from '../config/schema';
 import { createDriftDetector, createNoveltyDetector } from '../src/agent/detectorFactory';
 import { Random } from '../src/util/Random';
+import { l2Normalized } from '../src/detect/vectorMath';
 import { median, table } from './benchCommon';
 
 function unitVectors(rng: Random, n: number, d: number): Float32Array[] {
-  return Array.from({ length: n }, () => {
-    const v = Float32Array.from({ length: d }, () => rng.normal());
-    const norm = Math.hypot(...v);
-    return v.map((x) => x / norm);
-  });
+  return Array.from({ length: n }, () => l2Normalized(Float32Array.from({ length: d }, () => rng.normal())));
 }
 
 function timeCalls(n: number, call: () => void): number[] {

@@ -93,7 +93,7 @@ export class MMDDriftDetector<P = unknown> {
   readonly margin: number;
   readonly bandwidth: 'pooled' | 'cross';
   readonly streamId?: string;
-  private within: { sigma: number; value: number } | undefined;
+  /** Pairwise squared distances of the reference, kept until it changes (every test and block statistic reuses them). */
   private refD2: Float64Array | undefined;
 
   private ref: Float32Array[] = [];
@@ -151,7 +151,9 @@ export class MMDDriftDetector<P = unknown> {
     if (this.recent.length < this.recentSize) return { state: 'monitoring', tested: false, drift: false };
     if (this.sinceFull++ % this.testEvery !== 0) return { state: 'monitoring', tested: false, drift: false };
 
+    this.refD2 ??= pairwiseSquaredDistances(this.ref);
     const { statistic, pValue, sigma } = mmdPermutationTest(this.ref, this.recent, {
+      xDistances: this.refD2,
       nPermutations: this.nPermutations,
       blockSize: this.blockSize,
       minSigma: this.minSigma,
@@ -187,18 +189,12 @@ export class MMDDriftDetector<P = unknown> {
 
   /** Largest MMD^2 of a recentSize block of the reference against the rest of it, with bandwidth sigma. */
   private withinStatistic(sigma: number): number {
-    if (this.within?.sigma === sigma) return this.within.value;
-    // The reference's distances are kept until it changes: each test only re-applies the kernel to them.
-    this.refD2 ??= pairwiseSquaredDistances(this.ref);
     const m = this.recentSize;
-    const value = Math.max(0, maxBlockStatistic(this.refD2, this.ref.length, m, Math.max(1, Math.floor(m / 2)), sigma));
-    this.within = { sigma, value };
-    return value;
+    return Math.max(0, maxBlockStatistic(this.refD2!, this.ref.length, m, Math.max(1, Math.floor(m / 2)), sigma));
   }
 
   /** Empties both windows: the next refSize embeddings become the reference. */
   rebaseline(): void {
-    this.within = undefined;
     this.refD2 = undefined;
     this.ref = [];
     this.recent = [];
@@ -219,8 +215,7 @@ export class MMDDriftDetector<P = unknown> {
     }
     this.ref = ref.map((e) => Float32Array.from(e));
     this.recent = recent.map((e) => Float32Array.from(e));
-    this.within = undefined; // a new embedding space: measure the reference's own change again
-    this.refD2 = undefined;
+    this.refD2 = undefined; // a new embedding space: measure the reference's distances again
   }
 
   /** Forgets everything, including the cooldown. */

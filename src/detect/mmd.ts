@@ -54,6 +54,8 @@ export interface MMDTestOptions {
    * far the test sample moves; the cross median follows the separation.
    */
   bandwidth?: 'pooled' | 'cross';
+  /** x's pairwise squared distances (n x n, from pairwiseSquaredDistances), when the caller keeps them across tests. */
+  xDistances?: Float64Array;
 }
 
 export function mmdPermutationTest(x: ArrayLike<number>[], y: ArrayLike<number>[], opts: MMDTestOptions = {}): MMDTestResult {
@@ -73,13 +75,16 @@ export function mmdPermutationTest(x: ArrayLike<number>[], y: ArrayLike<number>[
     z.set(row, i * d);
   }
 
+  if (opts.xDistances && opts.xDistances.length !== n * n) {
+    throw new Error(`mmdPermutationTest: xDistances holds ${opts.xDistances.length} values, expected ${n} x ${n}`);
+  }
   const K = new Float64Array(N * N); // symmetric; first holds squared distances, then kernel values
   const cross = opts.bandwidth === 'cross';
   const upper = new Float64Array(cross ? n * m : (N * (N - 1)) / 2);
   let u = 0;
   for (let i = 0; i < N; i++) {
     for (let j = i + 1; j < N; j++) {
-      const d2 = squaredDistance(z, i * d, z, j * d, d);
+      const d2 = j < n && opts.xDistances ? opts.xDistances[i * n + j]! : squaredDistance(z, i * d, z, j * d, d);
       K[i * N + j] = d2;
       if (!cross || (i < n && j >= n)) upper[u++] = d2;
     }

@@ -39,7 +39,7 @@ describe('mmdPermutationTest', () => {
     expect(fixed.statistic).toBeCloseTo(mmd2(2), 10);
   });
 
-  test('maxBlockStatistic equals the largest block-vs-rest mmdPermutationTest statistic', () => {
+  test('maxBlockStatistic equals the largest block-vs-rest mmdPermutationTest statistic; given distances change nothing', () => {
     const rng = new Random(11);
     const x = gaussian(rng, 40, 6).map((v, i) => v.map((a) => a + i / 20)); // drifting, so blocks differ
     const sigma = 1.7;
@@ -51,6 +51,12 @@ describe('mmdPermutationTest', () => {
     }
     expect(maxBlockStatistic(pairwiseSquaredDistances(x), x.length, 10, 5, sigma)).toBeCloseTo(slow, 10);
     expect(slow).toBeGreaterThan(0.1);
+    // The same distances handed to the test give the same statistic and p-value as computing them there.
+    const y = gaussian(rng, 10, 6);
+    const own = mmdPermutationTest(x, y, { nPermutations: 50, rng: new Random(2), bandwidth: 'cross' });
+    const given = mmdPermutationTest(x, y, { nPermutations: 50, rng: new Random(2), bandwidth: 'cross', xDistances: pairwiseSquaredDistances(x) });
+    expect(given).toEqual(own);
+    expect(() => mmdPermutationTest(x, y, { xDistances: new Float64Array(4) })).toThrow(/xDistances holds 4 values, expected 40 x 40/);
   });
 
   test('no shift: p-values roughly uniform, false alarms near alpha over many seeds', () => {
