@@ -1,0 +1,29 @@
+import { recipe } from '../../src/train/recipes';
+import { modelSize } from '../../src/model/modelSizes';
+
+/** The recipes are plain functions of the horizon: pin the values the README's results were measured with. */
+describe('recipes', () => {
+  const model = modelSize('cifar');
+
+  it('stream: teacher momentum 0.99 whatever the horizon (0.996 measured worse at 160k images, README)', () => {
+    for (const horizonSteps of [100, 625, 2500, 100_000]) {
+      expect(recipe('stream', { model, batchSize: 64, horizonSteps }).momentumTeacher).toBe(0.99);
+    }
+  });
+
+  it('stream: Sinkhorn targets, at most 1024 prototypes, warm-up 10% of the horizon capped at 200 steps', () => {
+    const r = recipe('stream', { model, batchSize: 64, horizonSteps: 1500 });
+    expect(r.centering).toBe('sinkhorn');
+    expect(r.model.head.outDim).toBe(Math.min(model.head.outDim, 1024));
+    expect(r.warmupSteps).toBe(150);
+    expect(recipe('stream', { model, batchSize: 64, horizonSteps: 100_000 }).warmupSteps).toBe(200);
+  });
+
+  it('paper: main_dino.py defaults, whatever the horizon', () => {
+    for (const horizonSteps of [100, 2500, 100_000]) {
+      const r = recipe('paper', { model, batchSize: 64, horizonSteps });
+      expect(r.momentumTeacher).toBe(0.996);
+      expect(r.baseLr).toBe(5e-4);
+    }
+  });
+});
