@@ -151,9 +151,8 @@ export class MMDDriftDetector<P = unknown> {
     if (this.recent.length < this.recentSize) return { state: 'monitoring', tested: false, drift: false };
     if (this.sinceFull++ % this.testEvery !== 0) return { state: 'monitoring', tested: false, drift: false };
 
-    this.refD2 ??= pairwiseSquaredDistances(this.ref);
     const { statistic, pValue, sigma } = mmdPermutationTest(this.ref, this.recent, {
-      xDistances: this.refD2,
+      xDistances: this.referenceDistances(),
       nPermutations: this.nPermutations,
       blockSize: this.blockSize,
       minSigma: this.minSigma,
@@ -187,10 +186,15 @@ export class MMDDriftDetector<P = unknown> {
     return result;
   }
 
+  /** The reference's pairwise squared distances, computed once per reference. */
+  private referenceDistances(): Float64Array {
+    return (this.refD2 ??= pairwiseSquaredDistances(this.ref));
+  }
+
   /** Largest MMD^2 of a recentSize block of the reference against the rest of it, with bandwidth sigma. */
   private withinStatistic(sigma: number): number {
     const m = this.recentSize;
-    return Math.max(0, maxBlockStatistic(this.refD2!, this.ref.length, m, Math.max(1, Math.floor(m / 2)), sigma));
+    return Math.max(0, maxBlockStatistic(this.referenceDistances(), this.ref.length, m, Math.max(1, Math.floor(m / 2)), sigma));
   }
 
   /** Empties both windows: the next refSize embeddings become the reference. */
