@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Trainer } from './Trainer';
 import type { CheckpointStore, LoadedCheckpoint } from './CheckpointStore';
 import type { TrainerOptions } from './TrainerOptions';
+import type { ModelConfig } from '../model/modelSizes';
 
 /** Save the trainer's full state (and any extra JSON, e.g. pipeline RNG states) into the store. */
 export async function saveTrainer(store: CheckpointStore, trainer: Trainer, extra: Record<string, unknown> = {}): Promise<string> {
@@ -15,12 +16,14 @@ export function checkpointOptions(ckpt: LoadedCheckpoint): TrainerOptions {
 }
 
 /**
- * Load a checkpoint into a trainer built with the same model. A different model config is refused with the
- * differing fields named (resuming into another architecture would silently mix weights).
+ * Load a checkpoint into a trainer built with the same architecture (backbone and head). A different one is refused
+ * with the differing fields named (resuming into another architecture would silently mix weights). The crops may
+ * differ: they shape the views, not the weights, so a recipe that changes them keeps a user's checkpoints.
  */
 export function restoreTrainer(trainer: Trainer, ckpt: LoadedCheckpoint): Record<string, unknown> {
   const saved = checkpointOptions(ckpt);
-  const diff = diffPaths(saved?.model, trainer.opts.model);
+  const arch = (m: ModelConfig | undefined) => (m ? { vit: m.vit, head: m.head } : m);
+  const diff = diffPaths(arch(saved?.model), arch(trainer.opts.model));
   if (diff.length > 0) {
     throw new Error(`checkpoint ${ckpt.file} was trained with a different model (${diff.join(', ')}); use another --checkpoint-dir or the same model`);
   }

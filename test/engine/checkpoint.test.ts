@@ -120,6 +120,25 @@ describe('checkpoints', () => {
     other.dispose();
   });
 
+  test('a checkpoint of the same architecture with other crops resumes (crops shape the views, not the weights)', async () => {
+    const dir = tmp();
+    const store = new CheckpointStore(dir);
+    const trainer = new Trainer(resumeOptions());
+    runSteps(trainer, 2);
+    const want = weightsOf(trainer);
+    await saveTrainer(store, trainer);
+    trainer.dispose();
+    const opts = resumeOptions();
+    const other = new Trainer({ ...opts, model: { ...opts.model, crops: { ...opts.model.crops, nLocal: opts.model.crops.nLocal + 3 } } });
+    const before = tf.memory().numTensors;
+    restoreTrainer(other, (await store.loadLatest())!);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(other.stepCount).toBe(2);
+    const got = weightsOf(other);
+    for (const [n, w] of Object.entries(want)) expect(got[n]).toEqual(w);
+    other.dispose();
+  });
+
   test('saving and restoring leaks no tensors', async () => {
     const dir = tmp();
     const store = new CheckpointStore(dir);
