@@ -26,6 +26,13 @@ export interface CropConfig {
   /** Area fractions of the random resized crops (official: global 0.4-1, local 0.05-0.4). */
   globalScale: [number, number];
   localScale: [number, number];
+  /**
+   * Scale of DINO's colour jitter (brightness .4, contrast .4, saturation .2, hue .1 times this; 0 = none).
+   * Optional so that checkpoints written before it existed still load (as 1).
+   */
+  jitterStrength?: number;
+  /** Probability of RandomGrayscale (DINO: 0.2); optional for the same reason (as 0.2). */
+  grayscaleP?: number;
 }
 
 export interface ModelConfig {
@@ -37,12 +44,12 @@ export interface ModelConfig {
 function size(
   vit: Omit<ViTConfig, 'mlpRatio'>,
   head: Omit<HeadConfig, 'nlayers' | 'normLastLayer'>,
-  crops: Omit<CropConfig, 'globalScale' | 'localScale'>,
+  crops: Omit<CropConfig, 'globalScale' | 'localScale' | 'jitterStrength' | 'grayscaleP'>,
 ): ModelConfig {
   return {
     vit: { ...vit, mlpRatio: 4 },
     head: { ...head, nlayers: 3, normLastLayer: true },
-    crops: { ...crops, globalScale: [0.4, 1], localScale: [0.05, 0.4] },
+    crops: { ...crops, globalScale: [0.4, 1], localScale: [0.05, 0.4], jitterStrength: 1, grayscaleP: 0.2 },
   };
 }
 

@@ -22,6 +22,8 @@ export class FrameTrainer {
       nLocal: c.nLocal,
       globalScale: c.globalScale,
       localScale: c.localScale,
+      jitterStrength: c.jitterStrength,
+      grayscaleP: c.grayscaleP,
       seed: viewSeed,
     });
   }

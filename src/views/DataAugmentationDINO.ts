@@ -19,6 +19,10 @@ export interface DataAugmentationDINOOptions {
   globalScale?: [number, number];
   /** Area fraction of the local crops (DINO: [0.05, 0.4]). */
   localScale?: [number, number];
+  /** Scale of the colour jitter's strengths (DINO: 1 = brightness .4, contrast .4, saturation .2, hue .1). */
+  jitterStrength?: number;
+  /** Probability of converting a view to grayscale (DINO: 0.2). */
+  grayscaleP?: number;
   /** Aspect-ratio range of all crops (torchvision: [3/4, 4/3]). */
   ratio?: [number, number];
   /** Seed of the augmentation RNG; the same seed and inputs give identical views. Random when omitted. */
@@ -62,8 +66,8 @@ export class DataAugmentationDINO {
   readonly localSize: number;
   readonly nLocal: number;
   readonly flip = new RandomHorizontalFlip(0.5);
-  readonly jitter = new ColorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1, p: 0.8 });
-  readonly grayscale = new RandomGrayscale(0.2);
+  readonly jitter: ColorJitter;
+  readonly grayscale: RandomGrayscale;
   readonly normalize = new Normalize();
   /** Global 1, global 2, then the locals. */
   readonly views: readonly ViewSpec[];
@@ -71,7 +75,12 @@ export class DataAugmentationDINO {
 
   constructor(opts: DataAugmentationDINOOptions) {
     const { globalSize, localSize, nLocal, globalScale = [0.4, 1], localScale = [0.05, 0.4], ratio = [3 / 4, 4 / 3], seed } = opts;
+    const { jitterStrength: s = 1, grayscaleP = 0.2 } = opts;
     if (!Number.isInteger(nLocal) || nLocal < 0) throw new Error(`DataAugmentationDINO: nLocal must be an integer >= 0, got ${nLocal}`);
+    if (!(s >= 0 && s <= 2.5)) throw new Error(`DataAugmentationDINO: jitterStrength must be in [0, 2.5] (hue .1 x s stays within half a turn), got ${s}`);
+    this.jitter = new ColorJitter({ brightness: 0.4 * s, contrast: 0.4 * s, saturation: 0.2 * s, hue: 0.1 * s, p: 0.8 });
+    if (!(grayscaleP >= 0 && grayscaleP <= 1)) throw new Error(`DataAugmentationDINO: grayscaleP must be a probability in [0, 1], got ${grayscaleP}`);
+    this.grayscale = new RandomGrayscale(grayscaleP);
     this.globalSize = globalSize;
     this.localSize = localSize;
     this.nLocal = nLocal;

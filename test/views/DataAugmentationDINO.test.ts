@@ -102,3 +102,37 @@ test('cpu and wasm give the same views', async () => {
   const onWasm = await noLeak(() => viewsData(21, frames));
   onCpu.forEach((v, i) => expect(maxAbsDiff(v, onWasm[i]!)).toBeLessThan(1e-4));
 });
+
+describe('colour strength settings', () => {
+  const maxDev = (a: Float32Array, centre: number) => a.reduce((m, v) => Math.max(m, Math.abs(v - centre)), 0);
+
+  test('jitterStrength scales every jitter range; 0 leaves colours alone', () => {
+    const draw = (s: number) => new DataAugmentationDINO({ ...OPTS, jitterStrength: s, seed: 5 }).sample(512, 32, 32);
+    for (const v of draw(0)) {
+      expect([maxDev(v.jitter.brightness, 1), maxDev(v.jitter.contrast, 1), maxDev(v.jitter.saturation, 1), maxDev(v.jitter.hue, 0)]).toEqual([0, 0, 0, 0]);
+    }
+    // DINO's ranges times 0.5: brightness/contrast 1 +- .2, saturation 1 +- .1, hue +- .05; 512 draws come near each end.
+    const half = draw(0.5)[0]!.jitter;
+    const devs = [maxDev(half.brightness, 1), maxDev(half.contrast, 1), maxDev(half.saturation, 1), maxDev(half.hue, 0)];
+    [0.2, 0.2, 0.1, 0.05].forEach((limit, i) => {
+      expect(devs[i]).toBeLessThanOrEqual(limit + 1e-6);
+      expect(devs[i]).toBeGreaterThan(0.9 * limit);
+    });
+  });
+
+  test('grayscaleP sets the share of grayscale views', () => {
+    const share = (p: number) => {
+      const gray = new DataAugmentationDINO({ ...OPTS, grayscaleP: p, seed: 6 }).sample(2000, 32, 32)[0]!.gray;
+      return gray.reduce((n, g) => n + g, 0) / gray.length;
+    };
+    expect(share(0)).toBe(0);
+    expect(share(1)).toBe(1);
+    expect(share(0.2)).toBeGreaterThan(0.17);
+    expect(share(0.2)).toBeLessThan(0.23);
+  });
+
+  test('out-of-range settings are refused with the field named', () => {
+    expect(() => new DataAugmentationDINO({ ...OPTS, jitterStrength: -1 })).toThrow(/jitterStrength must be in \[0, 2.5\]/);
+    expect(() => new DataAugmentationDINO({ ...OPTS, grayscaleP: 1.5 })).toThrow(/grayscaleP must be a probability/);
+  });
+});
