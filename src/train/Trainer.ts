@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MultiCropWrapper } from '../model/MultiCropWrapper';
 import { DINOHead } from '../model/DINOHead';
 import { DINOLoss } from './DINOLoss';
+import { KoLeoLoss } from './KoLeoLoss';
 import { AdamW, clipGradients, type ParamUpdate } from './AdamW';
 import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
 import type { TrainerOptions } from './TrainerOptions';
@@ -12,7 +13,10 @@ import { l2Normalize } from '../ops/l2';
 export interface StepResult {
   /** Step index that was just run (0-based). */
   step: number;
+  /** The DINO loss (without the KoLeo term). */
   loss: number;
+  /** KoLeo regulariser, summed over the global crop batches, before its weight (0 when koleoWeight is 0). */
+  koleo: number;
   lr: number;
   weightDecay: number;
   momentum: number;
@@ -45,6 +49,8 @@ export class Trainer {
   readonly student: MultiCropWrapper;
   readonly teacher: MultiCropWrapper;
   readonly dinoLoss: DINOLoss;
+  readonly koleo = new KoLeoLoss();
+  private lastKoleo: tf.Scalar | undefined;
   readonly optimizer = new AdamW();
   lr!: Schedule;
   wd!: Schedule;
@@ -120,10 +126,7 @@ export class Trainer {
       const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
 
       const params = this.trainableParams(it);
-      const { value, grads } = tf.variableGrads(
-        () => this.dinoLoss.lossFromTargets(this.student.apply(crops).logits, targets),
-        params.map(([, v]) => v),
-      );
+      const { value, grads } = tf.variableGrads(() => this.studentLoss(crops, targets), params.map(([, v]) => v));
       const present = params.filter(([, v]) => grads[v.name] !== undefined);
       const raw = present.map(([, v]) => grads[v.name]!);
       const clipped = this.opts.clipGrad > 0 ? clipGradients(raw, this.opts.clipGrad) : raw;
@@ -136,10 +139,14 @@ export class Trainer {
       this.optimizer.step(updates, lr, wd);
       this.updateTeacher(m);
       this.dinoLoss.updateCenter(t.logits);
-      return tf.stack([value, entropy, std]);
+      const koleoValue = this.lastKoleo ?? tf.scalar(0);
+      const dino = tf.sub(value, tf.mul(koleoValue, this.opts.koleoWeight ?? 0));
+      return tf.stack([dino, entropy, std, koleoValue]);
     });
-    const [loss, entropy, std] = Array.from(scalars.dataSync());
+    const [loss, entropy, std, koleo] = Array.from(scalars.dataSync());
     scalars.dispose();
+    this.lastKoleo?.dispose();
+    this.lastKoleo = undefined;
     this.stepCount += 1;
     return {
       step: it,
@@ -150,11 +157,29 @@ export class Trainer {
       teacherTemp: temp,
       teacherEntropy: entropy!,
       embeddingStd: std!,
+      koleo: koleo!,
       lossOverLnK: loss! / lnK,
       lnOutDim: lnK,
       healthyStd: 1 / Math.sqrt(this.opts.model.vit.embedDim),
       ms: performance.now() - t0,
     };
+  }
+
+  /** DINO loss of the student on all crops, plus KoLeo on each global crop batch's CLS when its weight is set. */
+  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D): tf.Scalar {
+    return tf.tidy(() => {
+      const s = this.student.apply(crops);
+      const dino = this.dinoLoss.lossFromTargets(s.logits, targets);
+      const w = this.opts.koleoWeight ?? 0;
+      if (w === 0) return dino;
+      const B = crops[0]!.shape[0];
+      let reg: tf.Tensor = tf.scalar(0);
+      for (let g = 0; g < 2; g++) reg = tf.add(reg, this.koleo.apply(tf.slice(s.features, [g * B, 0], [B, -1])));
+      // kept out of the tidy so trainStep can report it beside the DINO loss (the collapse monitors read that one)
+      this.lastKoleo?.dispose();
+      this.lastKoleo = tf.keep(tf.clone(reg)) as tf.Scalar;
+      return tf.add(dino, tf.mul(reg, w)) as tf.Scalar;
+    });
   }
 
   /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA, no gradient). */

@@ -30,6 +30,11 @@ export interface TrainerOptions {
   clipGrad: number;
   /** Steps during which the head's last layer gets no update (official --freeze_last_layer, 1 epoch). */
   freezeLastLayerSteps: number;
+  /**
+   * Weight of DINOv2's KoLeo regulariser on the student's backbone CLS of each global crop batch (DINOv2: 0.1);
+   * 0 (the paper's DINO) turns it off. Optional so that checkpoints written before it existed still load.
+   */
+  koleoWeight?: number;
   /** Seed of the weight initialisation. */
   seed: number;
 }
@@ -54,6 +59,7 @@ export function paperRecipe(model: ModelConfig, batchSize: number, totalSteps = 
     centering: 'center',
     clipGrad: 3.0,
     freezeLastLayerSteps: stepsPerEpoch,
+    koleoWeight: 0,
     seed: 0,
   };
 }
