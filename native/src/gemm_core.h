@@ -67,7 +67,7 @@ inline void finish_scalar(float& dst, float acc, const Epilogue& e, int j) {
 // C[MR x NR] (+)= A-panel * Bp[kc x NR]-panel, j0 = global column of the tile. The A panel is either packed
 // (A(i,k) = Ap[k*MR + i]) or, kDirect, read in place from a row-major A (A(i,k) = Ap[i*lda + k]): packing a
 // row-major A is a strided transpose that costs ~25% of the time when N is small (few panels reuse it).
-// kNV < NV computes only the first kNV * 16 columns of the panel (narrow last panels, e.g. T = 65 tokens), and
+// kNV < NV computes only the first kNV * kVL columns of the panel (narrow last panels, e.g. T = 65 tokens), and
 // kMR < MR only the first kMR rows (short last row panels, e.g. T = 17 tokens).
 // B(k, j) = Bp[k*ldb + j]: ldb = NR for a packed panel, the matrix stride when read in place.
 template <bool kDirect, int kNV, int kMR>
@@ -134,9 +134,16 @@ void run_rows(int kc, const Tile& t, const Epilogue& e) {
 
 template <int kNV>
 void run_cols(int kc, const Tile& t, const Epilogue& e) {
-  if (t.mr > 8) run_rows<kNV, MR>(kc, t, e);
-  else if (t.mr > 4) run_rows<kNV, 8>(kc, t, e);
-  else run_rows<kNV, 4>(kc, t, e);
+  if constexpr (MR > 8) {
+    if (t.mr > 8) run_rows<kNV, MR>(kc, t, e);
+    else if (t.mr > 4) run_rows<kNV, 8>(kc, t, e);
+    else run_rows<kNV, 4>(kc, t, e);
+  } else if constexpr (MR > 4) {
+    if (t.mr > 4) run_rows<kNV, MR>(kc, t, e);
+    else run_rows<kNV, 4>(kc, t, e);
+  } else {
+    run_rows<kNV, MR>(kc, t, e);
+  }
 }
 
 inline void run_micro_kernel(int kc, const Tile& t, const Epilogue& e) {

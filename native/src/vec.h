@@ -1,14 +1,31 @@
-// Portable SIMD helpers on GCC vector extensions: 16 floats (one zmm with
-// AVX-512, two ymm with AVX2, four xmm otherwise).
+// Portable SIMD helpers on GCC vector extensions, one hardware register wide: 16 floats (zmm) with AVX-512,
+// 8 (ymm) with AVX2, 4 (xmm) otherwise. A vector type wider than the hardware's is not split into registers by
+// GCC but kept in memory and lowered piece by piece (a 64-byte type on an AVX2 machine ran every kernel at
+// ~4 GFLOPS, slower than stock wasm), so the width follows the ISA the addon is compiled for.
 #pragma once
 #include <cstdint>
 #include <cstring>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
+// Micro-kernel tile: MR rows x (GEMM_NV vectors) columns, MR * NV accumulators. AVX-512 has 32 registers (14 x 2
+// = 28 accumulators); AVX2 has 16 (6 x 2 = 12, the classic Haswell 6 x 16 tile), SSE as AVX2 with narrower vectors.
+#if defined(__AVX512F__)
+#define DN_VL 16
 #ifndef GEMM_MR
 #define GEMM_MR 14
+#endif
+#elif defined(__AVX__)
+#define DN_VL 8
+#ifndef GEMM_MR
+#define GEMM_MR 6
+#endif
+#else
+#define DN_VL 4
+#ifndef GEMM_MR
+#define GEMM_MR 4
+#endif
 #endif
 #ifndef GEMM_NV
 #define GEMM_NV 2
@@ -16,33 +33,30 @@
 
 namespace dn {
 
-constexpr int kVL = 16;
-typedef float vf __attribute__((vector_size(64)));
-typedef float vfu __attribute__((vector_size(64), aligned(4)));
-typedef int32_t vi __attribute__((vector_size(64)));
+constexpr int kVL = DN_VL;
+typedef float vf __attribute__((vector_size(DN_VL * 4)));
+typedef float vfu __attribute__((vector_size(DN_VL * 4), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(DN_VL * 4)));
 
 inline vf vzero() { return vf{}; }
 inline vf vset1(float x) { return vf{} + x; }
 inline vf vloadu(const float* p) { return *reinterpret_cast<const vfu*>(p); }
 inline void vstoreu(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
-// Horizontal reductions by halving (4 shuffles instead of 15 scalar steps).
+// Lane i ^ h: swapping halves, then quarters, ... reduces in log2(kVL) shuffles.
+inline vi xor_lanes(int h) {
+  vi m;
+  for (int i = 0; i < kVL; i++) m[i] = i ^ h;
+  return m;
+}
 inline float vsum(vf v) {
-  v += __builtin_shuffle(v, vi{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-  v += __builtin_shuffle(v, vi{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-  v += __builtin_shuffle(v, vi{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-  v += __builtin_shuffle(v, vi{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+  for (int h = kVL / 2; h >= 1; h /= 2) v += __builtin_shuffle(v, xor_lanes(h));
   return v[0];
 }
 inline float vmaxh(vf v) {
-  vf w;
-  w = __builtin_shuffle(v, vi{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-  v = v > w ? v : w;
-  w = __builtin_shuffle(v, vi{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-  v = v > w ? v : w;
-  w = __builtin_shuffle(v, vi{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-  v = v > w ? v : w;
-  w = __builtin_shuffle(v, vi{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
-  v = v > w ? v : w;
+  for (int h = kVL / 2; h >= 1; h /= 2) {
+    const vf w = __builtin_shuffle(v, xor_lanes(h));
+    v = v > w ? v : w;
+  }
   return v[0];
 }
 inline vf vmax(vf a, vf b) { return a > b ? a : b; }
@@ -54,6 +68,18 @@ inline vf vload_part(const float* p, int n, float fill = 0.0f) {
   return (vf)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), __mmask16((1u << n) - 1), p);
 }
 inline void vstore_part(float* p, vf v, int n) { _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1), (__m512)v); }
+#elif defined(__AVX2__)
+inline vi lanes_below(int n) {
+  vi idx;
+  for (int i = 0; i < kVL; i++) idx[i] = i;
+  return idx < n;
+}
+inline vf vload_part(const float* p, int n, float fill = 0.0f) {
+  const vi m = lanes_below(n);
+  const vf r = (vf)_mm256_maskload_ps(p, (__m256i)m);
+  return fill == 0.0f ? r : (m ? r : vset1(fill));
+}
+inline void vstore_part(float* p, vf v, int n) { _mm256_maskstore_ps(p, (__m256i)lanes_below(n), (__m256)v); }
 #else
 inline vf vload_part(const float* p, int n, float fill = 0.0f) {
   alignas(64) float t[kVL];

@@ -1,4 +1,4 @@
-// Vectorised exp / erf on 16-float vectors (accurate to a few ulp / ~2e-7 abs).
+// Vectorised exp / erf on kVL-float vectors (accurate to a few ulp / ~2e-7 abs).
 #pragma once
 #include "vec.h"
 
