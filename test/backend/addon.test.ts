@@ -15,6 +15,11 @@ describeNative('dino_native addon', () => {
     return C;
   }
 
+  it('computes on vectors one register of its ISA wide (wider ones ran in memory, ~30x slower on AVX2)', () => {
+    const width: Record<string, number> = { avx512: 16, avx2: 8, generic: 4 };
+    expect(addon.vectorWidth).toBe(width[addon.isa]);
+  });
+
   for (const shared of [false, true]) {
     it(`gemm in place on a ${shared ? 'SharedArrayBuffer' : 'ArrayBuffer'} wasm memory, also after growth`, () => {
       const mem = new WebAssembly.Memory({ initial: 4, maximum: 64, shared });
