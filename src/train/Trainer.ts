@@ -171,8 +171,8 @@ export class Trainer {
       const s = this.student.apply(crops);
       const dino = this.dinoLoss.lossFromTargets(s.logits, targets);
       const w = this.opts.koleoWeight ?? 0;
-      if (w === 0) return dino;
       const B = crops[0]!.shape[0];
+      if (w === 0 || B < 2) return dino; // a nearest neighbour needs two images
       let reg: tf.Tensor = tf.scalar(0);
       for (let g = 0; g < 2; g++) reg = tf.add(reg, this.koleo.apply(tf.slice(s.features, [g * B, 0], [B, -1])));
       // kept out of the tidy so trainStep can report it beside the DINO loss (the collapse monitors read that one)

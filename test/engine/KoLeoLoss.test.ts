@@ -27,6 +27,12 @@ describe.each(['wasm', 'cpu'] as const)('KoLeoLoss (%s)', (backend) => {
     x.dispose();
   });
 
+  test('refuses a single row (it has no neighbour)', () => {
+    const x = tf.ones([1, 3]) as tf.Tensor2D;
+    expect(() => new KoLeoLoss().apply(x)).toThrow(/at least 2 rows/);
+    x.dispose();
+  });
+
   test('the nearest neighbour is never the row itself', () => {
     const x = tf.tensor2d([
       [1, 0.1],
