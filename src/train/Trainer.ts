@@ -50,7 +50,6 @@ export class Trainer {
   readonly teacher: MultiCropWrapper;
   readonly dinoLoss: DINOLoss;
   readonly koleo = new KoLeoLoss();
-  private lastKoleo: tf.Scalar | undefined;
   readonly optimizer = new AdamW();
   lr!: Schedule;
   wd!: Schedule;
@@ -118,6 +117,9 @@ export class Trainer {
     const temp = this.teacherTemp(it);
     const lnK = Math.log(this.opts.model.head.outDim);
 
+    // the KoLeo value escapes variableGrads' tidy (tf.keep) to be reported beside the DINO loss, which the collapse
+    // monitors read; kept tensors outlive every tidy, so it is disposed by hand below
+    let koleoKept: tf.Scalar | undefined;
     const scalars = tf.tidy(() => {
       const t = this.teacher.apply(crops.slice(0, 2));
       const targets = this.dinoLoss.teacherTargets(t.logits, temp);
@@ -126,7 +128,10 @@ export class Trainer {
       const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
 
       const params = this.trainableParams(it);
-      const { value, grads } = tf.variableGrads(() => this.studentLoss(crops, targets), params.map(([, v]) => v));
+      const { value, grads } = tf.variableGrads(
+        () => this.studentLoss(crops, targets, (k) => (koleoKept = tf.keep(k))),
+        params.map(([, v]) => v),
+      );
       const present = params.filter(([, v]) => grads[v.name] !== undefined);
       const raw = present.map(([, v]) => grads[v.name]!);
       const clipped = this.opts.clipGrad > 0 ? clipGradients(raw, this.opts.clipGrad) : raw;
@@ -139,14 +144,13 @@ export class Trainer {
       this.optimizer.step(updates, lr, wd);
       this.updateTeacher(m);
       this.dinoLoss.updateCenter(t.logits);
-      const koleoValue = this.lastKoleo ?? tf.scalar(0);
+      const koleoValue = koleoKept ?? tf.scalar(0);
       const dino = tf.sub(value, tf.mul(koleoValue, this.opts.koleoWeight ?? 0));
       return tf.stack([dino, entropy, std, koleoValue]);
     });
     const [loss, entropy, std, koleo] = Array.from(scalars.dataSync());
     scalars.dispose();
-    this.lastKoleo?.dispose();
-    this.lastKoleo = undefined;
+    koleoKept?.dispose();
     this.stepCount += 1;
     return {
       step: it,
@@ -165,19 +169,22 @@ export class Trainer {
     };
   }
 
-  /** DINO loss of the student on all crops, plus KoLeo on each global crop batch's CLS when its weight is set. */
-  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D): tf.Scalar {
+  /**
+   * DINO loss of the student on all crops, plus KoLeo on each global crop batch's CLS when its weight is set;
+   * onKoleo receives the unweighted KoLeo sum.
+   */
+  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, onKoleo?: (koleo: tf.Scalar) => void): tf.Scalar {
     return tf.tidy(() => {
       const s = this.student.apply(crops);
       const dino = this.dinoLoss.lossFromTargets(s.logits, targets);
       const w = this.opts.koleoWeight ?? 0;
       const B = crops[0]!.shape[0];
       if (w === 0 || B < 2) return dino; // a nearest neighbour needs two images
-      let reg: tf.Tensor = tf.scalar(0);
-      for (let g = 0; g < 2; g++) reg = tf.add(reg, this.koleo.apply(tf.slice(s.features, [g * B, 0], [B, -1])));
-      // kept out of the tidy so trainStep can report it beside the DINO loss (the collapse monitors read that one)
-      this.lastKoleo?.dispose();
-      this.lastKoleo = tf.keep(tf.clone(reg)) as tf.Scalar;
+      let reg = tf.scalar(0);
+      for (let g = 0; g < this.dinoLoss.nGlobal; g++) {
+        reg = tf.add(reg, this.koleo.apply(tf.slice(s.features, [g * B, 0], [B, -1])));
+      }
+      onKoleo?.(reg);
       return tf.add(dino, tf.mul(reg, w)) as tf.Scalar;
     });
   }
