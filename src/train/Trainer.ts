@@ -17,6 +17,8 @@ export interface StepResult {
   loss: number;
   /** KoLeo regulariser, summed over the global crop batches, before its weight (0 when koleoWeight is 0). */
   koleo: number;
+  /** The KoLeo weight used at this step (see koleoSchedule). */
+  koleoWeight: number;
   lr: number;
   weightDecay: number;
   momentum: number;
@@ -55,6 +57,7 @@ export class Trainer {
   wd!: Schedule;
   momentum!: Schedule;
   teacherTemp!: Schedule;
+  koleoWeight!: Schedule;
   stepCount = 0;
   private readonly nCrops: number;
 
@@ -82,6 +85,9 @@ export class Trainer {
     this.wd = cosineSchedule({ base: o.weightDecay, final: o.weightDecayEnd, totalSteps: o.totalSteps });
     this.momentum = momentumSchedule(o.momentumTeacher, o.totalSteps);
     this.teacherTemp = linearWarmupSchedule(o.warmupTeacherTemp, o.teacherTemp, o.warmupTeacherTempSteps);
+    const kw = o.koleoWeight ?? 0;
+    this.koleoWeight =
+      o.koleoSchedule === 'cosine' ? cosineSchedule({ base: kw, final: 0, totalSteps: o.totalSteps }) : () => kw;
   }
 
   /**
@@ -115,6 +121,7 @@ export class Trainer {
     const wd = this.wd(it);
     const m = this.momentum(it);
     const temp = this.teacherTemp(it);
+    const kw = this.koleoWeight(it);
     const lnK = Math.log(this.opts.model.head.outDim);
 
     // the KoLeo value escapes variableGrads' tidy (tf.keep) to be reported beside the DINO loss, which the collapse
@@ -129,7 +136,7 @@ export class Trainer {
 
       const params = this.trainableParams(it);
       const { value, grads } = tf.variableGrads(
-        () => this.studentLoss(crops, targets, (k) => (koleoKept = tf.keep(k))),
+        () => this.studentLoss(crops, targets, kw, (k) => (koleoKept = tf.keep(k))),
         params.map(([, v]) => v),
       );
       const present = params.filter(([, v]) => grads[v.name] !== undefined);
@@ -145,7 +152,7 @@ export class Trainer {
       this.updateTeacher(m);
       this.dinoLoss.updateCenter(t.logits);
       const koleoValue = koleoKept ?? tf.scalar(0);
-      const dino = tf.sub(value, tf.mul(koleoValue, this.opts.koleoWeight ?? 0));
+      const dino = tf.sub(value, tf.mul(koleoValue, kw));
       return tf.stack([dino, entropy, std, koleoValue]);
     });
     const [loss, entropy, std, koleo] = Array.from(scalars.dataSync());
@@ -162,6 +169,7 @@ export class Trainer {
       teacherEntropy: entropy!,
       embeddingStd: std!,
       koleo: koleo!,
+      koleoWeight: kw,
       lossOverLnK: loss! / lnK,
       lnOutDim: lnK,
       healthyStd: 1 / Math.sqrt(this.opts.model.vit.embedDim),
@@ -170,14 +178,13 @@ export class Trainer {
   }
 
   /**
-   * DINO loss of the student on all crops, plus KoLeo on each global crop batch's CLS when its weight is set;
+   * DINO loss of the student on all crops, plus KoLeo with weight w on each global crop batch's CLS when w is not 0;
    * onKoleo receives the unweighted KoLeo sum.
    */
-  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, onKoleo?: (koleo: tf.Scalar) => void): tf.Scalar {
+  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, w: number, onKoleo?: (koleo: tf.Scalar) => void): tf.Scalar {
     return tf.tidy(() => {
       const s = this.student.apply(crops);
       const dino = this.dinoLoss.lossFromTargets(s.logits, targets);
-      const w = this.opts.koleoWeight ?? 0;
       const B = crops[0]!.shape[0];
       if (w === 0 || B < 2) return dino; // a nearest neighbour needs two images
       let reg = tf.scalar(0);

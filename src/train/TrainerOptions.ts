@@ -35,6 +35,12 @@ export interface TrainerOptions {
    * 0 (the paper's DINO) turns it off. Optional so that checkpoints written before it existed still load.
    */
   koleoWeight?: number;
+  /**
+   * How the KoLeo weight moves with the step count: 'constant' (DINOv2), or 'cosine' from koleoWeight down to 0 at
+   * the horizon, for a regulariser that spreads the features early (where it helps k-NN most) and lets the
+   * classes gather later. Optional for older checkpoints; absent means 'constant'.
+   */
+  koleoSchedule?: 'constant' | 'cosine';
   /** Seed of the weight initialisation. */
   seed: number;
 }
@@ -60,6 +66,7 @@ export function paperRecipe(model: ModelConfig, batchSize: number, totalSteps = 
     clipGrad: 3.0,
     freezeLastLayerSteps: stepsPerEpoch,
     koleoWeight: 0,
+    koleoSchedule: 'constant',
     seed: 0,
   };
 }

@@ -91,6 +91,22 @@ describe.each(['wasm', 'cpu'] as const)('KoLeoLoss (%s)', (backend) => {
     x.dispose();
   });
 
+  test("koleoSchedule 'cosine' takes the weight from koleoWeight to 0 at the horizon; 'constant' keeps it", () => {
+    const opts = { ...paperRecipe(modelSize('micro'), 4, 100, 2), koleoWeight: 0.1 };
+    const cosine = new Trainer({ ...opts, koleoSchedule: 'cosine' });
+    const constant = new Trainer(opts);
+    // official cosine_scheduler(0.1, 0, total=100): 0.05 (1 + cos(pi i / 100))
+    for (const i of [0, 25, 50, 99]) {
+      expect(cosine.koleoWeight(i)).toBeCloseTo(0.05 * (1 + Math.cos((Math.PI * i) / 100)), 10);
+      expect(constant.koleoWeight(i)).toBe(0.1);
+    }
+    expect(cosine.koleoWeight(500)).toBeCloseTo(0.05 * (1 + Math.cos((Math.PI * 99) / 100)), 10); // holds past it
+    cosine.setHorizon(200); // a wall-clock budget moves the horizon: the KoLeo decay follows
+    expect(cosine.koleoWeight(100)).toBeCloseTo(0.05, 10);
+    cosine.dispose();
+    constant.dispose();
+  });
+
   test('the Trainer adds it to the student loss with its weight, and reports DINO loss and KoLeo apart', () => {
     const opts = { ...paperRecipe(modelSize('micro'), 4, 20, 2), warmupSteps: 0 }; // lr > 0 at step 0
     const plain = new Trainer(opts);
@@ -108,6 +124,7 @@ describe.each(['wasm', 'cpu'] as const)('KoLeoLoss (%s)', (backend) => {
     const b = withKoleo.trainStep(crops);
     expect(a.koleo).toBe(0);
     expect(b.koleo).toBeCloseTo(expected, 4);
+    expect(b.koleoWeight).toBe(0.1);
     expect(b.loss).toBeCloseTo(a.loss, 4); // the reported loss is DINO's alone
     // and the regulariser changed the update
     const sa = plain.student.namedParameters().find(([n]) => n.includes('blocks.0'))![1];
