@@ -22,7 +22,16 @@ export interface EvalTrainerOptions {
   log: (msg: string) => void;
 }
 
-/** Apply dotted-path overrides to trainer options; an unknown path or a type change is an error naming it. */
+/** Trainer options that are one of a few words: a typo must not fall back silently to the default branch. */
+const CHOICES: Record<string, readonly string[]> = {
+  centering: ['center', 'sinkhorn'],
+  koleoSchedule: ['constant', 'cosine'],
+};
+
+/**
+ * Apply dotted-path overrides to trainer options; an unknown path, a type change or a word outside an option's
+ * choices is an error naming it.
+ */
 export function applyOverrides(options: TrainerOptions, overrides: Record<string, number | boolean | string>): TrainerOptions {
   const out = structuredClone(options) as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(overrides)) {
@@ -36,6 +45,10 @@ export function applyOverrides(options: TrainerOptions, overrides: Record<string
     const last = parts[parts.length - 1]!;
     if (!(last in obj)) throw new EvalInputError(`--set ${key}: unknown trainer option; known here: ${Object.keys(obj).join(', ')}`);
     if (typeof obj[last] !== typeof value) throw new EvalInputError(`--set ${key}: expected a ${typeof obj[last]}, got ${JSON.stringify(value)}`);
+    const allowed = CHOICES[key];
+    if (allowed && !allowed.includes(value as string)) {
+      throw new EvalInputError(`--set ${key}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+    }
     obj[last] = value;
   }
   return out as unknown as TrainerOptions;
