@@ -4,7 +4,8 @@ import { modelSize, type ModelSizeName } from '../model/modelSizes';
 import { recipe, type RecipeName } from '../train/recipes';
 import { CheckpointStore } from '../train/CheckpointStore';
 import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
-import type { TrainerOptions } from '../train/TrainerOptions';
+import { KOLEO_SCHEDULES, type TrainerOptions } from '../train/TrainerOptions';
+import { CENTERINGS } from '../train/DINOLoss';
 import { EvalInputError } from './EvalInputError';
 
 export interface EvalTrainerOptions {
@@ -23,10 +24,7 @@ export interface EvalTrainerOptions {
 }
 
 /** Trainer options that are one of a few words: a typo must not fall back silently to the default branch. */
-const CHOICES: Record<string, readonly string[]> = {
-  centering: ['center', 'sinkhorn'],
-  koleoSchedule: ['constant', 'cosine'],
-};
+const CHOICES: Record<string, readonly string[]> = { centering: CENTERINGS, koleoSchedule: KOLEO_SCHEDULES };
 
 /**
  * Apply dotted-path overrides to trainer options; an unknown path, a type change or a word outside an option's

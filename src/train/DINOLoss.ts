@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { variableFrom } from '../util/variables';
 
+/** The ways of keeping the teacher's targets from collapsing (see DINOLossOptions.centering). */
+export const CENTERINGS = ['center', 'sinkhorn'] as const;
+export type Centering = (typeof CENTERINGS)[number];
+
 export interface DINOLossOptions {
   outDim: number;
   /** Total crops per image (2 global + local). */
@@ -14,7 +18,7 @@ export interface DINOLossOptions {
    * then softmax) or 'sinkhorn' (DINOv2/SwAV: Sinkhorn-Knopp iterations make the batch's targets use the
    * prototypes evenly; no centre needed).
    */
-  centering?: 'center' | 'sinkhorn';
+  centering?: Centering;
   sinkhornIterations?: number;
 }
 

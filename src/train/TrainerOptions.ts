@@ -1,4 +1,9 @@
 import type { ModelConfig } from '../model/modelSizes';
+import type { Centering } from './DINOLoss';
+
+/** How the KoLeo weight moves with the step count (see TrainerOptions.koleoSchedule). */
+export const KOLEO_SCHEDULES = ['constant', 'cosine'] as const;
+export type KoleoSchedule = (typeof KOLEO_SCHEDULES)[number];
 
 /**
  * Everything that defines a DINO run besides the data. Names follow main_dino.py where one exists;
@@ -25,7 +30,7 @@ export interface TrainerOptions {
   studentTemp: number;
   centerMomentum: number;
   /** 'center' (official DINO) or 'sinkhorn' (DINOv2-style Sinkhorn-Knopp targets). */
-  centering: 'center' | 'sinkhorn';
+  centering: Centering;
   /** Per-parameter gradient-norm clip (official --clip_grad 3.0); 0 disables. */
   clipGrad: number;
   /** Steps during which the head's last layer gets no update (official --freeze_last_layer, 1 epoch). */
@@ -40,7 +45,7 @@ export interface TrainerOptions {
    * the horizon, for a regulariser that spreads the features early (where it helps k-NN most) and lets the
    * classes gather later. Optional for older checkpoints; absent means 'constant'.
    */
-  koleoSchedule?: 'constant' | 'cosine';
+  koleoSchedule?: KoleoSchedule;
   /** Seed of the weight initialisation. */
   seed: number;
 }
