@@ -83,7 +83,7 @@ export class Trainer {
     const lrPeak = (o.baseLr * o.batchSize) / 256; // official linear scaling rule
     this.lr = cosineSchedule({ base: lrPeak, final: o.minLr, totalSteps: o.totalSteps, warmupSteps: o.warmupSteps });
     this.wd = cosineSchedule({ base: o.weightDecay, final: o.weightDecayEnd, totalSteps: o.totalSteps });
-    this.momentum = momentumSchedule(o.momentumTeacher, o.totalSteps);
+    this.momentum = momentumSchedule(o.momentumTeacher, o.totalSteps, o.momentumTeacherEnd ?? 1);
     this.teacherTemp = linearWarmupSchedule(o.warmupTeacherTemp, o.teacherTemp, o.warmupTeacherTempSteps);
     const kw = o.koleoWeight ?? 0;
     this.koleoWeight =

@@ -22,8 +22,13 @@ export interface TrainerOptions {
   totalSteps: number;
   weightDecay: number;
   weightDecayEnd: number;
-  /** Base EMA momentum of the teacher, cosine to 1 over totalSteps. */
+  /** Base EMA momentum of the teacher, cosine to momentumTeacherEnd over totalSteps. */
   momentumTeacher: number;
+  /**
+   * Final teacher momentum (official: 1). Below 1 the teacher keeps following the student at the end of a run and
+   * past the horizon of a live stream, instead of freezing. Optional so that older checkpoints load; absent means 1.
+   */
+  momentumTeacherEnd?: number;
   warmupTeacherTemp: number;
   teacherTemp: number;
   warmupTeacherTempSteps: number;
@@ -62,6 +67,7 @@ export function paperRecipe(model: ModelConfig, batchSize: number, totalSteps = 
     weightDecay: 0.04,
     weightDecayEnd: 0.4,
     momentumTeacher: 0.996,
+    momentumTeacherEnd: 1,
     warmupTeacherTemp: 0.04,
     teacherTemp: 0.04,
     warmupTeacherTempSteps: Math.min(30 * stepsPerEpoch, Math.floor(totalSteps / 2)),

@@ -41,7 +41,7 @@ export function linearWarmupSchedule(from: number, to: number, warmupSteps: numb
   };
 }
 
-/** Teacher momentum: cosine from base to 1 with no warm-up (official cosine_scheduler(m, 1, ...)). */
-export function momentumSchedule(base: number, totalSteps: number): Schedule {
-  return cosineSchedule({ base, final: 1, totalSteps });
+/** Teacher momentum: cosine from base to final (official: 1) with no warm-up (official cosine_scheduler(m, 1, ...)). */
+export function momentumSchedule(base: number, totalSteps: number, final = 1): Schedule {
+  return cosineSchedule({ base, final, totalSteps });
 }

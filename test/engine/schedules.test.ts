@@ -28,6 +28,15 @@ describe('schedules (official cosine_scheduler and teacher-temperature linspace,
     expect(m(99)).toBeGreaterThan(0.99999);
   });
 
+  test('teacher momentum with a final value below 1 ends there and holds it past the horizon', () => {
+    const m = momentumSchedule(0.99, 100, 0.996);
+    expect(m(0)).toBeCloseTo(0.99, 12);
+    expect(m(50)).toBeCloseTo(0.996 + 0.5 * (0.99 - 0.996) * (1 + Math.cos(Math.PI / 2)), 12);
+    expect(m(99)).toBeCloseTo(0.996 + 0.5 * (0.99 - 0.996) * (1 + Math.cos((Math.PI * 99) / 100)), 12);
+    expect(m(10_000)).toBe(m(99));
+    expect(m(10_000)).toBeLessThan(0.9961);
+  });
+
   test('teacher temperature: linspace warm-up then constant', () => {
     const t = linearWarmupSchedule(0.04, 0.07, 4);
     expect([0, 1, 2, 3, 4, 100].map(t)).toEqual([0.04, 0.05, 0.06, 0.07, 0.07, 0.07].map((v) => expect.closeTo(v, 12)));
