@@ -11,6 +11,15 @@ describe('recipes', () => {
     }
   });
 
+  it('stream: teacher momentum cosine to 0.996, not 1, and teacher temperature 0.02 from the start (README, seventh lever)', () => {
+    for (const horizonSteps of [100, 2500, 100_000]) {
+      const r = recipe('stream', { model, batchSize: 64, horizonSteps });
+      expect(r.momentumTeacherEnd).toBe(0.996);
+      expect(r.teacherTemp).toBe(0.02);
+      expect(r.warmupTeacherTemp).toBe(0.02);
+    }
+  });
+
   it('stream: Sinkhorn targets, at most 1024 prototypes, warm-up 10% of the horizon capped at 200 steps', () => {
     const r = recipe('stream', { model, batchSize: 64, horizonSteps: 1500 });
     expect(r.centering).toBe('sinkhorn');

@@ -8,9 +8,10 @@ describe('applyOverrides (--set)', () => {
   const base = recipe('stream', { model: modelSize('micro'), batchSize: 8, horizonSteps: 100 });
 
   test('sets numbers, words and nested options without touching the input', () => {
-    const o = applyOverrides(base, { koleoWeight: 0.1, koleoSchedule: 'cosine', 'model.head.outDim': 256, momentumTeacherEnd: 0.996 });
+    const o = applyOverrides(base, { koleoWeight: 0.1, koleoSchedule: 'cosine', 'model.head.outDim': 256, momentumTeacherEnd: 1 });
     expect(o.koleoWeight).toBe(0.1);
-    expect(o.momentumTeacherEnd).toBe(0.996);
+    expect(o.momentumTeacherEnd).toBe(1);
+    expect(base.momentumTeacherEnd).toBe(0.996);
     expect(o.koleoSchedule).toBe('cosine');
     expect(o.model.head.outDim).toBe(256);
     expect(base.koleoSchedule).toBe('constant');
