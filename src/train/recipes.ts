@@ -20,9 +20,7 @@ export interface RecipeInput {
  *   targets drifted to uniform), a head of 1024 prototypes instead of ImageNet's 65536/4096, larger local crops
  *   and less aggressive global crops for small images, a sharper teacher (temperature 0.02), a faster teacher
  *   (momentum 0.99, rising only to 0.996, so it keeps following a student that is still improving at the end of
- *   the horizon), a higher lr with a short warm-up, a last layer frozen only briefly, and DINOv2's KoLeo
- *   regulariser at weight 0.1 decaying (cosine) to 0 at the horizon: it spreads the early features apart, the space
- *   k-NN and the novelty bank read, and gets out of the way once the features are spread (README, eighth lever).
+ *   the horizon) and a higher lr with a short warm-up, and a last layer frozen only briefly.
  */
 export function recipe(name: RecipeName, r: RecipeInput): TrainerOptions {
   const seed = r.seed ?? 0;
@@ -44,8 +42,6 @@ export function recipe(name: RecipeName, r: RecipeInput): TrainerOptions {
     warmupTeacherTempSteps: 1,
     centering: 'sinkhorn',
     freezeLastLayerSteps: warm,
-    koleoWeight: 0.1,
-    koleoSchedule: 'cosine',
     seed,
   };
 }

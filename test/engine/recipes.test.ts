@@ -20,13 +20,6 @@ describe('recipes', () => {
     }
   });
 
-  it('stream: KoLeo weight 0.1 cosine to 0 at the horizon; paper: no KoLeo (README, eighth lever)', () => {
-    const r = recipe('stream', { model, batchSize: 64, horizonSteps: 2500 });
-    expect(r.koleoWeight).toBe(0.1);
-    expect(r.koleoSchedule).toBe('cosine');
-    expect(recipe('paper', { model, batchSize: 64, horizonSteps: 2500 }).koleoWeight).toBe(0);
-  });
-
   it('stream: Sinkhorn targets, at most 1024 prototypes, warm-up 10% of the horizon capped at 200 steps', () => {
     const r = recipe('stream', { model, batchSize: 64, horizonSteps: 1500 });
     expect(r.centering).toBe('sinkhorn');

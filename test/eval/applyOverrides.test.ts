@@ -8,14 +8,13 @@ describe('applyOverrides (--set)', () => {
   const base = recipe('stream', { model: modelSize('micro'), batchSize: 8, horizonSteps: 100 });
 
   test('sets numbers, words and nested options without touching the input', () => {
-    const o = applyOverrides(base, { koleoWeight: 0.05, koleoSchedule: 'constant', 'model.head.outDim': 256, momentumTeacherEnd: 1 });
-    expect(o.koleoWeight).toBe(0.05);
-    expect(base.koleoWeight).toBe(0.1);
+    const o = applyOverrides(base, { koleoWeight: 0.1, koleoSchedule: 'cosine', 'model.head.outDim': 256, momentumTeacherEnd: 1 });
+    expect(o.koleoWeight).toBe(0.1);
     expect(o.momentumTeacherEnd).toBe(1);
     expect(base.momentumTeacherEnd).toBe(0.996);
-    expect(o.koleoSchedule).toBe('constant');
+    expect(o.koleoSchedule).toBe('cosine');
     expect(o.model.head.outDim).toBe(256);
-    expect(base.koleoSchedule).toBe('cosine');
+    expect(base.koleoSchedule).toBe('constant');
     expect(base.model.head.outDim).not.toBe(256);
   });
 
