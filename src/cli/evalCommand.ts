@@ -22,6 +22,8 @@ interface CommonFlags {
   json?: string;
   checkpoint?: string;
   evalAt?: string;
+  /** --set key=value, repeatable (parseSets). */
+  set?: string[];
 }
 
 function positive(name: string, v: string | undefined): number | undefined {
@@ -65,7 +67,8 @@ function addModelFlags(cmd: Command): Command {
     .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', 'auto')
     .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
-    .option('--json <file>', 'also write the results as JSON');
+    .option('--json <file>', 'also write the results as JSON')
+    .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
 /** --set key=value pairs: numbers, booleans, else strings (the recipe's own type is checked when applied). */
@@ -169,9 +172,8 @@ export function registerEval(program: Command): void {
       .command('knn')
       .description('Train a fresh agent on DIR/train as an unlabelled stream, then k-NN top-1 of teacher and student on DIR/test')
       .requiredOption('--data <dir>', 'image folder with DIR/train/<class>/* and DIR/test/<class>/*')
-      .option('--eval-at <list>', 'also evaluate at these images-seen marks, comma-separated (e.g. 40000,160000)')
-      .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]),
-  ).action((f: CommonFlags & { data: string; set?: string[] }) =>
+      .option('--eval-at <list>', 'also evaluate at these images-seen marks, comma-separated (e.g. 40000,160000)'),
+  ).action((f: CommonFlags & { data: string }) =>
     guarded(async () => {
       checkCommon(f);
       const report = await knnEval({
@@ -218,6 +220,7 @@ export function registerEval(program: Command): void {
         checkpoint: f.checkpoint,
         k: integer('k', f.k),
         limitPerClass: integer('limit-per-class', f.limitPerClass),
+        overrides: parseSets(f.set),
         log: (m) => console.error(m),
       });
       console.log(noveltyTable(report));
@@ -267,6 +270,7 @@ export function registerEval(program: Command): void {
         checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),
         maxFramesPerVideo: integer('max-frames', f.maxFrames),
+        overrides: parseSets(f.set),
         detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
         log: (m) => console.error(m),
       });

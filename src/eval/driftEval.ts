@@ -37,6 +37,8 @@ export interface DriftEvalOptions {
   detect?: Partial<DriftSettings>;
   /** Decode at most this many frames per video (quick runs). */
   maxFramesPerVideo?: number;
+  /** Changes to the recipe (experiments), as KnnEvalOptions.overrides. */
+  overrides?: Record<string, number | boolean | string>;
   log?: (msg: string) => void;
 }
 
@@ -145,6 +147,7 @@ export async function driftEval(o: DriftEvalOptions): Promise<DriftEvalReport> {
     seed: o.seed,
     backend: o.backend,
     checkpoint: o.checkpoint,
+    overrides: o.overrides,
     horizonSteps: trainSteps,
     log,
   });

@@ -29,6 +29,8 @@ export interface NoveltyEvalOptions {
   /** Train / test images per class (first in sorted order), for quick runs; default all. */
   limitPerClass?: number;
   testLimitPerClass?: number;
+  /** Changes to the recipe (experiments), as KnnEvalOptions.overrides. */
+  overrides?: Record<string, number | boolean | string>;
   log?: (msg: string) => void;
 }
 
@@ -120,6 +122,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
     seed: o.seed,
     backend: o.backend,
     checkpoint: o.checkpoint,
+    overrides: o.overrides,
     horizonSteps: Math.ceil((imagesBudget ?? 1e9) / o.batchSize),
     log,
   });

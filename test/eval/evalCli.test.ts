@@ -84,6 +84,12 @@ describe('dino-stream eval (CLI)', () => {
 
     const flag = cli(['eval', 'drift', '--video', 'a.mp4', '--video', 'b.mp4', '--alpha', '2']);
     expect([flag.code, flag.stderr.trim()]).toEqual([2, 'dino-stream eval: --alpha must be below 1, got "2"']);
+
+    // --set reaches the recipe of novelty and drift too, checked before any training
+    const setNovelty = cli(['eval', 'novelty', '--data', CIFAR, '--holdout', 'cat', '--model', 'micro', '--steps', '1', '--set', 'koleoWieght=0.1']);
+    expect([setNovelty.code, setNovelty.stderr]).toEqual([2, expect.stringMatching(/--set koleoWieght: unknown trainer option; known here: .*koleoWeight/)]);
+    const setDrift = cli(['eval', 'drift', '--video', path.join(DATA, 'video/tree_h264.mp4'), '--video', path.join(DATA, 'video/tree_h264.mp4'), '--model', 'micro', '--set', 'koleoSchedule=cosin']);
+    expect([setDrift.code, setDrift.stderr]).toEqual([2, expect.stringMatching(/--set koleoSchedule: expected one of constant, cosine, got "cosin"/)]);
   });
 
   test('eval knn --json writes the documented keys', () => {
