@@ -8,6 +8,7 @@ import { ImageFolderError } from '../eval/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalReport } from '../eval/driftEval';
+import type { RecipeOverrides } from '../eval/evalTrainer';
 
 interface CommonFlags {
   images?: string;
@@ -72,9 +73,9 @@ function addModelFlags(cmd: Command): Command {
 }
 
 /** --set key=value pairs: numbers, booleans, else strings (the recipe's own type is checked when applied). */
-export function parseSets(sets: string[] | undefined): Record<string, number | boolean | string> | undefined {
+export function parseSets(sets: string[] | undefined): RecipeOverrides | undefined {
   if (!sets?.length) return undefined;
-  const out: Record<string, number | boolean | string> = {};
+  const out: RecipeOverrides = {};
   for (const s of sets) {
     const m = /^([A-Za-z][\w.]*)=(.+)$/.exec(s);
     if (!m) throw new Error(`--set must look like key=value, got "${s}"`);

@@ -10,7 +10,7 @@ import { configSchema } from '../../config/schema';
 import { createDriftDetector, type DetectSettings } from '../agent/detectorFactory';
 import { backboneFeatures } from './featureExtraction';
 import { runStreamTraining } from './StreamTrainingRun';
-import { openEvalTrainer } from './evalTrainer';
+import { openEvalTrainer, type RecipeOverrides } from './evalTrainer';
 import { EvalInputError } from './EvalInputError';
 
 /** The drift detector's settings: the live agent's `detect` settings (config/schema.ts), defaults included. */
@@ -38,7 +38,7 @@ export interface DriftEvalOptions {
   /** Decode at most this many frames per video (quick runs). */
   maxFramesPerVideo?: number;
   /** Changes to the recipe (experiments), as KnnEvalOptions.overrides. */
-  overrides?: Record<string, number | boolean | string>;
+  overrides?: RecipeOverrides;
   log?: (msg: string) => void;
 }
 

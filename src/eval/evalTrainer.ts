@@ -8,6 +8,9 @@ import { KOLEO_SCHEDULES, type TrainerOptions } from '../train/TrainerOptions';
 import { CENTERINGS } from '../train/DINOLoss';
 import { EvalInputError } from './EvalInputError';
 
+/** --set changes to a recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
+export type RecipeOverrides = Record<string, number | boolean | string>;
+
 export interface EvalTrainerOptions {
   model: ModelSizeName;
   recipe: RecipeName;
@@ -19,7 +22,7 @@ export interface EvalTrainerOptions {
   /** Horizon of the schedules for a fresh trainer (a checkpoint keeps its own). */
   horizonSteps: number;
   /** Changes to the recipe, as dotted paths into TrainerOptions (momentumTeacher, model.head.outDim, ...). */
-  overrides?: Record<string, number | boolean | string>;
+  overrides?: RecipeOverrides;
   log: (msg: string) => void;
 }
 
@@ -30,7 +33,7 @@ const CHOICES: Record<string, readonly string[]> = { centering: CENTERINGS, kole
  * Apply dotted-path overrides to trainer options; an unknown path, a type change or a word outside an option's
  * choices is an error naming it.
  */
-export function applyOverrides(options: TrainerOptions, overrides: Record<string, number | boolean | string>): TrainerOptions {
+export function applyOverrides(options: TrainerOptions, overrides: RecipeOverrides): TrainerOptions {
   const out = structuredClone(options) as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(overrides)) {
     const parts = key.split('.');

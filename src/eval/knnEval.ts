@@ -1,7 +1,7 @@
 import type { SelectBackendOptions } from '../backend';
 import type { ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
-import { openEvalTrainer } from './evalTrainer';
+import { openEvalTrainer, type RecipeOverrides } from './evalTrainer';
 import type { VisionTransformer } from '../model/VisionTransformer';
 import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { ImageFolder, type LoadedImages } from './ImageFolder';
@@ -24,7 +24,7 @@ export interface KnnEvalOptions {
   /** Evaluate a saved agent (a checkpoint file or directory) instead of a fresh one. */
   checkpoint?: string;
   /** Changes to the recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
-  overrides?: Record<string, number | boolean | string>;
+  overrides?: RecipeOverrides;
   k?: number;
   temperature?: number;
   log?: (msg: string) => void;

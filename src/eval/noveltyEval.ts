@@ -8,7 +8,7 @@ import { ImageFolder, type LoadedImages } from './ImageFolder';
 import { auroc, fprAtTpr } from './auroc';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
 import { runStreamTraining, type Budget } from './StreamTrainingRun';
-import { openEvalTrainer } from './evalTrainer';
+import { openEvalTrainer, type RecipeOverrides } from './evalTrainer';
 import { EvalInputError } from './EvalInputError';
 
 export interface NoveltyEvalOptions {
@@ -30,7 +30,7 @@ export interface NoveltyEvalOptions {
   limitPerClass?: number;
   testLimitPerClass?: number;
   /** Changes to the recipe (experiments), as KnnEvalOptions.overrides. */
-  overrides?: Record<string, number | boolean | string>;
+  overrides?: RecipeOverrides;
   log?: (msg: string) => void;
 }
 
