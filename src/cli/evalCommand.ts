@@ -9,6 +9,7 @@ import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalReport } from '../eval/driftEval';
 import type { RecipeOverrides } from '../eval/evalTrainer';
+import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
 
 interface CommonFlags {
   images?: string;
@@ -240,12 +241,13 @@ export function registerEval(program: Command): void {
       .option('--fps <n>', 'frames per second decoded from each video', '5')
       .option('--train-steps <n>', 'first train this many steps online on the frames of the first video')
       .option('--max-frames <n>', 'use at most the first n frames of each video (to cut a clip short, or for quick runs)')
+      .option('--seeds <list>', 'repeat the run for each seed (0-4, or 0,3,7) and report the false-event rate and median delay: one seed can draw a borderline event')
       .option('--window <n>', 'drift reference window in frames (agent default)', String(d.driftWindow))
       .option('--recent <n>', 'drift recent window in frames (agent default)', String(d.driftRecentWindow))
       .option('--alpha <p>', 'drift when the permutation p-value is below this (agent default)', String(d.driftAlpha))
       .option('--min-statistic <x>', 'and MMD^2 at least this (agent default)', String(d.driftMinStatistic))
       .option('--margin <x>', "and MMD^2 at least this many times the reference's own block statistic; 0 = off (agent default)", String(d.driftMargin)),
-  ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; maxFrames?: string; window: string; recent: string; alpha: string; minStatistic: string; margin: string }) =>
+  ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; maxFrames?: string; seeds?: string; window: string; recent: string; alpha: string; minStatistic: string; margin: string }) =>
     guarded(async () => {
       checkCommon(f);
       const alpha = positive('alpha', f.alpha)!;
@@ -258,25 +260,43 @@ export function registerEval(program: Command): void {
       const margin = Number(f.margin);
       if (!(margin >= 0)) throw new Error(`--margin must be >= 0, got "${f.margin}"`);
       if (margin > 0 && window < 2 * recent) throw new Error(`--window (${window}) must be at least 2 x --recent (${recent}) when --margin is on`);
-      const report = await driftEval({
-        videos: f.video,
-        fps: positive('fps', f.fps),
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: integer('batch', f.batch)!,
-        bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: 'reservoir',
-        seed: Number(f.seed),
-        backend: { backend: f.backend as 'auto' },
-        checkpoint: f.checkpoint,
-        trainSteps: integer('train-steps', f.trainSteps),
-        maxFramesPerVideo: integer('max-frames', f.maxFrames),
-        overrides: parseSets(f.set),
-        detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
-        log: (m) => console.error(m),
-      });
-      console.log(driftTable(report));
-      if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));
+      const seeds = f.seeds === undefined ? [Number(f.seed)] : parseSeedList(f.seeds);
+      if (f.seeds !== undefined && f.checkpoint && !f.trainSteps) {
+        throw new Error('--seeds with --checkpoint repeats one run (the seed only changes training): add --train-steps, or drop --seeds');
+      }
+      const run = (seed: number) =>
+        driftEval({
+          videos: f.video,
+          fps: positive('fps', f.fps),
+          model: f.model as ModelSizeName,
+          recipe: f.recipe as RecipeName,
+          batchSize: integer('batch', f.batch)!,
+          bufferSize: integer('buffer', f.buffer)!,
+          bufferPolicy: 'reservoir',
+          seed,
+          backend: { backend: f.backend as 'auto' },
+          checkpoint: f.checkpoint,
+          trainSteps: integer('train-steps', f.trainSteps),
+          maxFramesPerVideo: integer('max-frames', f.maxFrames),
+          overrides: parseSets(f.set),
+          detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
+          log: (m) => console.error(m),
+        });
+      if (f.seeds === undefined) {
+        const report = await run(seeds[0]!);
+        console.log(driftTable(report));
+        if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));
+        return;
+      }
+      const reports = [];
+      for (const seed of seeds) {
+        const report = await run(seed);
+        console.log(`seed ${seed}:\n${driftTable(report)}\n`);
+        reports.push(report);
+      }
+      const sweep = summariseDriftSeeds(seeds, reports);
+      console.log(driftSeedSweepTable(sweep));
+      if (f.json) fs.writeFileSync(f.json, JSON.stringify(sweep, null, 2));
     }),
   );
 }

@@ -92,6 +92,24 @@ describe('dino-stream eval (CLI)', () => {
     expect([setDrift.code, setDrift.stderr]).toEqual([2, expect.stringMatching(/--set koleoSchedule: expected one of constant, cosine, got "cosin"/)]);
   });
 
+  test('eval drift --seeds: one run per seed, the sweep in the JSON', () => {
+    const tree = path.join(DATA, 'video/tree_h264.mp4');
+    const ckpt = cli(['eval', 'drift', '--video', tree, '--video', tree, '--model', 'micro', '--seeds', '0-1', '--checkpoint', path.join(tmp, 'none')]);
+    expect([ckpt.code, ckpt.stderr.trim()]).toEqual([2, expect.stringMatching(/--seeds with --checkpoint repeats one run/)]);
+
+    const json = path.join(tmp, 'sweep.json');
+    const r = cli(['eval', 'drift', '--video', tree, '--video', tree, '--model', 'micro', '--max-frames', '40', '--window', '20', '--recent', '5', '--seeds', '2,5', '--json', json]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^seed 2:$/m);
+    expect(r.stdout).toMatch(/^seed 5:$/m);
+    const sweep = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(sweep.seeds).toEqual([2, 5]);
+    expect(sweep.runs).toHaveLength(2);
+    // the summary is computed from the two runs written beside it
+    expect(sweep.runs_with_false_events).toBe(sweep.runs.filter((x: { false_events: number }) => x.false_events > 0).length);
+    expect(sweep.per_seed.map((p: { delay_s: number | null }) => p.delay_s)).toEqual(sweep.runs.map((x: { delay_s: number | null }) => x.delay_s));
+  });
+
   test('eval knn --json writes the documented keys', () => {
     const json = path.join(tmp, 'knn.json');
     const r = cli(['eval', 'knn', '--data', CIFAR, '--model', 'micro', '--steps', '2', '--batch', '8', '--json', json]);
