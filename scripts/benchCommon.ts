@@ -13,11 +13,7 @@ export const BENCH_MODES: Record<BenchMode, { label: string; opts: SelectBackend
   cpu: { label: 'tfjs cpu (pure JS)', opts: { backend: 'cpu' } },
 };
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+export { median } from '../src/util/median';
 
 export function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

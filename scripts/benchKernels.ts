@@ -13,6 +13,7 @@ import * as os from 'os';
 import * as tf from '@tensorflow/tfjs';
 
 import { selectBackend } from '../src/backend/selectBackend';
+import { median } from '../src/util/median';
 
 type Mode = 'wasm1' | 'wasmT' | 'native';
 const MODES: Record<Mode, { label: string; opts: Parameters<typeof selectBackend>[0] }> = {
@@ -159,10 +160,6 @@ function cases(): Case[] {
   ];
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** CPU seconds used by the whole machine (Linux /proc/stat), to tell how busy other processes kept it. */
 function machineBusySeconds(): number | null {

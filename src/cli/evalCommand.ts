@@ -7,7 +7,7 @@ import type { RecipeName } from '../train/recipes';
 import { ImageFolderError } from '../eval/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
-import { driftEval, defaultDriftSettings, type DriftEvalReport } from '../eval/driftEval';
+import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
 import type { RecipeOverrides } from '../eval/evalTrainer';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
 
@@ -264,24 +264,24 @@ export function registerEval(program: Command): void {
       if (f.seeds !== undefined && f.checkpoint && !f.trainSteps) {
         throw new Error('--seeds with --checkpoint repeats one run (the seed only changes training): add --train-steps, or drop --seeds');
       }
-      const run = (seed: number) =>
-        driftEval({
-          videos: f.video,
-          fps: positive('fps', f.fps),
-          model: f.model as ModelSizeName,
-          recipe: f.recipe as RecipeName,
-          batchSize: integer('batch', f.batch)!,
-          bufferSize: integer('buffer', f.buffer)!,
-          bufferPolicy: 'reservoir',
-          seed,
-          backend: { backend: f.backend as 'auto' },
-          checkpoint: f.checkpoint,
-          trainSteps: integer('train-steps', f.trainSteps),
-          maxFramesPerVideo: integer('max-frames', f.maxFrames),
-          overrides: parseSets(f.set),
-          detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
-          log: (m) => console.error(m),
-        });
+      // parsed once; each seed's run differs only in its seed
+      const options: Omit<DriftEvalOptions, 'seed'> = {
+        videos: f.video,
+        fps: positive('fps', f.fps),
+        model: f.model as ModelSizeName,
+        recipe: f.recipe as RecipeName,
+        batchSize: integer('batch', f.batch)!,
+        bufferSize: integer('buffer', f.buffer)!,
+        bufferPolicy: 'reservoir',
+        backend: { backend: f.backend as 'auto' },
+        checkpoint: f.checkpoint,
+        trainSteps: integer('train-steps', f.trainSteps),
+        maxFramesPerVideo: integer('max-frames', f.maxFrames),
+        overrides: parseSets(f.set),
+        detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
+        log: (m) => console.error(m),
+      };
+      const run = (seed: number) => driftEval({ ...options, seed });
       if (f.seeds === undefined) {
         const report = await run(seeds[0]!);
         console.log(driftTable(report));

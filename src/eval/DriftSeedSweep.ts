@@ -1,4 +1,5 @@
 import type { DriftEvalReport } from './driftEval';
+import { median } from '../util/median';
 
 /**
  * The drift evaluation over several seeds. One run is deterministic for its seed, but whether a borderline
@@ -20,13 +21,6 @@ export interface DriftSeedSweepReport {
   runs: DriftEvalReport[];
 }
 
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 export function summariseDriftSeeds(seeds: readonly number[], runs: readonly DriftEvalReport[]): DriftSeedSweepReport {
   if (seeds.length !== runs.length || seeds.length === 0) {
     throw new Error(`summariseDriftSeeds: need one report per seed, got ${seeds.length} seeds and ${runs.length} reports`);
@@ -36,7 +30,7 @@ export function summariseDriftSeeds(seeds: readonly number[], runs: readonly Dri
     seeds: [...seeds],
     runs_with_false_events: runs.filter((r) => r.false_events > 0).length,
     false_events: runs.reduce((a, r) => a + r.false_events, 0) / runs.length,
-    delay_s: median(delays),
+    delay_s: delays.length > 0 ? median(delays) : null,
     missed: runs.length - delays.length,
     per_seed: runs.map((r, i) => ({ seed: seeds[i]!, false_events: r.false_events, delay_s: r.delay_s })),
     runs: [...runs],
