@@ -3,7 +3,7 @@ import { FrameTrainer } from '../train/FrameTrainer';
 import type { StepResult } from '../train/Trainer';
 import type { TrainerOptions } from '../train/TrainerOptions';
 import { CheckpointStore } from '../train/CheckpointStore';
-import { restoreTrainer, saveTrainer } from '../train/TrainerCheckpoint';
+import { optionsForCheckpoint, restoreTrainer, saveTrainer } from '../train/TrainerCheckpoint';
 import type { Frame } from '../../streams/Frame';
 
 export interface TrainerServiceOptions {
@@ -36,24 +36,28 @@ export class TrainerService {
 
   static async create(o: TrainerServiceOptions, log: (msg: string) => void): Promise<{ service: TrainerService; ready: TrainerReady }> {
     const info = await selectBackend({ ...o.backend, log });
-    const frameTrainer = new FrameTrainer(o.trainer);
     const store = o.checkpoint ? new CheckpointStore(o.checkpoint.dir, { keep: o.checkpoint.keep, log }) : null;
+    const ckpt = store && o.checkpoint?.resume ? await store.loadLatest() : null;
+    let trainerOpts = o.trainer;
+    if (ckpt) {
+      const fit = optionsForCheckpoint(o.trainer, ckpt);
+      trainerOpts = fit.opts;
+      if (fit.kept) log(`keeping the ${fit.kept}`);
+    }
+    const frameTrainer = new FrameTrainer(trainerOpts);
     let resumedFrom: string | undefined;
-    if (store && o.checkpoint?.resume) {
-      const ckpt = await store.loadLatest();
-      if (ckpt) {
-        try {
-          frameTrainer.restoreExtra(restoreTrainer(frameTrainer.trainer, ckpt));
-          resumedFrom = ckpt.file;
-          log(`resumed from ${ckpt.file} at step ${ckpt.header.step}`);
-        } catch (e) {
-          // a checkpoint of another model is not ours to overwrite silently: refuse to start
-          frameTrainer.dispose();
-          throw e;
-        }
-      } else {
-        log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
+    if (ckpt) {
+      try {
+        frameTrainer.restoreExtra(restoreTrainer(frameTrainer.trainer, ckpt));
+        resumedFrom = ckpt.file;
+        log(`resumed from ${ckpt.file} at step ${ckpt.header.step}`);
+      } catch (e) {
+        // a checkpoint of another model is not ours to overwrite silently: refuse to start
+        frameTrainer.dispose();
+        throw e;
       }
+    } else if (store && o.checkpoint?.resume) {
+      log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
     }
     return { service: new TrainerService(frameTrainer, store), ready: { info, step: frameTrainer.trainer.stepCount, resumedFrom } };
   }

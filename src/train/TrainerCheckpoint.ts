@@ -16,6 +16,23 @@ export function checkpointOptions(ckpt: LoadedCheckpoint): TrainerOptions {
 }
 
 /**
+ * The options to resume `ckpt` with. When the checkpoint's backbone is the one asked for and only its number of
+ * prototypes differs (a recipe that resizes the head, as `stream` did from 1024 to 256), the checkpoint's head size
+ * is kept: an upgrade must not strand a user's trained model. Any other difference is left for restoreTrainer to
+ * refuse. `kept` names the change, for the log.
+ */
+export function optionsForCheckpoint(opts: TrainerOptions, ckpt: LoadedCheckpoint): { opts: TrainerOptions; kept?: string } {
+  const saved = checkpointOptions(ckpt)?.model;
+  if (!saved?.head || diffPaths(saved.vit, opts.model.vit).length > 0) return { opts };
+  const diff = diffPaths(saved.head, opts.model.head);
+  if (diff.length !== 1 || !diff[0]!.startsWith('outDim:')) return { opts };
+  return {
+    opts: { ...opts, model: { ...opts.model, head: { ...opts.model.head, outDim: saved.head.outDim } } },
+    kept: `${saved.head.outDim} prototypes of ${ckpt.file} (the recipe's are ${opts.model.head.outDim}; a new --checkpoint-dir starts with those)`,
+  };
+}
+
+/**
  * Load a checkpoint into a trainer built with the same architecture (backbone and head). A different one is refused
  * with the differing fields named (resuming into another architecture would silently mix weights). The crops may
  * differ: they shape the views, not the weights, so a recipe that changes them keeps a user's checkpoints.

@@ -7,7 +7,7 @@ import { useBackend, expectClose } from '../helpers/backend';
 import { Trainer } from '../../src/train/Trainer';
 import { CheckpointStore } from '../../src/train/CheckpointStore';
 import { CheckpointError } from '../../src/train/Checkpoint';
-import { restoreTrainer, saveTrainer } from '../../src/train/TrainerCheckpoint';
+import { optionsForCheckpoint, restoreTrainer, saveTrainer } from '../../src/train/TrainerCheckpoint';
 import { modelSize } from '../../src/model/modelSizes';
 import { paperRecipe } from '../../src/train/TrainerOptions';
 import { resumeOptions, runSteps, saveRun, weightsOf } from './resumeRun';
@@ -137,6 +137,36 @@ describe('checkpoints', () => {
     const got = weightsOf(other);
     for (const [n, w] of Object.entries(want)) expect(got[n]).toEqual(w);
     other.dispose();
+  });
+
+  test('a checkpoint whose head has another number of prototypes resumes with its own (a recipe resize keeps the model)', async () => {
+    const dir = tmp();
+    const store = new CheckpointStore(dir);
+    const trainer = new Trainer(resumeOptions());
+    runSteps(trainer, 2);
+    const want = weightsOf(trainer);
+    await saveTrainer(store, trainer);
+    trainer.dispose();
+    const ckpt = (await store.loadLatest())!;
+    const opts = resumeOptions();
+    const savedOut = opts.model.head.outDim;
+    const resized: typeof opts = { ...opts, model: { ...opts.model, head: { ...opts.model.head, outDim: savedOut * 2 } } };
+    const fit = optionsForCheckpoint(resized, ckpt);
+    expect(fit.opts.model.head.outDim).toBe(savedOut);
+    expect(fit.kept).toMatch(new RegExp(`^${savedOut} prototypes of .*the recipe's are ${savedOut * 2}`));
+    const before = tf.memory().numTensors;
+    const other = new Trainer(fit.opts);
+    restoreTrainer(other, ckpt);
+    expect(other.stepCount).toBe(2);
+    const got = weightsOf(other);
+    for (const [n, w] of Object.entries(want)) expect(got[n]).toEqual(w);
+    other.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    // another difference as well (a deeper backbone, or a head's other size) is left to restoreTrainer to refuse
+    const deeper = { ...resized, model: { ...resized.model, vit: { ...resized.model.vit, depth: resized.model.vit.depth + 1 } } };
+    expect(optionsForCheckpoint(deeper, ckpt)).toEqual({ opts: deeper });
+    const wider = { ...resized, model: { ...resized.model, head: { ...resized.model.head, hiddenDim: resized.model.head.hiddenDim + 8 } } };
+    expect(optionsForCheckpoint(wider, ckpt)).toEqual({ opts: wider });
   });
 
   test('saving and restoring leaks no tensors', async () => {
