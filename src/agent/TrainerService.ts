@@ -38,13 +38,10 @@ export class TrainerService {
     const info = await selectBackend({ ...o.backend, log });
     const store = o.checkpoint ? new CheckpointStore(o.checkpoint.dir, { keep: o.checkpoint.keep, log }) : null;
     const ckpt = store && o.checkpoint?.resume ? await store.loadLatest() : null;
-    let trainerOpts = o.trainer;
-    if (ckpt) {
-      const fit = optionsForCheckpoint(o.trainer, ckpt);
-      trainerOpts = fit.opts;
-      if (fit.kept) log(`keeping the ${fit.kept}`);
-    }
-    const frameTrainer = new FrameTrainer(trainerOpts);
+    // the checkpoint is read before the trainer is built: its head size may be the one to build
+    const fit = ckpt ? optionsForCheckpoint(o.trainer, ckpt) : { opts: o.trainer };
+    if (fit.kept) log(`keeping the ${fit.kept}`);
+    const frameTrainer = new FrameTrainer(fit.opts);
     let resumedFrom: string | undefined;
     if (ckpt) {
       try {

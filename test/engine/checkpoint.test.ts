@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend, expectClose } from '../helpers/backend';
 import { Trainer } from '../../src/train/Trainer';
-import { CheckpointStore } from '../../src/train/CheckpointStore';
+import { CheckpointStore, type LoadedCheckpoint } from '../../src/train/CheckpointStore';
 import { CheckpointError } from '../../src/train/Checkpoint';
 import { optionsForCheckpoint, restoreTrainer, saveTrainer } from '../../src/train/TrainerCheckpoint';
 import { modelSize } from '../../src/model/modelSizes';
@@ -14,6 +14,17 @@ import { resumeOptions, runSteps, saveRun, weightsOf } from './resumeRun';
 
 const tsx = path.resolve(__dirname, '../../node_modules/.bin/tsx');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'dino-ckpt-'));
+
+/** A checkpoint of a trainer after two steps, and the weights it holds. */
+async function savedAfterTwoSteps(): Promise<{ want: Record<string, number[]>; ckpt: LoadedCheckpoint }> {
+  const store = new CheckpointStore(tmp());
+  const trainer = new Trainer(resumeOptions());
+  runSteps(trainer, 2);
+  const want = weightsOf(trainer);
+  await saveTrainer(store, trainer);
+  trainer.dispose();
+  return { want, ckpt: (await store.loadLatest())! };
+}
 
 describe('checkpoints', () => {
   beforeAll(() => useBackend('cpu'));
@@ -121,17 +132,11 @@ describe('checkpoints', () => {
   });
 
   test('a checkpoint of the same architecture with other crops resumes (crops shape the views, not the weights)', async () => {
-    const dir = tmp();
-    const store = new CheckpointStore(dir);
-    const trainer = new Trainer(resumeOptions());
-    runSteps(trainer, 2);
-    const want = weightsOf(trainer);
-    await saveTrainer(store, trainer);
-    trainer.dispose();
+    const { want, ckpt } = await savedAfterTwoSteps();
     const opts = resumeOptions();
     const other = new Trainer({ ...opts, model: { ...opts.model, crops: { ...opts.model.crops, nLocal: opts.model.crops.nLocal + 3 } } });
     const before = tf.memory().numTensors;
-    restoreTrainer(other, (await store.loadLatest())!);
+    restoreTrainer(other, ckpt);
     expect(tf.memory().numTensors).toBe(before);
     expect(other.stepCount).toBe(2);
     const got = weightsOf(other);
@@ -140,14 +145,7 @@ describe('checkpoints', () => {
   });
 
   test('a checkpoint whose head has another number of prototypes resumes with its own (a recipe resize keeps the model)', async () => {
-    const dir = tmp();
-    const store = new CheckpointStore(dir);
-    const trainer = new Trainer(resumeOptions());
-    runSteps(trainer, 2);
-    const want = weightsOf(trainer);
-    await saveTrainer(store, trainer);
-    trainer.dispose();
-    const ckpt = (await store.loadLatest())!;
+    const { want, ckpt } = await savedAfterTwoSteps();
     const opts = resumeOptions();
     const savedOut = opts.model.head.outDim;
     const resized: typeof opts = { ...opts, model: { ...opts.model, head: { ...opts.model.head, outDim: savedOut * 2 } } };
