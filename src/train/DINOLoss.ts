@@ -25,19 +25,20 @@ export interface DINOLossOptions {
 /**
  * Sinkhorn-Knopp targets (as DINOv2's sinkhorn_knopp_teacher): Q = exp(logits / T) as [K, B], alternately
  * normalised so every prototype gets 1/K of the batch's mass and every sample 1/B, then each row (sample) scaled
- * to sum to 1. Computed in log space with a max shift (exp(l/T) overflows float32 for T = 0.04).
+ * to sum to 1. Done in log space with logSumExp: exp(l/T) overflows float32 for T = 0.04, and with one global max
+ * shift a prototype far below the batch's best (a cosine gap > 0.87 at T = 0.01) underflows to an all-zero
+ * column and 0/0.
  */
 export function sinkhornKnopp(logits: tf.Tensor2D, temp: number, iterations: number): tf.Tensor2D {
   return tf.tidy(() => {
     const [B, K] = logits.shape;
     const z = tf.div(logits, temp);
-    let q = tf.exp(tf.sub(z, tf.max(z))); // [B, K]
-    q = tf.div(q, tf.sum(q));
+    let lq = tf.sub(z, tf.logSumExp(z)); // log Q, [B, K], total mass 1
     for (let i = 0; i < iterations; i++) {
-      q = tf.div(tf.div(q, tf.sum(q, 0, true)), K); // each prototype (column) gets 1/K
-      q = tf.div(tf.div(q, tf.sum(q, 1, true)), B); // each sample (row) gets 1/B
+      lq = tf.sub(lq, tf.add(tf.logSumExp(lq, 0, true), Math.log(K))); // each prototype (column) gets 1/K
+      lq = tf.sub(lq, tf.add(tf.logSumExp(lq, 1, true), Math.log(B))); // each sample (row) gets 1/B
     }
-    return tf.mul(q, B) as tf.Tensor2D;
+    return tf.exp(tf.add(lq, Math.log(B))) as tf.Tensor2D;
   });
 }
 
