@@ -18,8 +18,8 @@ export function checkpointOptions(ckpt: LoadedCheckpoint): TrainerOptions {
 /**
  * The options to resume `ckpt` with. When the checkpoint's backbone is the one asked for and only its number of
  * prototypes differs (a recipe that sizes the head otherwise: `--recipe paper` -> `stream` is 2048 -> 1024 on
- * `small`), the checkpoint's head size is kept: an upgrade must not strand a user's trained model. Any other difference is left for restoreTrainer to
- * refuse. `kept` names the change, for the log.
+ * `small`), the checkpoint's head size is kept: an upgrade must not strand a user's trained model. Any other
+ * difference is left for restoreTrainer to refuse. `kept` names the change, for the log.
  */
 export function optionsForCheckpoint(opts: TrainerOptions, ckpt: LoadedCheckpoint): { opts: TrainerOptions; kept?: string } {
   const saved = checkpointOptions(ckpt)?.model;

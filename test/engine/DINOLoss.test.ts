@@ -132,7 +132,8 @@ describe('DINOLoss', () => {
   });
   test('Sinkhorn-Knopp stays finite when a prototype is far below the batch best at T = 0.01', () => {
     const n0 = tf.memory().numTensors;
-    // prototype 2 trails every sample's best by a cosine of ~1.8: exp(-180) underflows float32 if not in log space
+    // prototype 2's best cosine (-0.85) is 1.8 below the batch's best (0.95): exp(-180) underflows float32 unless
+    // the iteration stays in log space
     const logits = [
       [0.9, 0.5, -0.9],
       [0.2, 0.95, -0.85],
