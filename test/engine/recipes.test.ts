@@ -11,12 +11,12 @@ describe('recipes', () => {
     }
   });
 
-  it('stream: teacher momentum cosine to 0.996, not 1, and teacher temperature 0.02 from the start (README, seventh lever)', () => {
+  it('stream: teacher momentum cosine to 0.996, not 1, and teacher temperature 0.01 from the start (README, seventh and twelfth levers)', () => {
     for (const horizonSteps of [100, 2500, 100_000]) {
       const r = recipe('stream', { model, batchSize: 64, horizonSteps });
       expect(r.momentumTeacherEnd).toBe(0.996);
-      expect(r.teacherTemp).toBe(0.02);
-      expect(r.warmupTeacherTemp).toBe(0.02);
+      expect(r.teacherTemp).toBe(0.01);
+      expect(r.warmupTeacherTemp).toBe(0.01);
     }
   });
 
