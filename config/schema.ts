@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REPLAY_POLICIES } from '../streams/ReplayBuffer';
 
 /**
  * The agent's configuration, validated at start. Every field has a default, so an empty file is a valid
@@ -72,7 +73,7 @@ export const configSchema = z
         updatesPerFrame: z.number().positive().max(16).default(0.5),
         /** Replay buffer capacity in frames (memory: frameSize^2 * 3 bytes each). */
         bufferSize: z.number().int().min(2).max(200000).default(2048),
-        bufferPolicy: z.enum(['reservoir', 'min-redundancy']).default('min-redundancy'),
+        bufferPolicy: z.enum(REPLAY_POLICIES).default('min-redundancy'),
         /** Horizon of the cosine schedules, in steps; they hold their final value afterwards. */
         horizonSteps: z.number().int().positive().default(100000),
         /** Frames are scaled to frameSize x frameSize by the sources (crops are cut from these). */

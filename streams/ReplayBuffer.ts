@@ -3,12 +3,17 @@ import { Random } from '../src/util/Random';
 import { dot, thumbnailFeature } from './thumbnailFeature';
 
 /**
+ * fifo: a sliding window of each stream's most recent frames (the oldest is evicted). Over a stream that cycles
+ * through a set of images (an image folder, a looping clip), every image gets the same number of draws, as epochs
+ * would give it; on a live camera the buffer follows the scene.
  * reservoir: every frame a stream has sent has the same chance to be in the buffer (Vitter's algorithm R, per stream).
+ * Over a long stream it admits ever fewer new frames (capacity / n): the buffer settles on a sample of the past.
  * min-redundancy: when full, evict the buffered frame most similar to another one (Purushwalkam et al., ECCV 2022,
  * "The Challenges of Continuous Self-Supervised Learning": MinRed buffer), so long static stretches of a camera
  * do not crowd out the rare moments that differ.
  */
-export type ReplayPolicy = 'reservoir' | 'min-redundancy';
+export const REPLAY_POLICIES = ['fifo', 'reservoir', 'min-redundancy'] as const;
+export type ReplayPolicy = (typeof REPLAY_POLICIES)[number];
 
 /** Unit-length descriptor; similarity = dot product. Swap in teacher embeddings later via setFeature(). */
 export type FeatureFn = (frame: Frame) => Float32Array;
@@ -128,7 +133,9 @@ export class ReplayBuffer {
     }
 
     let victim: number; // slot to overwrite, or -1 to reject the newcomer
-    if (!minRed) {
+    if (this.policy === 'fifo') {
+      victim = this.oldestOf(victimStream);
+    } else if (!minRed) {
       const slots = this.slotsOf(victimStream);
       if (victimStream !== sid) {
         victim = slots[this.rng.int(slots.length)]!;
@@ -212,6 +219,16 @@ export class ReplayBuffer {
     let s = this.stats.get(sid);
     if (!s) this.stats.set(sid, (s = { seen: 0, added: 0, rejected: 0, evicted: 0, evictedUnused: 0, inBuffer: 0 }));
     return s;
+  }
+
+  /** Slot of the stream's oldest buffered frame (the stream holds at least one). */
+  private oldestOf(sid: string): number {
+    let slot = -1;
+    for (let i = 0; i < this.items.length; i++) {
+      const it = this.items[i]!;
+      if (it.frame.streamId === sid && (slot < 0 || it.seq < this.items[slot]!.seq)) slot = i;
+    }
+    return slot;
   }
 
   private slotsOf(sid: string): number[] {

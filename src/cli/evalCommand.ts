@@ -9,6 +9,7 @@ import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
 import type { RecipeOverrides } from '../eval/evalTrainer';
+import { REPLAY_POLICIES, type ReplayPolicy } from '../../streams/ReplayBuffer';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
 
 interface CommonFlags {
@@ -19,6 +20,7 @@ interface CommonFlags {
   recipe: string;
   batch: string;
   buffer: string;
+  bufferPolicy: string;
   seed: string;
   backend: string;
   json?: string;
@@ -48,6 +50,9 @@ function integer(name: string, v: string | undefined): number | undefined {
 function checkCommon(f: CommonFlags): void {
   if (!(f.model in MODEL_SIZES)) throw new Error(`--model must be one of ${Object.keys(MODEL_SIZES).join(', ')}, got "${f.model}"`);
   if (f.recipe !== 'stream' && f.recipe !== 'paper') throw new Error(`--recipe must be stream or paper, got "${f.recipe}"`);
+  if (!(REPLAY_POLICIES as readonly string[]).includes(f.bufferPolicy)) {
+    throw new Error(`--buffer-policy must be one of ${REPLAY_POLICIES.join(', ')}, got "${f.bufferPolicy}"`);
+  }
 }
 
 function addCommon(cmd: Command): Command {
@@ -66,6 +71,7 @@ function addModelFlags(cmd: Command): Command {
     .option('--recipe <name>', 'training recipe: stream or paper', 'stream')
     .option('--batch <n>', 'images per training step', '64')
     .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
+    .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
     .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', 'auto')
     .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
@@ -103,9 +109,9 @@ export function knnTable(r: KnnEvalReport): string {
     `|---|---|---|`,
     ...rows.map((x) => `| ${x.join(' | ')} |`),
     '',
-    `| images seen | steps | train time s | images/s | wall time s | backend |`,
-    `|---|---|---|---|---|---|`,
-    `| ${r.images_seen} | ${r.steps} | ${r.train_s.toFixed(0)} | ${r.images_per_s.toFixed(1)} | ${r.wall_s.toFixed(0)} | ${r.backend} |`,
+    `| images seen | steps | train time s | images/s | wall time s | replay buffer | backend |`,
+    `|---|---|---|---|---|---|---|`,
+    `| ${r.images_seen} | ${r.steps} | ${r.train_s.toFixed(0)} | ${r.images_per_s.toFixed(1)} | ${r.wall_s.toFixed(0)} | ${r.buffer.policy} ${r.buffer.size} | ${r.backend} |`,
   ];
   if (r.curve.length > 1) {
     lines.push('', '| images seen | steps | train s | teacher top-1 | student top-1 |', '|---|---|---|---|---|');
@@ -186,7 +192,7 @@ export function registerEval(program: Command): void {
         budget: budgetOf(f),
         marks: f.evalAt ? f.evalAt.split(',').map((s) => positive('eval-at', s)!) : undefined,
         bufferSize: positive('buffer', f.buffer)!,
-        bufferPolicy: 'reservoir',
+        bufferPolicy: f.bufferPolicy as ReplayPolicy,
         seed: Number(f.seed),
         backend: { backend: f.backend as 'auto' },
         checkpoint: f.checkpoint,
@@ -216,7 +222,7 @@ export function registerEval(program: Command): void {
         batchSize: integer('batch', f.batch)!,
         budget: budgetOf(f),
         bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: 'reservoir',
+        bufferPolicy: f.bufferPolicy as ReplayPolicy,
         seed: Number(f.seed),
         backend: { backend: f.backend as 'auto' },
         checkpoint: f.checkpoint,
@@ -272,7 +278,7 @@ export function registerEval(program: Command): void {
         recipe: f.recipe as RecipeName,
         batchSize: integer('batch', f.batch)!,
         bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: 'reservoir',
+        bufferPolicy: f.bufferPolicy as ReplayPolicy,
         backend: { backend: f.backend as 'auto' },
         checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),

@@ -60,7 +60,8 @@ export async function runStreamTraining(o: StreamTrainingOptions): Promise<Strea
       frames$.next({ streamId: 'eval', t: Date.now(), index: index++, width: o.frameSize, height: o.frameSize, rgb });
     }
   };
-  const buffer = new ReplayBuffer({ capacity: o.bufferSize, policy: o.bufferPolicy, width: o.frameSize, height: o.frameSize });
+  // seeded, so that a run is repeatable for its seed (an unseeded reservoir made runs of one seed differ)
+  const buffer = new ReplayBuffer({ capacity: o.bufferSize, policy: o.bufferPolicy, width: o.frameSize, height: o.frameSize, rng: new Random(o.seed + 11) });
   const marks = [...(o.marks ?? [])].sort((a, b) => a - b);
   const t0 = Date.now();
   let trainMs = 0;

@@ -48,6 +48,8 @@ export interface KnnEvalReport {
   model: string;
   recipe: string;
   backend: string;
+  /** The replay buffer the stream went through (the policy decides how evenly the images are drawn). */
+  buffer: { size: number; policy: ReplayPolicy };
   train_images: number;
   test_images: number;
   raw_pixels: Accuracy;
@@ -145,6 +147,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
       model: checkpointFile ? `checkpoint ${checkpointFile}` : o.model,
       recipe: checkpointFile ? '(checkpoint)' : o.recipe,
       backend: info.detail,
+      buffer: { size: o.bufferSize, policy: o.bufferPolicy },
       train_images: train.images.length,
       test_images: test.images.length,
       raw_pixels: raw,

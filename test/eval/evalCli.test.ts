@@ -84,6 +84,8 @@ describe('dino-stream eval (CLI)', () => {
 
     const flag = cli(['eval', 'drift', '--video', 'a.mp4', '--video', 'b.mp4', '--alpha', '2']);
     expect([flag.code, flag.stderr.trim()]).toEqual([2, 'dino-stream eval: --alpha must be below 1, got "2"']);
+    const policy = cli(['eval', 'knn', '--data', CIFAR, '--model', 'micro', '--steps', '1', '--buffer-policy', 'lifo']);
+    expect([policy.code, policy.stderr.trim()]).toEqual([2, 'dino-stream eval: --buffer-policy must be one of fifo, reservoir, min-redundancy, got "lifo"']);
 
     // --set reaches the recipe of novelty and drift too, checked before any training
     const setNovelty = cli(['eval', 'novelty', '--data', CIFAR, '--holdout', 'cat', '--model', 'micro', '--steps', '1', '--set', 'koleoWieght=0.1']);
@@ -112,7 +114,7 @@ describe('dino-stream eval (CLI)', () => {
 
   test('eval knn --json writes the documented keys', () => {
     const json = path.join(tmp, 'knn.json');
-    const r = cli(['eval', 'knn', '--data', CIFAR, '--model', 'micro', '--steps', '2', '--batch', '8', '--json', json]);
+    const r = cli(['eval', 'knn', '--data', CIFAR, '--model', 'micro', '--steps', '2', '--batch', '8', '--buffer-policy', 'fifo', '--json', json]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('| raw pixels |');
     const report = JSON.parse(fs.readFileSync(json, 'utf8'));
@@ -122,6 +124,7 @@ describe('dino-stream eval (CLI)', () => {
       expect(report[k].top1).toBeLessThanOrEqual(100);
     }
     expect(report.images_seen).toBe(16);
+    expect(report.buffer).toEqual({ size: 4096, policy: 'fifo' });
     expect(report.steps).toBe(2);
   });
 });

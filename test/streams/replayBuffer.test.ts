@@ -31,7 +31,7 @@ const frame = (streamId: string, index: number, rgb: Uint8Array): Frame => ({ st
 const flat = (streamId: string, index: number) => frame(streamId, index, new Uint8Array(S * S * 3));
 
 describe('ReplayBuffer', () => {
-  it.each<ReplayPolicy>(['reservoir', 'min-redundancy'])('%s: never exceeds capacity, counts add up', (policy) => {
+  it.each<ReplayPolicy>(['fifo', 'reservoir', 'min-redundancy'])('%s: never exceeds capacity, counts add up', (policy) => {
     const rng = new Random(1);
     const buf = new ReplayBuffer({ capacity: 25, policy, width: S, height: S, rng: new Random(2) });
     const next = ['a', 'b', 'c'].map(() => variants(picture(rng), rng, 40));
@@ -70,6 +70,47 @@ describe('ReplayBuffer', () => {
     }
   });
 
+  it('fifo keeps each stream\'s most recent frames, in a fair share', () => {
+    const buf = new ReplayBuffer({ capacity: 10, policy: 'fifo' });
+    for (let i = 0; i < 37; i++) expect(buf.add(flat('a', i))).toEqual(i < 10 ? { added: true } : { added: true, evicted: expect.objectContaining({ index: i - 10 }) });
+    expect(buf.frames().map((f) => f.index).sort((x, y) => x - y)).toEqual([27, 28, 29, 30, 31, 32, 33, 34, 35, 36]);
+    // a second stream takes a's oldest frames until each holds its half
+    for (let i = 0; i < 8; i++) buf.add(flat('b', i));
+    const byStream = (sid: string) => buf.frames().filter((f) => f.streamId === sid).map((f) => f.index).sort((x, y) => x - y);
+    expect(byStream('a')).toEqual([32, 33, 34, 35, 36]);
+    expect(byStream('b')).toEqual([3, 4, 5, 6, 7]);
+  });
+
+  it('over a stream cycling through a set of images, fifo draws every image about equally often; reservoir does not', () => {
+    // 200 images reshuffled each pass, capacity 160, a batch of 8 drawn per 8 new frames: 40 passes' worth
+    const draws = (policy: ReplayPolicy) => {
+      const rng = new Random(21);
+      const buf = new ReplayBuffer({ capacity: 160, policy, rng: new Random(22) });
+      const count = new Array<number>(200).fill(0);
+      let order: number[] = [];
+      let n = 0;
+      const push = () => {
+        if (!order.length) order = rng.shuffle(Array.from({ length: 200 }, (_, i) => i));
+        buf.add(flat('folder', order.pop()!));
+        n++;
+      };
+      while (n < 160) push();
+      for (let step = 0; step < 1000; step++) {
+        for (const f of buf.sample(8, rng)) count[f.index]!++;
+        for (let k = 0; k < 8; k++) push();
+      }
+      return count.sort((x, y) => x - y);
+    };
+    const fifo = draws('fifo');
+    const reservoir = draws('reservoir');
+    // 8000 draws over 200 images: 40 each on average
+    expect(fifo[0]).toBeGreaterThan(15);
+    expect(fifo[199]).toBeLessThan(65);
+    // the reservoir settles on what it holds: some images are hardly drawn, others over twice as often (seeded: 0, 141)
+    expect(reservoir[0]).toBeLessThan(5);
+    expect(reservoir[199]).toBeGreaterThan(100);
+  });
+
   it('min-redundancy keeps the rare distinct frames among 100 near-identical ones (reservoir does not)', () => {
     const rng = new Random(5);
     const base = picture(rng);
@@ -96,7 +137,7 @@ describe('ReplayBuffer', () => {
 
   it('is fair across streams: a flooding camera cannot hold the whole buffer, a new camera gets room at once', () => {
     const rng = new Random(8);
-    for (const policy of ['reservoir', 'min-redundancy'] as const) {
+    for (const policy of ['fifo', 'reservoir', 'min-redundancy'] as const) {
       const buf = new ReplayBuffer({ capacity: 40, policy, rng: new Random(9) });
       const pic = { a: variants(picture(rng), rng, 30), b: variants(picture(rng), rng, 30), c: variants(picture(rng), rng, 30) };
       for (let i = 0; i < 1000; i++) buf.add(frame('a', i, pic.a()));
