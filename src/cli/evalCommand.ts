@@ -180,8 +180,9 @@ export function registerEval(program: Command): void {
       .command('knn')
       .description('Train a fresh agent on DIR/train as an unlabelled stream, then k-NN top-1 of teacher and student on DIR/test')
       .requiredOption('--data <dir>', 'image folder with DIR/train/<class>/* and DIR/test/<class>/*')
-      .option('--eval-at <list>', 'also evaluate at these images-seen marks, comma-separated (e.g. 40000,160000)'),
-  ).action((f: CommonFlags & { data: string }) =>
+      .option('--eval-at <list>', 'also evaluate at these images-seen marks, comma-separated (e.g. 40000,160000)')
+      .option('--save <dir>', 'keep the trained agent: a checkpoint at every evaluation, for --checkpoint or `run --checkpoint-dir`'),
+  ).action((f: CommonFlags & { data: string; save?: string }) =>
     guarded(async () => {
       checkCommon(f);
       const report = await knnEval({
@@ -197,6 +198,7 @@ export function registerEval(program: Command): void {
         backend: { backend: f.backend as 'auto' },
         checkpoint: f.checkpoint,
         overrides: parseSets(f.set),
+        saveDir: f.save,
         log: (m) => console.error(m),
       });
       console.log(knnTable(report));

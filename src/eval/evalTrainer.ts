@@ -23,6 +23,8 @@ export interface EvalTrainerOptions {
   horizonSteps: number;
   /** Changes to the recipe, as dotted paths into TrainerOptions (momentumTeacher, model.head.outDim, ...). */
   overrides?: RecipeOverrides;
+  /** A directory to save the trained agent to (service.checkpoint()), loadable by --checkpoint and by `run`. */
+  saveDir?: string;
   log: (msg: string) => void;
 }
 
@@ -79,7 +81,9 @@ export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTraine
     if (!ckpt) throw new Error(`no checkpoint found in ${o.checkpoint}`);
     options = checkpointOptions(ckpt);
   }
-  const { service, ready } = await TrainerService.create({ trainer: options, backend: o.backend }, o.log);
+  // keep every checkpoint asked for (a curve's marks), and never resume from what is already in the directory
+  const checkpoint = o.saveDir ? { dir: o.saveDir, keep: Number.MAX_SAFE_INTEGER, resume: false } : undefined;
+  const { service, ready } = await TrainerService.create({ trainer: options, backend: o.backend, checkpoint }, o.log);
   try {
     if (ckpt) service.frameTrainer.restoreExtra(restoreTrainer(service.frameTrainer.trainer, ckpt));
   } catch (e) {

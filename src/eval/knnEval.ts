@@ -25,6 +25,8 @@ export interface KnnEvalOptions {
   checkpoint?: string;
   /** Changes to the recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
   overrides?: RecipeOverrides;
+  /** Save the trained agent here at every evaluation (each mark and the end): ckpt-<step>.dino files. */
+  saveDir?: string;
   k?: number;
   temperature?: number;
   log?: (msg: string) => void;
@@ -100,6 +102,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     checkpoint: o.checkpoint,
     horizonSteps: Math.ceil((imagesBudget ?? 1e9) / o.batchSize),
     overrides: o.overrides,
+    saveDir: o.saveDir,
     log,
   });
   try {
@@ -122,6 +125,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
       const student = await knnAccuracy(trainer.student.backbone, train, test, size, numClasses, k, T);
       curve.push({ images_seen: imagesSeen, steps, train_s: trainS, teacher, student });
       log(`images seen ${imagesSeen} (step ${steps}): teacher top-1 ${teacher.top1.toFixed(2)}, student ${student.top1.toFixed(2)}`);
+      if (o.saveDir) log(`saved ${await service.checkpoint()}`);
     };
     const hasBudget = o.budget.images !== undefined || o.budget.steps !== undefined || o.budget.minutes !== undefined;
     let run = { steps: 0, imagesSeen: 0, wallMs: 0, trainMs: 0 };

@@ -127,4 +127,20 @@ describe('dino-stream eval (CLI)', () => {
     expect(report.buffer).toEqual({ size: 4096, policy: 'fifo' });
     expect(report.steps).toBe(2);
   });
+
+  test('eval knn --save keeps the trained agent; --checkpoint evaluates it to the same accuracy', () => {
+    const save = path.join(tmp, 'saved');
+    const trained = path.join(tmp, 'trained.json');
+    const r = cli(['eval', 'knn', '--data', CIFAR, '--model', 'micro', '--steps', '3', '--batch', '8', '--eval-at', '8', '--save', save, '--json', trained]);
+    expect(r.code).toBe(0);
+    // one checkpoint per evaluation: the mark after step 1 and the end
+    expect(fs.readdirSync(save).sort()).toEqual(['ckpt-000000001.dino', 'ckpt-000000003.dino']);
+    const reloaded = path.join(tmp, 'reloaded.json');
+    const e = cli(['eval', 'knn', '--data', CIFAR, '--checkpoint', save, '--json', reloaded]);
+    expect(e.code).toBe(0);
+    const a = JSON.parse(fs.readFileSync(trained, 'utf8'));
+    const b = JSON.parse(fs.readFileSync(reloaded, 'utf8'));
+    expect(b.model).toBe(`checkpoint ${path.join(save, 'ckpt-000000003.dino')}`);
+    expect([b.teacher, b.student]).toEqual([a.teacher, a.student]);
+  });
 });
