@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { knnEval, type KnnEvalReport } from '../eval/knnEval';
+import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
 import type { Budget } from '../eval/StreamTrainingRun';
 import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
@@ -97,16 +97,19 @@ export function parseSets(sets: string[] | undefined): RecipeOverrides | undefin
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
 export function knnTable(r: KnnEvalReport): string {
+  // the leave-one-out column only when it was asked for (--train-loo)
+  const loo = r.teacher.train_loo_top1 !== undefined;
+  const row = (name: string, a: Accuracy) => [name, f2(a.top1), f2(a.top5), ...(loo ? [f2(a.train_loo_top1 ?? NaN)] : [])];
   const rows = [
-    ['raw pixels', f2(r.raw_pixels.top1), f2(r.raw_pixels.top5)],
-    ['random-init teacher', f2(r.random_init.top1), f2(r.random_init.top5)],
-    [`teacher (${r.images_seen} images seen)`, f2(r.teacher.top1), f2(r.teacher.top5)],
-    [`student (${r.images_seen} images seen)`, f2(r.student.top1), f2(r.student.top5)],
+    row('raw pixels', r.raw_pixels),
+    row('random-init teacher', r.random_init),
+    row(`teacher (${r.images_seen} images seen)`, r.teacher),
+    row(`student (${r.images_seen} images seen)`, r.student),
   ];
   const lines = [
     `k-NN (k=20, T=0.07) on ${r.data}: ${r.train_images} train / ${r.test_images} test, model ${r.model}, recipe ${r.recipe}`,
-    `| features | top-1 % | top-5 % |`,
-    `|---|---|---|`,
+    `| features | top-1 % | top-5 % |${loo ? ' train leave-one-out top-1 % |' : ''}`,
+    `|---|---|---|${loo ? '---|' : ''}`,
     ...rows.map((x) => `| ${x.join(' | ')} |`),
     '',
     `| images seen | steps | train time s | images/s | wall time s | replay buffer | backend |`,
@@ -114,8 +117,12 @@ export function knnTable(r: KnnEvalReport): string {
     `| ${r.images_seen} | ${r.steps} | ${r.train_s.toFixed(0)} | ${r.images_per_s.toFixed(1)} | ${r.wall_s.toFixed(0)} | ${r.buffer.policy} ${r.buffer.size} | ${r.backend} |`,
   ];
   if (r.curve.length > 1) {
-    lines.push('', '| images seen | steps | train s | teacher top-1 | student top-1 |', '|---|---|---|---|---|');
-    for (const p of r.curve) lines.push(`| ${p.images_seen} | ${p.steps} | ${p.train_s.toFixed(0)} | ${f2(p.teacher.top1)} | ${f2(p.student.top1)} |`);
+    lines.push('', `| images seen | steps | train s | teacher top-1 | student top-1 |${loo ? ' teacher train leave-one-out top-1 |' : ''}`);
+    lines.push(`|---|---|---|---|---|${loo ? '---|' : ''}`);
+    for (const p of r.curve) {
+      const cells = [p.images_seen, p.steps, p.train_s.toFixed(0), f2(p.teacher.top1), f2(p.student.top1), ...(loo ? [f2(p.teacher.train_loo_top1 ?? NaN)] : [])];
+      lines.push(`| ${cells.join(' | ')} |`);
+    }
   }
   return lines.join('\n');
 }
@@ -181,8 +188,9 @@ export function registerEval(program: Command): void {
       .description('Train a fresh agent on DIR/train as an unlabelled stream, then k-NN top-1 of teacher and student on DIR/test')
       .requiredOption('--data <dir>', 'image folder with DIR/train/<class>/* and DIR/test/<class>/*')
       .option('--eval-at <list>', 'also evaluate at these images-seen marks, comma-separated (e.g. 40000,160000)')
+      .option('--train-loo', 'also k-NN each train image against the other train images (leave-one-out): far above the test top-1, the features fit the streamed images more than the classes')
       .option('--save <dir>', 'keep the trained agent: a checkpoint at every evaluation, for --checkpoint or `run --checkpoint-dir`'),
-  ).action((f: CommonFlags & { data: string; save?: string }) =>
+  ).action((f: CommonFlags & { data: string; save?: string; trainLoo?: boolean }) =>
     guarded(async () => {
       checkCommon(f);
       const report = await knnEval({
@@ -199,6 +207,7 @@ export function registerEval(program: Command): void {
         checkpoint: f.checkpoint,
         overrides: parseSets(f.set),
         saveDir: f.save,
+        trainLeaveOneOut: f.trainLoo ?? false,
         log: (m) => console.error(m),
       });
       console.log(knnTable(report));

@@ -59,16 +59,19 @@ export class KnnClassifier {
     return this.labels.length;
   }
 
-  predict(feature: ArrayLike<number>): KnnPrediction {
+  /** `exclude`: a bank row that may not vote (leave-one-out: the query is that row itself). */
+  predict(feature: ArrayLike<number>, exclude = -1): KnnPrediction {
     if (feature.length !== this.dim) throw new Error(`KnnClassifier: dimension ${feature.length}, expected ${this.dim}`);
     const q = l2Normalized(feature);
     const n = this.labels.length;
     const d = this.dim;
-    const k = Math.min(this.k, n);
+    const k = Math.min(this.k, exclude >= 0 && exclude < n ? n - 1 : n);
+    if (k === 0) throw new Error('KnnClassifier: leave-one-out needs at least two bank images');
     // Top-k similarities, descending, by insertion: k is small next to the bank.
     const topSim = new Float64Array(k).fill(-Infinity);
     const topIdx = new Int32Array(k).fill(-1);
     for (let i = 0; i < n; i++) {
+      if (i === exclude) continue;
       let s = 0;
       const off = i * d;
       for (let j = 0; j < d; j++) s += q[j]! * this.bank[off + j]!;
@@ -93,13 +96,26 @@ export class KnnClassifier {
   evaluate(testFeatures: ArrayLike<number>[], testLabels: ArrayLike<number>): KnnAccuracy {
     const n = testFeatures.length;
     if (testLabels.length !== n) throw new Error(`KnnClassifier: ${n} test features but ${testLabels.length} labels`);
+    return this.score(n, (i) => this.predict(testFeatures[i]!), (i) => testLabels[i]!);
+  }
+
+  /**
+   * Each bank image classified by the rest of the bank. Beside `evaluate` on a test set it shows how much of the
+   * features' k-NN accuracy holds only for the images they were trained on (a gap raw pixels do not have).
+   */
+  leaveOneOut(): KnnAccuracy {
+    const d = this.dim;
+    return this.score(this.labels.length, (i) => this.predict(this.bank.subarray(i * d, (i + 1) * d), i), (i) => this.labels[i]!);
+  }
+
+  private score(n: number, predict: (i: number) => KnnPrediction, label: (i: number) => number): KnnAccuracy {
     if (n === 0) return { top1: NaN, top5: NaN, n: 0 };
     const top = Math.min(5, this.numClasses);
     let c1 = 0;
     let c5 = 0;
     for (let i = 0; i < n; i++) {
-      const { ranking, votes } = this.predict(testFeatures[i]!);
-      const y = testLabels[i]!;
+      const { ranking, votes } = predict(i);
+      const y = label(i);
       if (ranking[0] === y) c1++;
       for (let r = 0; r < top; r++) if (ranking[r] === y && votes[y]! > 0) c5++;
     }

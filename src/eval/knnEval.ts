@@ -27,6 +27,8 @@ export interface KnnEvalOptions {
   overrides?: RecipeOverrides;
   /** Save the trained agent here at every evaluation (each mark and the end): ckpt-<step>.dino files. */
   saveDir?: string;
+  /** Also score each train image against the rest of the train bank (leave-one-out), for every feature set. */
+  trainLeaveOneOut?: boolean;
   k?: number;
   temperature?: number;
   log?: (msg: string) => void;
@@ -35,6 +37,8 @@ export interface KnnEvalOptions {
 export interface Accuracy {
   top1: number;
   top5: number;
+  /** Leave-one-out top-1 on the train images (with --train-loo): far above top1, the features fit the streamed images. */
+  train_loo_top1?: number;
 }
 
 export interface KnnPoint {
@@ -78,10 +82,16 @@ export async function knnAccuracy(
   numClasses: number,
   k = 20,
   temperature = 0.07,
+  trainLeaveOneOut = false,
 ): Promise<Accuracy> {
   const bank = await backboneFeatures(backbone, train.images, size);
   const queries = await backboneFeatures(backbone, test.images, size);
-  return pct(new KnnClassifier(bank, train.labels, numClasses, { k, temperature }).evaluate(queries, test.labels));
+  return scored(new KnnClassifier(bank, train.labels, numClasses, { k, temperature }), queries, test.labels, trainLeaveOneOut);
+}
+
+function scored(knn: KnnClassifier, queries: Float32Array[], labels: ArrayLike<number>, trainLeaveOneOut: boolean): Accuracy {
+  const acc = pct(knn.evaluate(queries, labels));
+  return trainLeaveOneOut ? { ...acc, train_loo_top1: 100 * knn.leaveOneOut().top1 } : acc;
 }
 
 /**
@@ -113,18 +123,20 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     const k = o.k ?? 20;
     const T = o.temperature ?? 0.07;
     const rawBank = pixelFeatures(train.images, size);
-    const raw = pct(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }).evaluate(pixelFeatures(test.images, size), test.labels));
+    const loo = o.trainLeaveOneOut ?? false;
+    const raw = scored(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }), pixelFeatures(test.images, size), test.labels, loo);
     log(`raw pixels: top-1 ${raw.top1.toFixed(2)}`);
 
     const trainer = service.frameTrainer.trainer;
-    const randomInit = checkpointFile ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T);
+    const randomInit = checkpointFile ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
     if (!checkpointFile) log(`random-init teacher: top-1 ${randomInit.top1.toFixed(2)}`);
     const curve: KnnPoint[] = [];
     const evaluate = async (imagesSeen: number, steps: number, trainS: number) => {
-      const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T);
-      const student = await knnAccuracy(trainer.student.backbone, train, test, size, numClasses, k, T);
+      const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
+      const student = await knnAccuracy(trainer.student.backbone, train, test, size, numClasses, k, T, loo);
       curve.push({ images_seen: imagesSeen, steps, train_s: trainS, teacher, student });
-      log(`images seen ${imagesSeen} (step ${steps}): teacher top-1 ${teacher.top1.toFixed(2)}, student ${student.top1.toFixed(2)}`);
+      const looNote = loo ? ` (train leave-one-out ${teacher.train_loo_top1!.toFixed(2)}, ${student.train_loo_top1!.toFixed(2)})` : '';
+      log(`images seen ${imagesSeen} (step ${steps}): teacher top-1 ${teacher.top1.toFixed(2)}, student ${student.top1.toFixed(2)}${looNote}`);
       if (o.saveDir) log(`saved ${await service.checkpoint()}`);
     };
     const hasBudget = o.budget.images !== undefined || o.budget.steps !== undefined || o.budget.minutes !== undefined;

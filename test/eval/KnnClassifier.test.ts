@@ -46,6 +46,20 @@ describe('KnnClassifier (DINO eval_knn weighting)', () => {
     expect(knn.evaluate([], []).n).toBe(0);
   });
 
+  test('leave-one-out: each bank image is classified by the others, never by itself', () => {
+    const knn = new KnnClassifier(train, labels, 2, { k: 1 });
+    // With itself in the bank every image is its own nearest neighbour: 3 of 3.
+    expect(knn.evaluate(train, labels).top1).toBe(1);
+    // Without: a (class 0) -> nearest b 0.8 (class 1), wrong; b (class 1) -> a 0.8 beats c 0.6 (class 0), wrong;
+    // c (class 1) -> b 0.6 (class 1), right. Top-5 has the same hits: with k = 1 the true class of a and b gets no vote.
+    expect(knn.leaveOneOut()).toEqual({ top1: 1 / 3, top5: 1 / 3, n: 3 });
+    // k = 2, T = 1 for b: a e^0.8 (class 0) against c e^0.6 (class 1) -> class 0 still wins, and both vote.
+    const b = new KnnClassifier(train, labels, 2, { k: 2, temperature: 1 }).predict(train[1]!, 1);
+    expect(b.votes[0]).toBeCloseTo(Math.exp(0.8), 5);
+    expect(b.votes[1]).toBeCloseTo(Math.exp(0.6), 5);
+    expect(() => new KnnClassifier([[1, 0]], [0], 2).leaveOneOut()).toThrow(/at least two/);
+  });
+
   test('ties in votes rank the lower class first', () => {
     const knn = new KnnClassifier([[1, 0], [1, 0]], [1, 0], 2, { k: 2 });
     expect(knn.predict([1, 0]).ranking).toEqual([0, 1]);

@@ -28,9 +28,11 @@ function cli(args: string[]): { code: number | null; stdout: string; stderr: str
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function png(file: string): Promise<void> {
+async function png(file: string, rgb: [number, number, number] = [120, 120, 120]): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(Buffer.alloc(8 * 8 * 3, 120), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(file);
+  const px = Buffer.alloc(8 * 8 * 3);
+  for (let i = 0; i < px.length; i++) px[i] = rgb[i % 3]!;
+  await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(file);
 }
 
 describe('dino-stream eval (CLI)', () => {
@@ -54,6 +56,11 @@ describe('dino-stream eval (CLI)', () => {
     await png(path.join(tmp, 'corrupt/train/dog/a.png'));
     fs.writeFileSync(path.join(tmp, 'corrupt/train/dog/b.jpg'), 'not a jpeg');
     await png(path.join(tmp, 'corrupt/test/cat/a.png'));
+    // one red train image against three blue ones: left out, the red one has only blue neighbours
+    await png(path.join(tmp, 'loo/train/red/a.png'), [230, 20, 20]);
+    for (const [n, b] of [['a', 230], ['b', 210], ['c', 250]] as const) await png(path.join(tmp, `loo/train/blue/${n}.png`), [20, 20, b]);
+    await png(path.join(tmp, 'loo/test/red/a.png'), [220, 30, 30]);
+    await png(path.join(tmp, 'loo/test/blue/a.png'), [30, 30, 220]);
   });
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -126,6 +133,23 @@ describe('dino-stream eval (CLI)', () => {
     expect(report.images_seen).toBe(16);
     expect(report.buffer).toEqual({ size: 4096, policy: 'fifo' });
     expect(report.steps).toBe(2);
+    expect(report.teacher.train_loo_top1).toBeUndefined(); // only with --train-loo
+  });
+
+  test('eval knn --train-loo: each train image scored against the others', () => {
+    const json = path.join(tmp, 'loo.json');
+    const r = cli(['eval', 'knn', '--data', path.join(tmp, 'loo'), '--model', 'micro', '--steps', '1', '--batch', '2', '--train-loo', '--json', json]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('| features | top-1 % | top-5 % | train leave-one-out top-1 % |');
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    // raw pixels: both test images find their colour (100); left out, the lone red train image is outvoted by
+    // blue (it has no red neighbour), the three blue ones are right: 3 of 4 (100 if an image could vote for itself)
+    expect(report.raw_pixels.top1).toBe(100);
+    expect(report.raw_pixels.train_loo_top1).toBe(75);
+    for (const k of ['random_init', 'teacher', 'student']) {
+      expect(report[k].train_loo_top1).toBeGreaterThanOrEqual(0);
+      expect(report[k].train_loo_top1).toBeLessThanOrEqual(100);
+    }
   });
 
   test('eval knn --save keeps the trained agent; --checkpoint evaluates it to the same accuracy', () => {
