@@ -5,6 +5,8 @@ import { LayerNorm } from './LayerNorm';
 import { attention, attentionForward } from '../ops/attention';
 import { gelu } from '../ops/gelu';
 import { SeedSequence } from './init';
+import { DropPath } from './DropPath';
+import type { Random } from '../util/Random';
 
 /**
  * Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)), MLP = fc2(GELU(fc1)).
@@ -33,8 +35,19 @@ export class Block extends Module {
     this.fc2 = this.child('mlp.fc2', new Linear(hidden, dim, seeds.next()));
   }
 
-  /** x [B*T, D] -> [B*T, D]; with `withProbs`, also the attention probabilities [B, H, T, T] (no gradient). */
-  apply(x: tf.Tensor2D, batch: number, tokens: number, withProbs = false): { x: tf.Tensor2D; probs?: tf.Tensor4D } {
+  /**
+   * x [B*T, D] -> [B*T, D]; with `withProbs`, also the attention probabilities [B, H, T, T] (no gradient). With
+   * `dropPath` (the student in training), each residual branch is dropped per image with that probability.
+   */
+  apply(
+    x: tf.Tensor2D,
+    batch: number,
+    tokens: number,
+    withProbs = false,
+    dropPath?: { p: number; rng: Random },
+  ): { x: tf.Tensor2D; probs?: tf.Tensor4D } {
+    const drop = dropPath && dropPath.p > 0 ? new DropPath(dropPath.p) : undefined;
+    const branch = (b: tf.Tensor2D) => (drop ? drop.apply(b, batch, tokens, dropPath!.rng) : b);
     const shape = { batch, tokens, heads: this.numHeads, scale: this.scale };
     const qkv = this.qkv.apply(this.norm1.apply(x));
     let a: tf.Tensor2D;
@@ -44,8 +57,8 @@ export class Block extends Module {
     } else {
       a = attention(qkv, shape);
     }
-    const x1 = tf.add(x, this.proj.apply(a)) as tf.Tensor2D;
+    const x1 = tf.add(x, branch(this.proj.apply(a))) as tf.Tensor2D;
     const h = gelu(this.fc1.apply(this.norm2.apply(x1)));
-    return { x: tf.add(x1, this.fc2.apply(h)) as tf.Tensor2D, probs };
+    return { x: tf.add(x1, branch(this.fc2.apply(h))) as tf.Tensor2D, probs };
   }
 }

@@ -3,6 +3,7 @@ import { Module } from './Module';
 import { VisionTransformer } from './VisionTransformer';
 import { DINOHead } from './DINOHead';
 import type { ModelConfig } from './modelSizes';
+import type { DropPathOptions } from './DropPath';
 
 export interface MultiCropOutput {
   /** Backbone CLS features [nCrops*B, D], crop-major (all images of crop 0, then crop 1, ...). */
@@ -25,7 +26,8 @@ export class MultiCropWrapper extends Module {
     this.head = this.child('head', new DINOHead(config.vit.embedDim, config.head, seed + 1));
   }
 
-  apply(crops: tf.Tensor4D[]): MultiCropOutput {
+  /** `dropPath`: stochastic depth in the backbone (the student's training forward; official drop_path_rate). */
+  apply(crops: tf.Tensor4D[], dropPath?: DropPathOptions): MultiCropOutput {
     if (crops.length === 0) throw new Error('MultiCropWrapper: no crops given');
     const feats: tf.Tensor2D[] = [];
     let start = 0;
@@ -34,7 +36,7 @@ export class MultiCropWrapper extends Module {
       const size = crops[start]!.shape[1];
       while (end < crops.length && crops[end]!.shape[1] === size) end++;
       const group = end - start === 1 ? crops[start]! : tf.concat(crops.slice(start, end), 0);
-      feats.push(this.backbone.apply(group).cls);
+      feats.push(this.backbone.apply(group, { dropPath }).cls);
       start = end;
     }
     const features = feats.length === 1 ? feats[0]! : (tf.concat(feats, 0) as tf.Tensor2D);

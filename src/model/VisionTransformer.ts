@@ -6,6 +6,7 @@ import { LayerNorm } from './LayerNorm';
 import { normal, SeedSequence } from './init';
 import { bicubicMatrix } from './bicubic';
 import type { ViTConfig } from './modelSizes';
+import type { DropPathOptions } from './DropPath';
 
 export interface ViTOutput {
   /** Final-LayerNorm CLS feature [B, D] (the DINO feature). */
@@ -71,14 +72,18 @@ export class VisionTransformer extends Module {
     return { x: tf.reshape(x, [B * (1 + g * g), D]) as tf.Tensor2D, tokens: 1 + g * g };
   }
 
-  apply(images: tf.Tensor4D, opts: { withAttention?: boolean } = {}): ViTOutput {
+  /** `dropPath`: stochastic depth for a training forward (the student's), rising linearly over the blocks from 0. */
+  apply(images: tf.Tensor4D, opts: { withAttention?: boolean; dropPath?: DropPathOptions } = {}): ViTOutput {
     const B = images.shape[0];
     const D = this.config.embedDim;
     let { x, tokens } = this.prepareTokens(images);
     let lastAttention: tf.Tensor4D | undefined;
     this.blocks.forEach((blk, i) => {
       const last = i === this.blocks.length - 1;
-      const r = blk.apply(x, B, tokens, !!opts.withAttention && last);
+      const dp = opts.dropPath;
+      const n = this.blocks.length;
+      const p = dp && n > 1 ? (dp.rate * i) / (n - 1) : 0; // official: torch.linspace(0, drop_path_rate, depth)
+      const r = blk.apply(x, B, tokens, !!opts.withAttention && last, dp && p > 0 ? { p, rng: dp.rng } : undefined);
       x = r.x;
       if (r.probs) lastAttention = r.probs;
     });

@@ -8,6 +8,7 @@ import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule }
 import type { TrainerOptions } from './TrainerOptions';
 import { variableFrom } from '../util/variables';
 import { l2Normalize } from '../ops/l2';
+import { Random } from '../util/Random';
 
 /** What one training step reports: the loss, the schedule values used, and the collapse monitors. */
 export interface StepResult {
@@ -60,11 +61,16 @@ export class Trainer {
   koleoWeight!: Schedule;
   stepCount = 0;
   private readonly nCrops: number;
+  /** Draws of the student's stochastic depth, seeded so that a run repeats for its seed. */
+  private readonly dropPathRng: Random;
 
   constructor(readonly opts: TrainerOptions) {
     const { model } = opts;
     this.opts = { ...opts };
     this.nCrops = 2 + model.crops.nLocal;
+    const dpr = opts.dropPathRate ?? 0;
+    if (!(dpr >= 0 && dpr < 1)) throw new Error(`dropPathRate must be in [0, 1), got ${dpr}`);
+    this.dropPathRng = new Random(opts.seed + 7919);
     this.student = new MultiCropWrapper(model, opts.seed);
     this.teacher = this.student.cloneWeights(false);
     this.dinoLoss = new DINOLoss({
@@ -183,7 +189,8 @@ export class Trainer {
    */
   studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, w: number, onKoleo?: (koleo: tf.Scalar) => void): tf.Scalar {
     return tf.tidy(() => {
-      const s = this.student.apply(crops);
+      const rate = this.opts.dropPathRate ?? 0;
+      const s = this.student.apply(crops, rate > 0 ? { rate, rng: this.dropPathRng } : undefined);
       const dino = this.dinoLoss.lossFromTargets(s.logits, targets);
       const B = crops[0]!.shape[0];
       if (w === 0 || B < 2) return dino; // a nearest neighbour needs two images

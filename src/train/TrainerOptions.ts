@@ -51,6 +51,12 @@ export interface TrainerOptions {
    * classes gather later. Optional for older checkpoints; absent means 'constant'.
    */
   koleoSchedule?: KoleoSchedule;
+  /**
+   * Stochastic depth of the student (official --drop_path_rate, main_dino.py's default 0.1; the teacher never drops):
+   * the last block's per-image drop probability, 0 for the first. Optional so that older checkpoints load; absent
+   * means 0. Both recipes leave it at 0 (their numbers in README.md were measured without it).
+   */
+  dropPathRate?: number;
   /** Seed of the weight initialisation. */
   seed: number;
 }
@@ -78,6 +84,7 @@ export function paperRecipe(model: ModelConfig, batchSize: number, totalSteps = 
     freezeLastLayerSteps: stepsPerEpoch,
     koleoWeight: 0,
     koleoSchedule: 'constant',
+    dropPathRate: 0,
     seed: 0,
   };
 }

@@ -8,11 +8,14 @@ import { useBackend } from '../helpers/backend';
 import { MultiCropWrapper } from '../../src/model/MultiCropWrapper';
 import { DINOLoss } from '../../src/train/DINOLoss';
 import { modelSize } from '../../src/model/modelSizes';
+import { Random } from '../../src/util/Random';
 
 describe('student gradients vs finite differences', () => {
   beforeAll(() => useBackend('cpu'));
 
-  test('every parameter of the micro student', () => {
+  // with drop path, every evaluation redraws the same masks (a fresh generator of one seed), so the loss is one
+  // function of the weights; the micro model's 2 blocks drop at 0 and 0.5
+  test.each([0, 0.5])('every parameter of the micro student (drop path rate %p)', (rate) => {
     const n0 = tf.memory().numTensors;
     const cfg = modelSize('micro');
     const B = 2;
@@ -23,7 +26,13 @@ describe('student gradients vs finite differences', () => {
       ...[0, 1].map((i) => tf.randomUniform([B, 8, 8, 3], -2, 2, 'float32', 20 + i) as tf.Tensor4D),
     ];
     const targets = tf.tidy(() => tf.softmax(tf.randomNormal([2 * B, cfg.head.outDim], 0, 3, 'float32', 5))) as tf.Tensor2D;
-    const f = () => loss.lossFromTargets(model.apply(crops).logits, targets);
+    const dropPath = () => (rate > 0 ? { rate, rng: new Random(17) } : undefined);
+    const f = () => loss.lossFromTargets(model.apply(crops, dropPath()).logits, targets);
+    if (rate > 0) {
+      // the masks must change the loss, or this case would only repeat the first
+      const [on, off] = tf.tidy(() => [f().dataSync()[0]!, loss.lossFromTargets(model.apply(crops).logits, targets).dataSync()[0]!]);
+      expect(Math.abs(on - off)).toBeGreaterThan(1e-3);
+    }
     const params = model.namedParameters().filter(([, v]) => v.trainable);
     const { value, grads } = tf.variableGrads(f, params.map(([, v]) => v));
     value.dispose();

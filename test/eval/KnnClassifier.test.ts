@@ -1,4 +1,6 @@
+import * as tf from '@tensorflow/tfjs';
 import { KnnClassifier } from '../../src/eval/KnnClassifier';
+import { Random } from '../../src/util/Random';
 // Features are stored as Float32 (as embeddings are), so values match to ~1e-7 relative.
 
 // Bank on the unit circle: a = (1,0) class 0, b = (0.8,0.6) class 1, c = (0,1) class 1.
@@ -58,6 +60,30 @@ describe('KnnClassifier (DINO eval_knn weighting)', () => {
     expect(b.votes[0]).toBeCloseTo(Math.exp(0.8), 5);
     expect(b.votes[1]).toBeCloseTo(Math.exp(0.6), 5);
     expect(() => new KnnClassifier([[1, 0]], [0], 2).leaveOneOut()).toThrow(/at least two/);
+  });
+
+  test('predictMany (a matrix product per chunk of queries) gives what predict gives, one query at a time', () => {
+    // 5000 bank rows make chunks of 838 queries, so 2000 queries cross two chunk boundaries
+    const rng = new Random(3);
+    const row = () => Array.from({ length: 8 }, () => rng.normal());
+    const bank = Array.from({ length: 5000 }, row);
+    const knn = new KnnClassifier(bank, bank.map((_, i) => i % 7), 7);
+    const queries = Array.from({ length: 2000 }, (_, i) => (i % 2 ? bank[i]! : row()));
+    const exclude = (i: number) => (i % 3 === 0 ? i : -1); // some leave their own bank row out
+    const n0 = tf.memory().numTensors;
+    const many = knn.predictMany((i) => queries[i]!, queries.length, exclude);
+    expect(tf.memory().numTensors).toBe(n0);
+    let differ = 0;
+    many.forEach((p, i) => {
+      const one = knn.predict(queries[i]!, exclude(i));
+      if (p.ranking.join() !== one.ranking.join()) differ++;
+      one.votes.forEach((v, c) => {
+        if (!(Math.abs(p.votes[c]! - v) <= 1e-4 * v)) differ++;
+      });
+    });
+    expect(differ).toBe(0);
+    // a query that is its own bank row and may use it scores ~1 against itself, so its class wins by a lot
+    expect(many[1]!.ranking[0]).toBe(1 % 7);
   });
 
   test('ties in votes rank the lower class first', () => {
