@@ -96,6 +96,12 @@ export function parseSets(sets: string[] | undefined): RecipeOverrides | undefin
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
+/** What a trained row is: images this run streamed, or a checkpoint (which "0 images seen" would misdescribe). */
+function trainedLabel(r: { recipe: string; images_seen: number }): string {
+  if (r.recipe !== '(checkpoint)') return `${r.images_seen} images seen`;
+  return r.images_seen > 0 ? `checkpoint + ${r.images_seen} images seen` : 'checkpoint';
+}
+
 export function knnTable(r: KnnEvalReport): string {
   // the leave-one-out column only when it was asked for (--train-loo)
   const loo = r.teacher.train_loo_top1 !== undefined;
@@ -103,8 +109,8 @@ export function knnTable(r: KnnEvalReport): string {
   const rows = [
     row('raw pixels', r.raw_pixels),
     row('random-init teacher', r.random_init),
-    row(`teacher (${r.images_seen} images seen)`, r.teacher),
-    row(`student (${r.images_seen} images seen)`, r.student),
+    row(`teacher (${trainedLabel(r)})`, r.teacher),
+    row(`student (${trainedLabel(r)})`, r.student),
   ];
   const lines = [
     `k-NN (k=20, T=0.07) on ${r.data}: ${r.train_images} train / ${r.test_images} test, model ${r.model}, recipe ${r.recipe}`,
@@ -133,7 +139,7 @@ export function noveltyTable(r: NoveltyEvalReport): string {
   const rows: [string, { auroc: number; fpr95: number }][] = [
     ['raw pixels', r.raw_pixels],
     ['random-init teacher', r.random_init],
-    [`teacher (${r.images_seen} images seen)`, r.teacher],
+    [`teacher (${trainedLabel(r)})`, r.teacher],
   ];
   return [
     `novelty (cosine distance to the ${r.k}-th neighbour) on ${r.data}: held out ${r.holdout.join(', ')}; ` +

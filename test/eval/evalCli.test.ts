@@ -166,5 +166,7 @@ describe('dino-stream eval (CLI)', () => {
     const b = JSON.parse(fs.readFileSync(reloaded, 'utf8'));
     expect(b.model).toBe(`checkpoint ${path.join(save, 'ckpt-000000003.dino')}`);
     expect([b.teacher, b.student]).toEqual([a.teacher, a.student]);
+    // the table names the checkpoint, not "0 images seen"
+    expect(e.stdout).toMatch(/\| teacher \(checkpoint\) \|/);
   });
 });
