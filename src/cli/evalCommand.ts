@@ -8,7 +8,7 @@ import { ImageFolderError } from '../eval/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
-import type { RecipeOverrides } from '../eval/evalTrainer';
+import { CHECKPOINT_RECIPE, type RecipeOverrides } from '../eval/evalTrainer';
 import { REPLAY_POLICIES, type ReplayPolicy } from '../../streams/ReplayBuffer';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
 
@@ -98,7 +98,7 @@ const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
 /** What a trained row is: images this run streamed, or a checkpoint (which "0 images seen" would misdescribe). */
 function trainedLabel(r: { recipe: string; images_seen: number }): string {
-  if (r.recipe !== '(checkpoint)') return `${r.images_seen} images seen`;
+  if (r.recipe !== CHECKPOINT_RECIPE) return `${r.images_seen} images seen`;
   return r.images_seen > 0 ? `checkpoint + ${r.images_seen} images seen` : 'checkpoint';
 }
 

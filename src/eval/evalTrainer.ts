@@ -57,6 +57,9 @@ export function applyOverrides(options: TrainerOptions, overrides: RecipeOverrid
   return out as unknown as TrainerOptions;
 }
 
+/** The `recipe` a report names when its weights came from a checkpoint (their recipe is the checkpoint's). */
+export const CHECKPOINT_RECIPE = '(checkpoint)';
+
 export interface EvalTrainer {
   service: TrainerService;
   options: TrainerOptions;

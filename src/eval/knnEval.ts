@@ -1,7 +1,7 @@
 import type { SelectBackendOptions } from '../backend';
 import type { ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
-import { openEvalTrainer, type RecipeOverrides } from './evalTrainer';
+import { CHECKPOINT_RECIPE, openEvalTrainer, type RecipeOverrides } from './evalTrainer';
 import type { VisionTransformer } from '../model/VisionTransformer';
 import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { ImageFolder, type LoadedImages } from './ImageFolder';
@@ -161,7 +161,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     return {
       data: o.data,
       model: checkpointFile ? `checkpoint ${checkpointFile}` : o.model,
-      recipe: checkpointFile ? '(checkpoint)' : o.recipe,
+      recipe: checkpointFile ? CHECKPOINT_RECIPE : o.recipe,
       backend: info.detail,
       buffer: { size: o.bufferSize, policy: o.bufferPolicy },
       train_images: train.images.length,

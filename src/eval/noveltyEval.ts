@@ -8,7 +8,7 @@ import { ImageFolder, type LoadedImages } from './ImageFolder';
 import { auroc, fprAtTpr } from './auroc';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
 import { runStreamTraining, type Budget } from './StreamTrainingRun';
-import { openEvalTrainer, type RecipeOverrides } from './evalTrainer';
+import { CHECKPOINT_RECIPE, openEvalTrainer, type RecipeOverrides } from './evalTrainer';
 import { EvalInputError } from './EvalInputError';
 
 export interface NoveltyEvalOptions {
@@ -172,7 +172,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
     return {
       data: o.data,
       model: et.checkpointFile ? `checkpoint ${et.checkpointFile}` : o.model,
-      recipe: et.checkpointFile ? '(checkpoint)' : o.recipe,
+      recipe: et.checkpointFile ? CHECKPOINT_RECIPE : o.recipe,
       backend: et.info.detail,
       holdout: [...held].sort((a, b) => a - b).map((c) => folder.classes[c]!),
       streamed_classes: folder.classes.filter((_, c) => !held.has(c)),

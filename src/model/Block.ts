@@ -46,8 +46,8 @@ export class Block extends Module {
     withProbs = false,
     dropPath?: { p: number; rng: Random },
   ): { x: tf.Tensor2D; probs?: tf.Tensor4D } {
-    const drop = dropPath && dropPath.p > 0 ? new DropPath(dropPath.p) : undefined;
-    const branch = (b: tf.Tensor2D) => (drop ? drop.apply(b, batch, tokens, dropPath!.rng) : b);
+    const drop = dropPath && new DropPath(dropPath.p);
+    const branch = (b: tf.Tensor2D) => (drop ? drop.apply(b, batch, tokens, dropPath.rng) : b);
     const shape = { batch, tokens, heads: this.numHeads, scale: this.scale };
     const qkv = this.qkv.apply(this.norm1.apply(x));
     let a: tf.Tensor2D;
