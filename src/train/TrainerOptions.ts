@@ -54,7 +54,7 @@ export interface TrainerOptions {
   /**
    * Stochastic depth of the student (official --drop_path_rate, main_dino.py's default 0.1; the teacher never drops):
    * the last block's per-image drop probability, 0 for the first. Optional so that older checkpoints load; absent
-   * means 0. Both recipes leave it at 0 (their numbers in README.md were measured without it).
+   * means 0. `stream` uses 0.1; `paper` keeps 0, as its numbers in README.md were measured without it.
    */
   dropPathRate?: number;
   /** Seed of the weight initialisation. */

@@ -28,6 +28,11 @@ describe('recipes', () => {
     expect(recipe('stream', { model, batchSize: 64, horizonSteps: 100_000 }).warmupSteps).toBe(200);
   });
 
+  it('stream: drop path 0.1 on the student (v4, the seventeenth lever); paper keeps 0, as its README numbers were measured', () => {
+    expect(recipe('stream', { model, batchSize: 64, horizonSteps: 2500 }).dropPathRate).toBe(0.1);
+    expect(recipe('paper', { model, batchSize: 64, horizonSteps: 2500 }).dropPathRate).toBe(0);
+  });
+
   it('paper: main_dino.py defaults, whatever the horizon', () => {
     for (const horizonSteps of [100, 2500, 100_000]) {
       const r = recipe('paper', { model, batchSize: 64, horizonSteps });
