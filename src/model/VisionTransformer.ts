@@ -83,7 +83,7 @@ export class VisionTransformer extends Module {
       const dp = opts.dropPath;
       const n = this.blocks.length;
       const p = dp && n > 1 ? (dp.rate * i) / (n - 1) : 0; // official: torch.linspace(0, drop_path_rate, depth)
-      const r = blk.apply(x, B, tokens, !!opts.withAttention && last, dp && p > 0 ? { p, rng: dp.rng } : undefined);
+      const r = blk.apply(x, B, tokens, !!opts.withAttention && last, dp && { p, rng: dp.rng });
       x = r.x;
       if (r.probs) lastAttention = r.probs;
     });

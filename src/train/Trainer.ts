@@ -189,8 +189,7 @@ export class Trainer {
    */
   studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, w: number, onKoleo?: (koleo: tf.Scalar) => void): tf.Scalar {
     return tf.tidy(() => {
-      const rate = this.opts.dropPathRate ?? 0;
-      const s = this.student.apply(crops, rate > 0 ? { rate, rng: this.dropPathRng } : undefined);
+      const s = this.student.apply(crops, { rate: this.opts.dropPathRate ?? 0, rng: this.dropPathRng });
       const dino = this.dinoLoss.lossFromTargets(s.logits, targets);
       const B = crops[0]!.shape[0];
       if (w === 0 || B < 2) return dino; // a nearest neighbour needs two images
