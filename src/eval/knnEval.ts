@@ -23,6 +23,8 @@ export interface KnnEvalOptions {
   backend: SelectBackendOptions;
   /** Evaluate a saved agent (a checkpoint file or directory) instead of a fresh one. */
   checkpoint?: string;
+  /** Start from pretrained weights (.pth or .safetensors); the random-init row is then these weights, untrained. */
+  init?: string;
   /** Changes to the recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
   overrides?: RecipeOverrides;
   /** Save the trained agent here at every evaluation (each mark and the end): ckpt-<step>.dino files. */
@@ -59,7 +61,9 @@ export interface KnnEvalReport {
   train_images: number;
   test_images: number;
   raw_pixels: Accuracy;
+  /** The teacher before any training: a random initialisation, or the --init weights (then `init` names the file). */
   random_init: Accuracy;
+  init?: string;
   teacher: Accuracy;
   student: Accuracy;
   images_seen: number;
@@ -110,6 +114,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     seed: o.seed,
     backend: o.backend,
     checkpoint: o.checkpoint,
+    init: o.init,
     horizonSteps: Math.ceil((imagesBudget ?? 1e9) / o.batchSize),
     overrides: o.overrides,
     saveDir: o.saveDir,
@@ -129,7 +134,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
 
     const trainer = service.frameTrainer.trainer;
     const randomInit = checkpointFile ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
-    if (!checkpointFile) log(`random-init teacher: top-1 ${randomInit.top1.toFixed(2)}`);
+    if (!checkpointFile) log(`${o.init ? 'init weights' : 'random-init'} teacher: top-1 ${randomInit.top1.toFixed(2)}`);
     const curve: KnnPoint[] = [];
     const evaluate = async (imagesSeen: number, steps: number, trainS: number) => {
       const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
@@ -168,6 +173,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
       test_images: test.images.length,
       raw_pixels: raw,
       random_init: randomInit,
+      ...(o.init ? { init: o.init } : {}),
       teacher: last.teacher,
       student: last.student,
       images_seen: run.imagesSeen,
