@@ -95,8 +95,9 @@ export function unpickle(buf: Uint8Array, hooks: UnpicklerHooks, start = 0): { v
   };
   const bytes = (n: number) => (need(n, 'a byte string'), buf.subarray((pos += n) - n, pos));
   const text = (n: number) => {
+    const b = bytes(n);
     try {
-      return utf8.decode(bytes(n));
+      return utf8.decode(b);
     } catch {
       throw new UnpicklingError(`invalid UTF-8 string at byte ${pos - n}`);
     }
