@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { zipSync } from 'fflate';
 import { useBackend } from '../helpers/backend';
 import { unpickle, PyDict } from '../../src/pretrained/Unpickler';
-import { readTorchFile } from '../../src/pretrained/TorchFile';
+import { readTorchFile, TorchTensor } from '../../src/pretrained/TorchFile';
 import { readSafetensors } from '../../src/pretrained/Safetensors';
 import { loadWeights, modelForWeights, readPretrained } from '../../src/pretrained/PretrainedWeights';
 import { MultiCropWrapper } from '../../src/model/MultiCropWrapper';
@@ -88,7 +88,7 @@ describe('weight files are data: hostile and malformed files are refused', () =>
     ]);
     const zip = zipSync({ 'x/data.pkl': [pkl, { level: 0 }], 'x/data/0': [new Uint8Array(8), { level: 0 }] });
     const obj = readTorchFile(zip) as PyDict;
-    expect(() => (obj.get('w') as { data(n: string): unknown }).data('w')).toThrow(/"w" of shape \[4\] reaches beyond its storage of 2 elements/);
+    expect(() => (obj.get('w') as TorchTensor).data('w')).toThrow(/"w" of shape \[4\] reaches beyond its storage of 2 elements/);
     // compressed entries would allocate what the header claims: refused
     const deflated = zipSync({ 'x/data.pkl': [pkl, { level: 6 }] });
     expect(() => readTorchFile(deflated)).toThrow(/compressed/);
