@@ -19,7 +19,7 @@ import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
 import { WorkerTrainer, type TrainerHandle } from '../train/WorkerTrainer';
 import { statusLine } from './statusLine';
-import { createLogger } from './createLogger';
+import { createLogger } from '../util/Logger';
 import { LiveProbe } from '../probe/LiveProbe';
 import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../types/messages';
 

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { Subject } from 'rxjs';
 import type { Frame } from '../../streams/Frame';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../util/Logger';
 import type { AgentConfig } from '../../config/schema';
 import type { EmbeddingService } from './EmbeddingService';
 import type { TeacherSnapshot } from '../train/TrainerService';
@@ -43,7 +43,7 @@ export class EmbedLoop {
     private readonly detectors: StreamDetectors,
     private readonly sinks: EmbedLoopSinks,
     private readonly metrics: AgentMetrics,
-    private readonly log: StreamLogger,
+    private readonly log: Logger,
   ) {}
 
   offer(frame: Frame): void {

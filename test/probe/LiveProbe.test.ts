@@ -16,7 +16,7 @@ import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage }
 import { KnnClassifier } from '../../src/probe/KnnClassifier';
 import { LiveProbe } from '../../src/probe/LiveProbe';
 import { ImageFolderError } from '../../src/probe/ImageFolder';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import type { Frame } from '../../streams/Frame';
 import { configSchema } from '../../config/schema';
 
