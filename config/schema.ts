@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { REPLAY_POLICIES } from '../streams/ReplayBuffer';
-import { MODEL_SIZE_NAMES } from '../src/model/modelSizes';
-import { RECIPE_NAMES } from '../src/train/recipes';
+import { REPLAY_POLICIES } from '../src/types/ReplayPolicy';
+import { MODEL_SIZE_NAMES, RECIPE_NAMES } from '../src/types/ModelNames';
 
 /**
  * The agent's configuration, validated at start. Every field has a default, so an empty file is a valid

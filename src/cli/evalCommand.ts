@@ -6,7 +6,7 @@ import type { Budget } from '../eval/StreamTrainingRun';
 import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
 import { RECIPE_NAMES, type RecipeName } from '../train/recipes';
 import { PretrainedError } from '../pretrained/PretrainedWeights';
-import { ImageFolderError } from '../eval/ImageFolder';
+import { ImageFolderError } from '../probe/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';

@@ -1,8 +1,8 @@
 import type { BackendInfo, SelectBackendOptions } from '../backend';
-import { TrainerService } from '../agent/TrainerService';
+import { TrainerService } from '../train/TrainerService';
 import type { ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
-import { trainerOptionsFor } from '../pretrained/pretrainedOptions';
+import { trainerOptionsFor } from '../train/trainerOptionsFor';
 import { CheckpointStore } from '../train/CheckpointStore';
 import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
 import { KOLEO_SCHEDULES, type TrainerOptions } from '../train/TrainerOptions';

@@ -1,3 +1,5 @@
+import { MODEL_SIZE_NAMES, type ModelSizeName } from '../types/ModelNames';
+
 /** Architecture of the ViT backbone (official vision_transformer.py names). */
 export interface ViTConfig {
   patchSize: number;
@@ -118,10 +120,9 @@ export const MODEL_SIZES = {
     { hiddenDim: 2048, bottleneckDim: 256, outDim: 65536 },
     { globalSize: 224, localSize: 96, nLocal: 8 },
   ),
-} as const satisfies Record<string, ModelConfig>;
+} as const satisfies Record<ModelSizeName, ModelConfig>;
 
-export type ModelSizeName = keyof typeof MODEL_SIZES;
-export const MODEL_SIZE_NAMES = Object.keys(MODEL_SIZES) as [ModelSizeName, ...ModelSizeName[]];
+export { MODEL_SIZE_NAMES, type ModelSizeName };
 
 export function modelSize(name: string): ModelConfig {
   const m = (MODEL_SIZES as Record<string, ModelConfig>)[name];

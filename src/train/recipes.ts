@@ -1,8 +1,8 @@
+import { RECIPE_NAMES, type RecipeName } from '../types/ModelNames';
 import type { ModelConfig } from '../model/modelSizes';
 import { paperRecipe, type TrainerOptions } from './TrainerOptions';
 
-export const RECIPE_NAMES = ['stream', 'paper', 'finetune'] as const;
-export type RecipeName = (typeof RECIPE_NAMES)[number];
+export { RECIPE_NAMES, type RecipeName };
 
 export interface RecipeInput {
   model: ModelConfig;

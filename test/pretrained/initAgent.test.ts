@@ -12,9 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { useBackend } from '../helpers/backend';
-import { TrainerService } from '../../src/agent/TrainerService';
+import { TrainerService } from '../../src/train/TrainerService';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
-import { trainerOptionsFor } from '../../src/pretrained/pretrainedOptions';
+import { trainerOptionsFor } from '../../src/train/trainerOptionsFor';
 import { readPretrained } from '../../src/pretrained/PretrainedWeights';
 import { AgentProcess, CLI } from '../agent/agentProcess';
 import { maxAbsDiff } from './fixtureImages';
@@ -53,7 +53,7 @@ describe('starting from pretrained weights (--init)', () => {
     const { options } = trainerOptionsFor('micro', 'finetune', { batchSize: 4, horizonSteps: 100 }, FULL);
     expect(options.model.head.outDim).toBe(64); // the file's head, not the recipe's
     const logs: string[] = [];
-    const { service } = await TrainerService.create({ trainer: options, backend: { backend: 'cpu' }, init: FULL }, (m) => logs.push(m));
+    const { service } = await TrainerService.create({ trainer: options, backend: { backend: 'cpu' }, init: FULL }, (m: string) => logs.push(m));
     expect(logs.join('\n')).toMatch(/initialised from dino_full_checkpoint_micro\.pth: DINO pth, ViT patch 4, dim 16, depth 2, position grid 4; with its DINO head \(64 prototypes\), student and teacher/);
     const w = readPretrained(FULL);
     const t = service.frameTrainer.trainer;

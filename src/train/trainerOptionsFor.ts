@@ -1,7 +1,7 @@
 import { modelSize } from '../model/modelSizes';
-import { recipe, type RecipeInput, type RecipeName } from '../train/recipes';
-import type { TrainerOptions } from '../train/TrainerOptions';
-import { modelForWeights, readPretrained, type PretrainedWeights } from './PretrainedWeights';
+import { recipe, type RecipeInput, type RecipeName } from './recipes';
+import type { TrainerOptions } from './TrainerOptions';
+import { modelForWeights, readPretrained, type PretrainedWeights } from '../pretrained/PretrainedWeights';
 
 /**
  * Trainer options for a named model and recipe, and with `init` the model those weights need: the file's ViT and,
