@@ -5,7 +5,8 @@ blocks.N.*, norm.*; nn.Linear weights [out, in], the patch embedding a Conv2d we
 torch.save. With --full, a main_dino.py training checkpoint instead: student (DDP `module.` prefix) and teacher, each
 with backbone. and head. (DINOHead: mlp.0/2/4, last_layer.weight_g/_v). Used to make a "pretrained" model that
 `--init` can start from when the real files cannot be downloaded. Needs PyTorch (Debian's python3-torch):
-    /usr/bin/python3 scripts/reference/export_dino_pth.py ckpt-200.dino out.pth [--full]
+    /usr/bin/python3 scripts/reference/export_dino_pth.py ckpt-200.dino out.pth [--full | --student]
+(--student: the student backbone instead of the teacher's, for a run whose student is ahead.)
 """
 import collections, hashlib, json, struct, sys
 import numpy as np
@@ -55,5 +56,6 @@ if __name__ == '__main__':
         torch.save({'student': collections.OrderedDict(('module.' + k, v) for k, v in student.items()),
                     'teacher': state_dict(tensors, 'teacher.', patch, True), 'epoch': header['step']}, dst)
     else:
-        torch.save(state_dict(tensors, 'teacher.', patch, False), dst)
+        who = 'student.' if '--student' in sys.argv[3:] else 'teacher.'
+        torch.save(state_dict(tensors, who, patch, False), dst)
     print(f'wrote {dst} from {src} (step {header["step"]})', file=sys.stderr)
