@@ -1,6 +1,6 @@
 import {
   catchError, concatMap, defer, EMPTY, exhaustMap, filter, from, ignoreElements, interval, map, merge, Observable, share,
-  startWith, tap, type Subject,
+  startWith, Subject, tap,
 } from 'rxjs';
 import { DEFAULT_SOURCE_FPS, type AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
@@ -31,6 +31,17 @@ export interface AgentSinks {
   stats: Subject<StatsMessage>;
   thumbnails: Subject<ThumbnailMessage>;
   attention: Subject<AttentionMessage>;
+}
+
+/** Fresh sinks, one Subject per kind of message. */
+export function createSinks(): AgentSinks {
+  return {
+    embeddings: new Subject<EmbeddingMessage>(),
+    events: new Subject<AgentEvent>(),
+    stats: new Subject<StatsMessage>(),
+    thumbnails: new Subject<ThumbnailMessage>(),
+    attention: new Subject<AttentionMessage>(),
+  };
 }
 
 export interface AgentPipelineParts {
