@@ -108,7 +108,8 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
             updatesPerFrame: cfg.train.updatesPerFrame,
             upstreamDrops: drops,
           }),
-          map((s) => statsMessage(s, rates, probeTop1)),
+          tap((s) => rates.onDropped(s.dropped)),
+          map((s) => statsMessage(s, rates.summary(), probeTop1)),
           tap((m) => sinks.stats.next(m)),
           concatMap((m) => collapseEvents(collapse, m, log)),
           tap((e) => sinks.events.next(e)),
@@ -202,9 +203,8 @@ function mixPeriodMs(cfg: AgentConfig): number {
   return 500 / Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps));
 }
 
-function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, probeTop1: number | undefined): StatsMessage {
+function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
   const r = s.stats;
-  rates.onDropped(s.dropped);
   return {
     t: Date.now(),
     step: r.step + 1,
@@ -219,7 +219,7 @@ function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, prob
     teacherTemp: r.teacherTemp,
     stepMs: s.stepMs,
     imagesPerSec: s.imagesPerSec,
-    streams: rates.summary(),
+    streams,
     bufferSize: s.bufferSize,
     ...(probeTop1 !== undefined ? { probeTop1 } : {}),
   };
