@@ -8,6 +8,7 @@ import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule }
 import type { TrainerOptions } from './TrainerOptions';
 import { variableFrom } from '../util/variables';
 import { l2Normalize } from '../ops/l2';
+import { variableGrads } from '../ops/variableGrads';
 import { Random } from '../util/Random';
 
 /** What one training step reports: the loss, the schedule values used, and the collapse monitors. */
@@ -134,14 +135,15 @@ export class Trainer {
     // monitors read; kept tensors outlive every tidy, so it is disposed by hand below
     let koleoKept: tf.Scalar | undefined;
     const scalars = tf.tidy(() => {
-      const t = this.teacher.apply(crops.slice(0, 2));
+      // in its own scope: the teacher's activations need not live through the student's forward and backward
+      const t = tf.tidy(() => this.teacher.apply(crops.slice(0, 2)));
       const targets = this.dinoLoss.teacherTargets(t.logits, temp);
       const entropy = tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.add(targets, 1e-12))), 1)));
       const feats = l2Normalize(t.features);
       const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
 
       const params = this.trainableParams(it);
-      const { value, grads } = tf.variableGrads(
+      const { value, grads } = variableGrads(
         () => this.studentLoss(crops, targets, kw, (k) => (koleoKept = tf.keep(k))),
         params.map(([, v]) => v),
       );
