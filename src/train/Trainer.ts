@@ -136,7 +136,10 @@ export class Trainer {
     let koleoKept: tf.Scalar | undefined;
     const scalars = tf.tidy(() => {
       // in its own scope: the teacher's activations need not live through the student's forward and backward
-      const t = tf.tidy(() => this.teacher.apply(crops.slice(0, 2)));
+      const t = tf.tidy(() => {
+        const { logits, features } = this.teacher.apply(crops.slice(0, 2));
+        return { logits, features };
+      });
       const targets = this.dinoLoss.teacherTargets(t.logits, temp);
       const entropy = tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.add(targets, 1e-12))), 1)));
       const feats = l2Normalize(t.features);
