@@ -57,25 +57,19 @@ export interface Side {
 }
 
 /**
- * Warms both up (warm-up runs first, in turn), then `runs` timed runs each, alternating which goes first in every
- * pair so that neither always follows the other.
+ * Warms every engine up (in turn), then `runs` timed runs each, in rounds whose order rotates (a, b, c; b, c, a;
+ * ...) so that none always follows another.
  */
-export async function alternate(a: LineChild, b: LineChild, warmup: number, runs: number): Promise<[Reply[], Reply[]]> {
-  if (warmup > 0) {
-    await a.send(`warmup ${warmup}`);
-    await b.send(`warmup ${warmup}`);
-  }
-  const ra: Reply[] = [], rb: Reply[] = [];
+export async function alternate(children: LineChild[], warmup: number, runs: number): Promise<Reply[][]> {
+  if (warmup > 0) for (const c of children) await c.send(`warmup ${warmup}`);
+  const out: Reply[][] = children.map(() => []);
   for (let i = 0; i < runs; i++) {
-    if (i % 2 === 0) {
-      ra.push(await a.send('run 1'));
-      rb.push(await b.send('run 1'));
-    } else {
-      rb.push(await b.send('run 1'));
-      ra.push(await a.send('run 1'));
+    for (let k = 0; k < children.length; k++) {
+      const idx = (i + k) % children.length;
+      out[idx]!.push(await children[idx]!.send('run 1'));
     }
   }
-  return [ra, rb];
+  return out;
 }
 
 export function side(label: string, detail: string, replies: Reply[]): Side {

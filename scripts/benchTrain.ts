@@ -6,13 +6,14 @@
  *
  *   npm run bench:train [-- --modes native,wasm] [-- --steps 10] [-- --warmup 3] [-- --profile]
  *   npm run bench:train -- --against-pytorch [--steps 10] [--warmup 3]   (the same step in PyTorch, alternating)
+ *   [-- --precision fp32|bf16|auto]   (matmul precision of ours; default auto: bf16 where the CPU has AVX512_BF16)
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend';
 import { Trainer } from '../src/train/Trainer';
 import { paperRecipe } from '../src/train/TrainerOptions';
 import { modelSize } from '../src/model/modelSizes';
-import { arg, BENCH_MODES, median, peakRssMb, runModes, table, type BenchMode } from './benchCommon';
+import { arg, BENCH_MODES, median, modeOptions, passOn, peakRssMb, runModes, table, type BenchMode } from './benchCommon';
 import { alternate, comparisonTable, LineChild, loadLine, serveCommands, side, startTorch } from './benchAgainst';
 import { trainStepFlops } from './benchFlops';
 
@@ -31,7 +32,7 @@ const GFLOP = () => trainStepFlops(modelSize('tiny'), batch()) / 1e9;
 
 /** The bench-tiny trainer on a backend configuration, with fixed random crops. */
 async function setup(mode: BenchMode) {
-  const info = await selectBackend({ ...BENCH_MODES[mode].opts, log: () => undefined });
+  const info = await selectBackend({ ...modeOptions(mode), log: () => undefined });
   const model = modelSize('tiny');
   const B = batch();
   const trainer = new Trainer({ ...paperRecipe(model, B, 1000, 10), warmupSteps: 0, freezeLastLayerSteps: 0 });
@@ -74,7 +75,7 @@ async function serve(mode: BenchMode): Promise<void> {
 
 function parent(): void {
   const modes = arg('modes', 'native,wasm').split(',') as BenchMode[];
-  const pass = ['steps', 'warmup', 'batch'].flatMap((k) => (process.argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : []));
+  const pass = passOn(['steps', 'warmup', 'batch', 'precision']);
   if (process.argv.includes('--profile')) pass.push('--profile');
   const results = runModes<TrainBench>(__filename, modes, pass);
   const gflop = GFLOP();
@@ -105,32 +106,17 @@ async function againstPytorch(): Promise<void> {
   const gflop = GFLOP();
   const started = new Date().toISOString();
   const load0 = loadLine();
-  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, '--batch', String(batch())]);
+  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, ...passOn(['batch', 'precision'])]);
   const oursDetail = (await ours.next<{ detail: string }>()).detail;
   const torch = await startTorch('train', batch(), threads);
   console.log(`bench-tiny training step (batch ${batch()}, ${gflop.toFixed(1)} GFLOP of matmuls), ${warmup} warm-up + ${steps} timed steps each, alternating; ${started}`);
-  if ('missing' in torch) {
-    console.log(torch.missing);
-    await ours.send(`warmup ${warmup}`);
-    const r: ReturnType<typeof side>['ms'] = [];
-    let rss = 0;
-    for (let i = 0; i < steps; i++) {
-      const x = await ours.send('run 1');
-      r.push(...x.ms);
-      rss = Math.max(rss, x.peakRssMb);
-    }
-    ours.close();
-    console.log(comparisonTable({ label: `ours: ${BENCH_MODES[mode].label}`, detail: oursDetail, ms: r, peakRssMb: rss }, [], gflop));
-    console.log(`${load0} at start, ${loadLine()} at the end`);
-    return;
-  }
-  const [ro, rt] = await alternate(ours, torch.child, warmup, steps);
-  ours.close();
-  torch.child.close();
+  if ('missing' in torch) console.log(torch.missing);
+  const children = 'missing' in torch ? [ours] : [ours, torch.child];
+  const [ro, rt] = await alternate(children, warmup, steps);
+  for (const c of children) c.close();
   const tensors = ro.map((r) => Number(r['tensors']));
   const so = side(`ours: ${BENCH_MODES[mode].label}`, oursDetail, ro);
-  const st = side(torch.detail, torch.detail, rt);
-  console.log(comparisonTable(so, [st], gflop));
+  console.log(comparisonTable(so, rt && !('missing' in torch) ? [side(torch.detail, torch.detail, rt)] : [], gflop));
   console.log(`ours: ${oursDetail}; tensors alive after each step: ${[...new Set(tensors)].join(', ')}`);
   console.log(`${load0} at start, ${loadLine()} at the end`);
 }

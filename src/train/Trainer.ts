@@ -3,7 +3,7 @@ import { MultiCropWrapper } from '../model/MultiCropWrapper';
 import { DINOHead } from '../model/DINOHead';
 import { DINOLoss } from './DINOLoss';
 import { KoLeoLoss } from './KoLeoLoss';
-import { AdamW, clipGradients, type ParamUpdate } from './AdamW';
+import { AdamW, emaUpdate, type ParamUpdate } from './AdamW';
 import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
 import type { TrainerOptions } from './TrainerOptions';
 import { variableFrom } from '../util/variables';
@@ -151,16 +151,17 @@ export class Trainer {
         params.map(([, v]) => v),
       );
       const present = params.filter(([, v]) => grads[v.name] !== undefined);
-      const raw = present.map(([, v]) => grads[v.name]!);
-      const clipped = this.opts.clipGrad > 0 ? clipGradients(raw, this.opts.clipGrad) : raw;
-      const updates: ParamUpdate[] = present.map(([name, v], i) => ({
+      // clipping, AdamW and the teacher's EMA in one pass per parameter (AdamW.step); the EMA of parameters
+      // without a gradient (a frozen last layer, weight_g) follows
+      const updates: ParamUpdate[] = present.map(([name, v]) => ({
         name,
         param: v,
-        grad: clipped[i]!,
+        grad: grads[v.name]!,
         decay: Trainer.decays(name, v),
       }));
-      this.optimizer.step(updates, lr, wd);
-      this.updateTeacher(m);
+      const teacher = new Map(this.teacher.namedParameters());
+      const emaDone = this.optimizer.step(updates, lr, wd, { clip: this.opts.clipGrad, ema: { teacher, momentum: m } });
+      this.updateTeacher(m, emaDone);
       this.dinoLoss.updateCenter(t.logits);
       const koleoValue = koleoKept ?? tf.scalar(0);
       const dino = tf.sub(value, tf.mul(koleoValue, kw));
@@ -207,13 +208,12 @@ export class Trainer {
     });
   }
 
-  /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA, no gradient). */
-  updateTeacher(m: number): void {
+  /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA), except the names in `skip`. */
+  updateTeacher(m: number, skip: ReadonlySet<string> = new Set()): void {
     const student = new Map(this.student.namedParameters());
     tf.tidy(() => {
       for (const [name, tv] of this.teacher.namedParameters()) {
-        const sv = student.get(name)!;
-        tv.assign(tf.add(tf.mul(tv, m), tf.mul(sv, 1 - m)));
+        if (!skip.has(name)) tv.assign(emaUpdate(tv, student.get(name)!, m));
       }
     });
   }
