@@ -3,15 +3,16 @@ import { resolve } from 'path';
 import type { Browser } from 'playwright-core';
 import { canvasHash, launchChromium } from '../helpers/browser';
 import { AgentServer } from '../../src/serve/AgentServer';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { sleep } from '../streams/waitFor';
 import { DashboardFeed } from './dashboardFeed';
 import { FakeHub } from './fakeHub';
+import { requireTool } from '../helpers/requireTool';
 
 const ARTIFACTS = resolve(__dirname, '../../artifacts');
 
 
-describe('dashboard in headless Chromium', () => {
+requireTool('chromium')('dashboard in headless Chromium', () => {
   let server: AgentServer;
   let feed: DashboardFeed;
   let browser: Browser | undefined;

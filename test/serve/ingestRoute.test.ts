@@ -2,13 +2,14 @@ import { readFileSync } from 'fs';
 import { resolve } from 'path';
 import { AgentServer } from '../../src/serve/AgentServer';
 import type { Frame } from '../../streams/Frame';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { waitFor } from '../streams/waitFor';
 import { FakeHub } from './fakeHub';
 import { refusedUpgrade, TestClient } from './wsClient';
+import { sharedData } from '../helpers/sharedData';
 
-const CAT = resolve(__dirname, '../../../shared/data/cifar10/train/cat/0000.jpg');
+const CAT = sharedData('cifar10/train/cat/0000.jpg');
 
 describe('AgentServer /ingest', () => {
   let server: AgentServer;
