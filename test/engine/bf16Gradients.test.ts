@@ -7,8 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import { loadNativeAddon } from '../../src/backend/nativeAddon';
-import { MultiCropWrapper } from '../../src/model/MultiCropWrapper';
-import { DINOLoss } from '../../src/train/DINOLoss';
+import { microStudent } from '../helpers/microStudent';
 import { modelSize } from '../../src/model/modelSizes';
 import { variableGrads } from '../../src/ops/variableGrads';
 import { describeNative } from '../backend/helpers';
@@ -28,20 +27,13 @@ describeNative('bf16 matmuls: student gradients against fp32', () => {
       expect(info.native).toBe(true);
       expect(info.precision).toBe(precision === 'fp32' ? 'fp32' : loadNativeAddon().addon!.hasAvx512Bf16 ? 'bf16' : 'bf16-emulated');
       const n0 = tf.memory().numTensors;
-      const model = new MultiCropWrapper(cfg, 3);
-      const loss = new DINOLoss({ outDim: cfg.head.outDim, nCrops: 2 + cfg.crops.nLocal });
-      const crops = [
-        ...[0, 1].map((i) => tf.randomUniform([B, 16, 16, 3], -2, 2, 'float32', 10 + i) as tf.Tensor4D),
-        ...[0, 1].map((i) => tf.randomUniform([B, 8, 8, 3], -2, 2, 'float32', 20 + i) as tf.Tensor4D),
-      ];
-      const targets = tf.tidy(() => tf.softmax(tf.randomNormal([2 * B, cfg.head.outDim], 0, 3, 'float32', 5))) as tf.Tensor2D;
+      const { model, loss, dispose } = microStudent(B, cfg);
       const params = model.namedParameters().filter(([, v]) => v.trainable);
-      const { value, grads: g } = variableGrads(() => loss.lossFromTargets(model.apply(crops).logits, targets), params.map(([, v]) => v));
+      const { value, grads: g } = variableGrads(() => loss(), params.map(([, v]) => v));
       const out = new Map(params.map(([name, v]) => [name, g[v.name]!.dataSync() as Float32Array]));
       const lossValue = value.dataSync()[0]!;
-      tf.dispose([value, ...Object.values(g), ...crops, targets]);
-      model.dispose();
-      loss.dispose();
+      tf.dispose([value, ...Object.values(g)]);
+      dispose();
       expect(tf.memory().numTensors).toBe(n0);
       return { out, lossValue };
     };

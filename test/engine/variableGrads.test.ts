@@ -5,9 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend';
-import { MultiCropWrapper } from '../../src/model/MultiCropWrapper';
-import { DINOLoss } from '../../src/train/DINOLoss';
-import { modelSize } from '../../src/model/modelSizes';
+import { microStudent } from '../helpers/microStudent';
 import { variableGrads } from '../../src/ops/variableGrads';
 import { linear } from '../../src/ops/linear';
 import { gelu } from '../../src/ops/gelu';
@@ -16,16 +14,8 @@ describe('variableGrads releasing memory during the backward', () => {
   beforeAll(() => useBackend('cpu'));
 
   test('the micro student: every gradient equals tf.variableGrads exactly, nothing leaks', () => {
-    const cfg = modelSize('micro');
-    const B = 2;
-    const model = new MultiCropWrapper(cfg, 3);
-    const loss = new DINOLoss({ outDim: cfg.head.outDim, nCrops: 2 + cfg.crops.nLocal });
-    const crops = [
-      ...[0, 1].map((i) => tf.randomUniform([B, 16, 16, 3], -2, 2, 'float32', 10 + i) as tf.Tensor4D),
-      ...[0, 1].map((i) => tf.randomUniform([B, 8, 8, 3], -2, 2, 'float32', 20 + i) as tf.Tensor4D),
-    ];
-    const targets = tf.tidy(() => tf.softmax(tf.randomNormal([2 * B, cfg.head.outDim], 0, 3, 'float32', 5))) as tf.Tensor2D;
-    const f = () => loss.lossFromTargets(model.apply(crops).logits, targets);
+    const { model, loss, dispose } = microStudent(2);
+    const f = () => loss();
     const params = model.namedParameters().map(([, v]) => v); // includes the frozen weight_g: no gradient for it
     expect(params.some((v) => !v.trainable)).toBe(true);
     const theirs = tf.variableGrads(f, params);
@@ -39,9 +29,8 @@ describe('variableGrads releasing memory during the backward', () => {
     for (const [name, g] of theirGrads) {
       expect(Array.from(ours.grads[name]!.dataSync())).toEqual(Array.from(g.dataSync()));
     }
-    tf.dispose([ours.value, theirs.value, ...Object.values(ours.grads), ...theirGrads.map(([, g]) => g), ...crops, targets]);
-    model.dispose();
-    loss.dispose();
+    tf.dispose([ours.value, theirs.value, ...Object.values(ours.grads), ...theirGrads.map(([, g]) => g)]);
+    dispose();
   });
 
   test('a deep MLP: live bytes during the backward peak at 70% of tfjs own or less (saved tensors and gradients freed per layer)', async () => {
