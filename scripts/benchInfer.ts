@@ -107,9 +107,9 @@ async function against(): Promise<void> {
   const started = new Date().toISOString();
   const load0 = loadLine();
   const children: { child: LineChild; label: string; detail: string }[] = [];
-  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, ...passOn(['precision'])]);
+  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, ...passOn(['precision']), '--threads', String(threads)]);
   const oursDetail = (await ours.next<{ detail: string }>()).detail;
-  children.push({ child: ours, label: `ours: ${BENCH_MODES[mode].label}`, detail: oursDetail });
+  children.push({ child: ours, label: `ours: ${mode}, ${threads} threads`, detail: oursDetail });
   const notes: string[] = [];
   if (process.argv.includes('--against-pytorch')) {
     const t = await startTorch('infer', B, threads);

@@ -106,7 +106,7 @@ async function againstPytorch(): Promise<void> {
   const gflop = GFLOP();
   const started = new Date().toISOString();
   const load0 = loadLine();
-  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, ...passOn(['batch', 'precision'])]);
+  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, ...passOn(['batch', 'precision']), '--threads', String(threads)]);
   const oursDetail = (await ours.next<{ detail: string }>()).detail;
   const torch = await startTorch('train', batch(), threads);
   console.log(`bench-tiny training step (batch ${batch()}, ${gflop.toFixed(1)} GFLOP of matmuls), ${warmup} warm-up + ${steps} timed steps each, alternating; ${started}`);
@@ -115,7 +115,7 @@ async function againstPytorch(): Promise<void> {
   const [ro, rt] = await alternate(children, warmup, steps);
   for (const c of children) c.close();
   const tensors = ro.map((r) => Number(r['tensors']));
-  const so = side(`ours: ${BENCH_MODES[mode].label}`, oursDetail, ro);
+  const so = side(`ours: ${mode}, ${threads} threads`, oursDetail, ro);
   console.log(comparisonTable(so, rt && !('missing' in torch) ? [side(torch.detail, torch.detail, rt)] : [], gflop));
   console.log(`ours: ${oursDetail}; tensors alive after each step: ${[...new Set(tensors)].join(', ')}`);
   console.log(`${load0} at start, ${loadLine()} at the end`);
