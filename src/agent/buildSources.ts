@@ -56,71 +56,72 @@ function uniqueIds(sources: SourceConfig[]): string[] {
 }
 
 export function buildSources(cfg: AgentConfig, log: StreamLogger, ingest: WebSocketIngest): AgentSource[] {
-  const size = cfg.train.frameSize;
   const ids = uniqueIds(cfg.sources);
-  return cfg.sources.map((s, i) => {
-    const id = ids[i]!;
-    const guard = (frames$: Observable<Frame>) =>
-      frames$.pipe(
-        catchError((e: unknown) => {
-          log.error({ streamId: id, err: e instanceof Error ? e.message : String(e) }, 'source stopped');
-          return EMPTY;
-        }),
-      );
-    switch (s.kind) {
-      case 'url': {
-        const src = new FfmpegSource({
-          streamId: id,
-          url: s.url,
-          width: size,
-          height: size,
-          fps: s.fps,
-          watchdogMs: s.watchdogSec * 1000,
-          maxAttempts: s.maxAttempts ?? Infinity,
-          logger: log,
-        });
-        return { id, kind: s.kind, frames$: guard(src.frames$), state$: src.state$ };
-      }
-      case 'file': {
-        const src = new FfmpegSource({
-          streamId: id,
-          url: s.path,
-          width: size,
-          height: size,
-          fps: s.fps,
-          loop: s.loop,
-          realtime: s.realtime,
-          onEnd: 'complete',
-          logger: log,
-        });
-        return { id, kind: s.kind, frames$: guard(src.frames$), state$: src.state$ };
-      }
-      case 'folder': {
-        const src = new ImageFolderSource({
-          streamId: id,
-          dir: s.path,
-          width: size,
-          height: size,
-          order: s.shuffle ? 'shuffled' : 'sorted',
-          loop: s.loop,
-          fps: s.fps,
-          logger: log,
-        });
-        return { id, kind: s.kind, frames$: guard(src.frames$) };
-      }
-      case 'ws':
-        return { id, kind: s.kind, frames$: ingest.frames$.pipe(filter((f) => f.streamId === id)) };
-      case 'synthetic': {
-        const cam = new SyntheticCamera({ streamId: id, width: size, height: size, fps: s.fps, seed: s.seed });
-        const every = s.sceneEverySec;
-        return {
-          id,
-          kind: s.kind,
-          frames$: guard(cam.frames$),
-          setScene: (k: number) => cam.setScene(k),
-          start: () => (every ? interval(every * 1000).subscribe(() => cam.setScene((cam.scene + 1) % 4)) : new Observable<never>().subscribe()),
-        };
-      }
+  return cfg.sources.map((s, i) => buildSource(s, ids[i]!, cfg.train.frameSize, log, ingest));
+}
+
+/** One source as the agent runs it, frames scaled to size x size (masks are applied by the caller, right after it). */
+export function buildSource(s: SourceConfig, id: string, size: number, log: StreamLogger, ingest: WebSocketIngest): AgentSource {
+  const guard = (frames$: Observable<Frame>) =>
+    frames$.pipe(
+      catchError((e: unknown) => {
+        log.error({ streamId: id, err: e instanceof Error ? e.message : String(e) }, 'source stopped');
+        return EMPTY;
+      }),
+    );
+  switch (s.kind) {
+    case 'url': {
+      const src = new FfmpegSource({
+        streamId: id,
+        url: s.url,
+        width: size,
+        height: size,
+        fps: s.fps,
+        watchdogMs: s.watchdogSec * 1000,
+        maxAttempts: s.maxAttempts ?? Infinity,
+        logger: log,
+      });
+      return { id, kind: s.kind, frames$: guard(src.frames$), state$: src.state$ };
     }
-  });
+    case 'file': {
+      const src = new FfmpegSource({
+        streamId: id,
+        url: s.path,
+        width: size,
+        height: size,
+        fps: s.fps,
+        loop: s.loop,
+        realtime: s.realtime,
+        onEnd: 'complete',
+        logger: log,
+      });
+      return { id, kind: s.kind, frames$: guard(src.frames$), state$: src.state$ };
+    }
+    case 'folder': {
+      const src = new ImageFolderSource({
+        streamId: id,
+        dir: s.path,
+        width: size,
+        height: size,
+        order: s.shuffle ? 'shuffled' : 'sorted',
+        loop: s.loop,
+        fps: s.fps,
+        logger: log,
+      });
+      return { id, kind: s.kind, frames$: guard(src.frames$) };
+    }
+    case 'ws':
+      return { id, kind: s.kind, frames$: ingest.frames$.pipe(filter((f) => f.streamId === id)) };
+    case 'synthetic': {
+      const cam = new SyntheticCamera({ streamId: id, width: size, height: size, fps: s.fps, seed: s.seed });
+      const every = s.sceneEverySec;
+      return {
+        id,
+        kind: s.kind,
+        frames$: guard(cam.frames$),
+        setScene: (k: number) => cam.setScene(k),
+        start: () => (every ? interval(every * 1000).subscribe(() => cam.setScene((cam.scene + 1) % 4)) : new Observable<never>().subscribe()),
+      };
+    }
+  }
 }

@@ -7,6 +7,9 @@ import { frameJpeg } from '../../streams/frameJpeg';
 import { defaultLogger, type StreamLogger } from '../../streams/Logger';
 import { ATOMIC_TEMP_FILE, writeFileAtomic } from '../util/writeFileAtomic';
 import { diskErrorText } from './diskErrorText';
+import type { EventInput, EventLog, EventQuery, EventRecord, PictureName } from '../types/EventLog';
+
+export type { EventInput, EventQuery, EventRecord, PictureName };
 
 /** Event ids: the event's UTC time to the millisecond, then random hex (sortable, safe in a URL and a file name). */
 export const EVENT_ID = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
@@ -16,30 +19,9 @@ export function newEventId(t: number): string {
   return `${iso.slice(0, 10).replace(/-/g, '')}T${iso.slice(11, 23).replace(/[:.]/g, '')}Z-${randomBytes(3).toString('hex')}`;
 }
 
-/** The pictures an event can carry: the frame that raised it, and for drift the scene before the change. */
-export type PictureName = 'snapshot' | 'before';
 export const PICTURE_NAMES: readonly PictureName[] = ['snapshot', 'before'];
 
 export const pictureUrl = (id: string, name: PictureName) => `/api/events/${id}/${name}.jpg`;
-
-/** What a detector raised: any event with a stream and a time (the other fields are kept as they are). */
-export interface EventInput {
-  type: string;
-  streamId: string;
-  t: number;
-  [field: string]: unknown;
-}
-
-/**
- * An event as stored and published: the detector's fields, an id, and the paths of its pictures (relative to the
- * agent's HTTP root), or why it has none.
- */
-export type EventRecord<E extends EventInput = EventInput> = E & {
-  id: string;
-  snapshot?: string;
-  before?: string;
-  snapshotError?: string;
-};
 
 const recordSchema = z
   .object({
@@ -68,15 +50,6 @@ export interface EventStoreOptions extends EventRetention {
   now?: () => number;
 }
 
-export interface EventQuery {
-  stream?: string;
-  type?: string;
-  /** Only events at or after this time (ms since the epoch). */
-  since?: number;
-  /** Newest first, at most this many. */
-  limit?: number;
-}
-
 interface Entry {
   record: EventRecord;
   /** Bytes on disk; 0 when the event could not be written (kept in memory only). */
@@ -91,7 +64,7 @@ interface Entry {
  * picture, with `snapshotError`) and kept in memory, and no event already stored is touched. Retention removes the
  * oldest events beyond the count, byte and age limits, never the one just written.
  */
-export class EventStore {
+export class EventStore implements EventLog {
   private entries: Entry[] = [];
   private totalBytes = 0;
   private chain: Promise<unknown> = Promise.resolve();
