@@ -210,7 +210,8 @@ export class AgentServer {
     if (path === '/metrics') {
       return this.send(res, 200, this.registry.contentType, Buffer.from(await this.registry.metrics()), { 'Cache-Control': 'no-store' });
     }
-    const html = await this.assets.page(this.auth.required ? tokenOf(req, url) : undefined);
+    const features = [this.o.events && 'events', this.o.sources && 'sources', this.o.live && 'live'].filter((f): f is string => !!f);
+    const html = await this.assets.page(this.auth.required ? tokenOf(req, url) : undefined, features);
     this.send(res, 200, 'text/html; charset=utf-8', Buffer.from(html), {
       'Cache-Control': 'no-store', // the page carries the token
       'Referrer-Policy': 'no-referrer',

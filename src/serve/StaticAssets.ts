@@ -20,6 +20,7 @@ interface Asset {
 }
 
 export const TOKEN_PLACEHOLDER = '__DINO_TOKEN__';
+export const FEATURES_PLACEHOLDER = '__DINO_FEATURES__';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -58,10 +59,13 @@ export class StaticAssets {
     return { body: await this.read(a.file), type: a.type };
   }
 
-  /** index.html with the token written into a meta tag, so the page's websockets can carry it. */
-  async page(token: string | undefined): Promise<string> {
+  /**
+   * index.html with the token written into a meta tag, so the page's websockets can carry it, and the optional
+   * parts this agent serves (events, sources, live), so the page asks only for what exists.
+   */
+  async page(token: string | undefined, features: string[] = []): Promise<string> {
     const html = (await this.read(join(this.dashboardDir, 'index.html'))).toString('utf8');
-    return html.replace(TOKEN_PLACEHOLDER, escapeHtml(token ?? ''));
+    return html.replace(TOKEN_PLACEHOLDER, escapeHtml(token ?? '')).replace(FEATURES_PLACEHOLDER, escapeHtml(features.join(' ')));
   }
 
   private async read(file: string): Promise<Buffer> {

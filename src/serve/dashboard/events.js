@@ -9,6 +9,7 @@
   const fmtG = (v) => (typeof v === 'number' && isFinite(v) ? Number(v.toPrecision(3)).toString() : '–');
   const list = () => document.getElementById('events');
   const seen = new Set();
+  const stored = ((document.querySelector('meta[name="dino-features"]') || {}).content || '').split(' ').includes('events');
 
   function detailOf(e) {
     if (e.type === 'novelty') return `score ${fmtG(e.score)} (calibrated ${fmt(e.calibrated, 2)} ≥ ${fmt(e.threshold, 2)}) frame ${e.frameIndex}`;
@@ -71,6 +72,7 @@
 
   /** The stored events (they outlive the agent's restarts and the page's connection). */
   function load() {
+    if (!stored) return Promise.resolve();
     return fetch(withToken('/api/events?limit=50'), { cache: 'no-store' })
       .then((r) => (r.ok ? r.json() : { events: [] }))
       .then((d) => {

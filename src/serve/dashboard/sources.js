@@ -137,6 +137,10 @@
     } else if (btn) btn.remove();
   }
 
+  const features = ((document.querySelector('meta[name="dino-features"]') || {}).content || '').split(' ');
+  if (!features.includes('sources')) return;
+  $('sources-panel').hidden = false;
+  if (!features.includes('live')) delete window.DinoLive;
   (window.DinoCardHooks = window.DinoCardHooks || []).push((id, card) => decorate(id, card));
   const kind = $('source-kind');
   kind.addEventListener('change', () => ($('source-json').value = JSON.stringify(TEMPLATES[kind.value], null, 1)));
