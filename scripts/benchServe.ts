@@ -16,7 +16,7 @@ import { WebSocket } from 'ws';
 import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../src/types/messages';
 import { AgentServer } from '../src/serve/AgentServer';
 import { decodeBinary } from '../src/serve/EmbeddingCodec';
-import { silentLogger } from '../streams/Logger';
+import { silentLogger } from '../src/util/Logger';
 import { Registry } from 'prom-client';
 import { selectBackend } from '../src/backend';
 import { modelSize } from '../src/model/modelSizes';

@@ -3,7 +3,7 @@ import { EMPTY, Observable, Subject, defer, filter, from, merge, mergeMap, share
 import { sourceSchema, type AgentConfig, type SourceConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { CameraState } from '../../streams/CameraState';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../util/Logger';
 import { applyMask } from '../../streams/operators/applyMask';
 import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { SourceError, type SourceControl, type SourceInfo } from '../types/SourceControl';
@@ -52,7 +52,7 @@ export class SourceSet implements SourceControl {
   constructor(
     private readonly cfg: AgentConfig,
     private readonly ingest: WebSocketIngest,
-    private readonly log: StreamLogger,
+    private readonly log: Logger,
     private readonly stateFile: string,
   ) {
     const all$ = defer(() => merge(from([...this.entries.values()]), this.added$));

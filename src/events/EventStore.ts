@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Frame } from '../../streams/Frame';
 import { frameJpeg } from '../../streams/frameJpeg';
-import { defaultLogger, type StreamLogger } from '../../streams/Logger';
+import { defaultLogger, type Logger } from '../util/Logger';
 import { ATOMIC_TEMP_FILE, writeFileAtomic } from '../util/writeFileAtomic';
 import { diskErrorText } from './diskErrorText';
 import type { EventInput, EventLog, EventQuery, EventRecord, PictureName } from '../types/EventLog';
@@ -46,7 +46,7 @@ export interface EventRetention {
 export interface EventStoreOptions extends EventRetention {
   dir: string;
   jpegQuality?: number;
-  log?: StreamLogger;
+  log?: Logger;
   now?: () => number;
 }
 
@@ -68,7 +68,7 @@ export class EventStore implements EventLog {
   private entries: Entry[] = [];
   private totalBytes = 0;
   private chain: Promise<unknown> = Promise.resolve();
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
   private readonly now: () => number;
   /** Events whose files could not be written, since start. */
   failures = 0;

@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { defaultLogger, type StreamLogger } from '../../streams/Logger';
+import { defaultLogger, type Logger } from '../util/Logger';
 import { eventPayload, safeUrl, type NotifiableEvent } from './eventPayload';
 import { homeAssistantDiscovery } from './homeAssistantDiscovery';
 
@@ -20,7 +20,7 @@ export interface MqttNotifierOptions {
   queueSize?: number;
   reconnectMs?: number;
   connectTimeoutMs?: number;
-  log?: StreamLogger;
+  log?: Logger;
 }
 
 /** An event to notify about: detector events (with id and pictures) and camera state changes. */
@@ -35,7 +35,7 @@ export type MqttEvent = NotifiableEvent & { state?: string };
 export class MqttNotifier {
   private client: MqttClient | undefined;
   private readonly prefix: string;
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
   private readonly queue: { topic: string; payload: string; retain: boolean }[] = [];
   /** Retained per-stream state, re-sent on every (re)connection (a broker may have restarted without persistence). */
   private readonly retained = new Map<string, string>();

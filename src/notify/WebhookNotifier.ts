@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { defaultLogger, type StreamLogger } from '../../streams/Logger';
+import { defaultLogger, type Logger } from '../util/Logger';
 import { eventPayload, safeUrl, type NotifiableEvent } from './eventPayload';
 
 export interface WebhookTarget {
@@ -19,7 +19,7 @@ export interface WebhookOptions {
   publicUrl?: string;
   /** Retry delays: initialMs * 2^(attempt-1), capped at maxMs, with +-20% jitter. */
   backoff?: { initialMs: number; maxMs: number };
-  log?: StreamLogger;
+  log?: Logger;
 }
 
 export interface WebhookStats {
@@ -65,7 +65,7 @@ class WebhookQueue {
   constructor(
     readonly target: WebhookTarget,
     private readonly o: WebhookOptions,
-    private readonly log: StreamLogger,
+    private readonly log: Logger,
   ) {
     this.where = safeUrl(target.url);
   }

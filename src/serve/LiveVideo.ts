@@ -1,6 +1,6 @@
 import { WebSocket } from 'ws';
 import { RtspRelay, type RtspRelayOptions, type RelayState } from '../../streams/sources/RtspRelay';
-import { defaultLogger, type StreamLogger } from '../../streams/Logger';
+import { defaultLogger, type Logger } from '../util/Logger';
 
 export interface LiveVideoOptions {
   /** The camera URL of a stream that can be watched live, or undefined (not a camera, or no such stream). */
@@ -14,7 +14,7 @@ export interface LiveVideoOptions {
   idleStopMs?: number;
   /** Relays running at once (each is one ffmpeg decoding and encoding a camera at full rate). */
   maxRelays?: number;
-  log?: StreamLogger;
+  log?: Logger;
   /** For tests: how relays are made. */
   createRelay?: (o: RtspRelayOptions) => RtspRelay;
 }
@@ -35,7 +35,7 @@ interface Live {
  */
 export class LiveVideo {
   private readonly live = new Map<string, Live>();
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
 
   constructor(private readonly o: LiveVideoOptions) {
     this.log = o.log ?? defaultLogger();

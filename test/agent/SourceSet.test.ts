@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
 import { configSchema } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { SourceSet } from '../../src/agent/SourceSet';
 import { SourceError } from '../../src/types/SourceControl';
@@ -13,7 +13,7 @@ import { sleep, waitFor } from '../streams/waitFor';
 function recordingLogger() {
   const lines: { level: string; obj: object; msg?: string }[] = [];
   const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
-  const log: StreamLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   return { log, lines };
 }
 

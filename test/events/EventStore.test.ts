@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
 import type { Frame } from '../../streams/Frame';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../../src/util/Logger';
 import { EVENT_ID, EventStore, type EventStoreOptions } from '../../src/events/EventStore';
 
 const DAY = 86_400_000;
@@ -28,7 +28,7 @@ async function meanColour(jpeg: Buffer): Promise<{ size: [number, number]; rgb: 
 function recordingLogger() {
   const lines: { level: string; obj: object; msg?: string }[] = [];
   const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
-  const log: StreamLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   return { log, lines };
 }
 

@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../../src/util/Logger';
 import { MqttNotifier } from '../../src/notify/MqttNotifier';
 import { describeWithTool } from '../helpers/systemTool';
 import { freePort, MosquittoBroker } from '../fixtures/mosquittoBroker';
@@ -10,7 +10,7 @@ const PASSWORD = 'pw-Zq83-never-logged';
 function recordingLogger() {
   const lines: { level: string; obj: object; msg?: string }[] = [];
   const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
-  const log: StreamLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   return { log, lines, text: () => JSON.stringify(lines) };
 }
 

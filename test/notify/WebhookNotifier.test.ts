@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../../src/util/Logger';
 import { WebhookNotifier, type WebhookTarget } from '../../src/notify/WebhookNotifier';
 import { freePort } from '../fixtures/mosquittoBroker';
 import { waitFor } from '../streams/waitFor';
@@ -11,7 +11,7 @@ const SECRET = 'whsec-0123456789abcdef';
 function recordingLogger() {
   const lines: { level: string; obj: object; msg?: string }[] = [];
   const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
-  const log: StreamLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   return { log, lines };
 }
 

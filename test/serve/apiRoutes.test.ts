@@ -5,7 +5,7 @@ import { AgentServer } from '../../src/serve/AgentServer';
 import { EventStore } from '../../src/events/EventStore';
 import { SourceError, type SourceControl, type SourceInfo } from '../../src/types/SourceControl';
 import type { Frame } from '../../streams/Frame';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { FakeHub } from './fakeHub';
 
 const TOKEN = 'api-token-123456';

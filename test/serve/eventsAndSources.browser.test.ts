@@ -8,7 +8,7 @@ import { SourceSet } from '../../src/agent/SourceSet';
 import { EventStore } from '../../src/events/EventStore';
 import { AgentServer } from '../../src/serve/AgentServer';
 import type { Frame } from '../../streams/Frame';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { describeWithTool } from '../helpers/systemTool';
 import { CHROMIUM, launchChromium } from '../helpers/browser';

@@ -6,7 +6,7 @@ import { configSchema } from '../../config/schema';
 import { SourceSet } from '../../src/agent/SourceSet';
 import { AgentServer } from '../../src/serve/AgentServer';
 import { LiveVideo } from '../../src/serve/LiveVideo';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { liveChildPids } from '../../streams/sources/childProcess';
 import { CHROMIUM, canvasHash, launchChromium } from '../helpers/browser';
