@@ -38,6 +38,15 @@ describe('applyMask', () => {
     expect(f).toEqual(frame('cam', 0));
   });
 
+  it('takes each stream its own mask when given a function (streams pushed through one ingest)', () => {
+    const masks: Record<string, readonly (readonly [number, number])[][]> = { cam: LEFT_HALF as never, other: [] };
+    const b = frame('other', 1);
+    newScheduler().run(({ cold, expectObservable }) => {
+      const src = cold('a 9ms b|', { a: frame('cam', 0), b });
+      expectObservable(src.pipe(applyMask((id) => masks[id] ?? []))).toBe('a 9ms b|', { a: leftBlanked('cam', 0), b });
+    });
+  });
+
   it('passes frames through untouched (the same objects) when there is no polygon', () => {
     const a = frame('cam', 0);
     newScheduler().run(({ cold, expectObservable }) => {
