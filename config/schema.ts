@@ -10,13 +10,15 @@ const streamId = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters of letters, digits, "_", "." or "-"' });
 const fps = z.number().positive().max(120);
+/** Frames per second of a source that does not set its own (and of a pushed stream no `ws` source declares). */
+export const DEFAULT_SOURCE_FPS = 10;
 
 /** A polygon in normalised coordinates ([x, y] in [0, 1], (0, 0) top left) blanked before training, embedding and detection. */
 const unit = z.number().min(0).max(1);
 const polygon = z.array(z.tuple([unit, unit])).min(3, { error: 'a mask polygon needs at least 3 [x, y] points' });
 const mask = z.array(polygon).max(64).default([]);
 
-const sourceBase = { id: streamId.optional(), fps: fps.default(10), mask };
+const sourceBase = { id: streamId.optional(), fps: fps.default(DEFAULT_SOURCE_FPS), mask };
 
 export const sourceSchema = z.discriminatedUnion('kind', [
   z
@@ -48,7 +50,8 @@ export const sourceSchema = z.discriminatedUnion('kind', [
       shuffle: z.boolean().default(true),
     })
     .strict(),
-  z.object({ kind: z.literal('ws'), id: streamId, mask }).strict(),
+  /** Frames pushed to /ingest/<id>; `fps` caps what is used of them (a client may push faster). */
+  z.object({ kind: z.literal('ws'), id: streamId, fps: fps.default(DEFAULT_SOURCE_FPS), mask }).strict(),
   z
     .object({
       kind: z.literal('synthetic'),

@@ -1,23 +1,25 @@
 import * as fs from 'node:fs';
-import { EMPTY, Observable, Subject, defer, filter, from, merge, mergeMap, share, takeUntil, type Subscription } from 'rxjs';
-import { sourceSchema, type AgentConfig, type SourceConfig } from '../../config/schema';
+import { EMPTY, Observable, Subject, defer, from, merge, mergeMap, share, takeUntil } from 'rxjs';
+import { DEFAULT_SOURCE_FPS, sourceSchema, type AgentConfig, type SourceConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { CameraState } from '../../streams/CameraState';
+import type { Polygon } from '../../streams/Mask';
 import type { Logger } from '../util/Logger';
 import { applyMask } from '../../streams/operators/applyMask';
-import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { SourceError, type SourceControl, type SourceInfo } from '../types/SourceControl';
-import { buildSource, defaultSourceId } from './buildSources';
-import type { AgentSource } from './buildSources';
+import { buildPacedSource, defaultSourceId, type AgentSource, type AgentSources } from './buildSources';
 import { readSourcesState, writeSourcesState, type SourcesChanges } from './SourcesState';
 
 interface Entry {
+  id: string;
   config: SourceConfig;
   origin: 'config' | 'runtime';
-  source: AgentSource;
+  /** Undefined for pushed (ws) streams: their frames come through the ingest. */
+  source?: AgentSource;
   removed$: Subject<void>;
-  background?: Subscription;
 }
+
+const NO_MASK: readonly Polygon[] = [];
 
 /** Where a URL is shown: its password replaced by ***. */
 function hidePassword(url: string): string {
@@ -33,40 +35,58 @@ function hidePassword(url: string): string {
 
 /**
  * The agent's inputs, which can change while it runs: the configured sources, less those removed and plus those
- * added at run time (both kept in the state file, so a restart keeps them). frames$ carries every source's frames,
- * each masked right after its source; removing a source stops it (its ffmpeg, its timers) and its frames.
+ * added at run time (both kept in the state file, so a restart keeps them). frames$ carries the frames of every
+ * source that paces itself, each masked right after it; pushed (ws) streams are declared here with their rate and
+ * mask. Removing a source stops it (its ffmpeg, its timers) and its frames.
  */
-export class SourceSet implements SourceControl {
+export class SourceSet implements SourceControl, AgentSources {
   private readonly entries = new Map<string, Entry>();
   private readonly added$ = new Subject<Entry>();
   private changes: SourcesChanges = { added: [], removed: [] };
   private busy: Promise<unknown> = Promise.resolve();
-  /** Frames of every source (ws ones through the ingest), masked. Hot: subscribe once. */
+  /** Frames of the sources that pace themselves, masked. Hot: subscribe once. */
   readonly frames$: Observable<Frame>;
   /** Camera state changes of the sources that have them. */
   readonly states$: Observable<CameraState>;
+  private readonly addedIds$ = new Subject<SourceInfo>();
   private readonly removedIds$ = new Subject<string>();
+  /** Sources added at run time. */
+  readonly added = this.addedIds$.asObservable();
   /** Ids of sources removed at run time (the agent forgets their per-stream state). */
   readonly removed$ = this.removedIds$.asObservable();
 
   constructor(
     private readonly cfg: AgentConfig,
-    private readonly ingest: WebSocketIngest,
     private readonly log: Logger,
     private readonly stateFile: string,
   ) {
-    const all$ = defer(() => merge(from([...this.entries.values()]), this.added$));
-    const declaredWs = () => new Set([...this.entries.values()].filter((e) => e.config.kind === 'ws').map((e) => e.source.id));
-    // ingest frames of ids no source declares (an open ingest) pass unmasked, as before
-    const undeclared$ = ingest.frames$.pipe(filter((f) => !declaredWs().has(f.streamId)));
-    this.frames$ = merge(
-      all$.pipe(mergeMap((e) => e.source.frames$.pipe(applyMask<Frame>(e.config.mask ?? []), takeUntil(e.removed$)))),
-      undeclared$,
-    ).pipe(share());
-    this.states$ = all$.pipe(
-      mergeMap((e) => (e.source.state$ ?? EMPTY).pipe(takeUntil(e.removed$))),
+    const paced$ = defer(() => merge(from([...this.entries.values()]), this.added$)).pipe(mergeMap((e) => (e.source ? [{ e, source: e.source }] : [])));
+    this.frames$ = paced$.pipe(
+      mergeMap(({ e, source }) => source.frames$.pipe(applyMask<Frame>(e.config.mask ?? NO_MASK), takeUntil(e.removed$))),
       share(),
     );
+    this.states$ = paced$.pipe(
+      mergeMap(({ e, source }) => (source.state$ ?? EMPTY).pipe(takeUntil(e.removed$))),
+      share(),
+    );
+  }
+
+  pushedFps(streamId: string): number | undefined {
+    const c = this.entries.get(streamId)?.config;
+    return c?.kind === 'ws' ? c.fps : undefined;
+  }
+
+  maskOf(streamId: string): readonly Polygon[] {
+    return this.entries.get(streamId)?.config.mask ?? NO_MASK;
+  }
+
+  get maxFps(): number {
+    return Math.max(DEFAULT_SOURCE_FPS, ...[...this.entries.values()].map((e) => e.config.fps));
+  }
+
+  /** Ids of the pushed (ws) streams. */
+  pushedIds(): string[] {
+    return [...this.entries.values()].filter((e) => e.config.kind === 'ws').map((e) => e.id);
   }
 
   /**
@@ -115,19 +135,16 @@ export class SourceSet implements SourceControl {
   }
 
   private start(config: SourceConfig, origin: Entry['origin']): Entry {
-    const source = buildSource(config, config.id!, this.cfg.train.frameSize, this.log, this.ingest);
-    const entry: Entry = { config, origin, source, removed$: new Subject<void>(), background: source.start?.() };
-    this.entries.set(source.id, entry);
+    const id = config.id!;
+    const source = config.kind === 'ws' ? undefined : buildPacedSource(config, id, this.cfg.train.frameSize, this.log);
+    const entry: Entry = { id, config, origin, source, removed$: new Subject<void>() };
+    this.entries.set(id, entry);
     return entry;
   }
 
   /** The sources, as the configuration and the API describe them. */
   list(): SourceInfo[] {
     return [...this.entries.values()].map((e) => this.info(e));
-  }
-
-  get(id: string): AgentSource | undefined {
-    return this.entries.get(id)?.source;
   }
 
   /** The camera URL of a url source (for the live view), undefined for other kinds. */
@@ -139,7 +156,7 @@ export class SourceSet implements SourceControl {
   private info(e: Entry): SourceInfo {
     const config: Record<string, unknown> = { ...e.config };
     if (e.config.kind === 'url') config['url'] = hidePassword(e.config.url);
-    return { id: e.source.id, kind: e.config.kind, origin: e.origin, config, mask: e.config.mask ?? [], live: e.config.kind === 'url' };
+    return { id: e.id, kind: e.config.kind, origin: e.origin, config, mask: e.config.mask ?? [], live: e.config.kind === 'url' };
   }
 
   add(spec: unknown): Promise<SourceInfo> {
@@ -165,8 +182,10 @@ export class SourceSet implements SourceControl {
       await this.persist(next);
       const entry = this.start(config, 'runtime');
       this.added$.next(entry);
+      const info = this.info(entry);
+      this.addedIds$.next(info);
       this.log.info({ streamId: id, kind: c.kind }, `sources: added ${c.kind} source "${id}" at run time`);
-      return this.info(entry);
+      return info;
     });
   }
 
@@ -180,7 +199,6 @@ export class SourceSet implements SourceControl {
           : { added: this.changes.added, removed: [...this.changes.removed, id] };
       await this.persist(next);
       this.entries.delete(id);
-      e.background?.unsubscribe();
       e.removed$.next();
       e.removed$.complete();
       this.removedIds$.next(id);
@@ -205,11 +223,8 @@ export class SourceSet implements SourceControl {
     return run;
   }
 
-  /** Stops every source's background work (frames stop when the agent unsubscribes from frames$). */
+  /** Stops every source (as unsubscribing from frames$ does). */
   stop(): void {
-    for (const e of this.entries.values()) {
-      e.background?.unsubscribe();
-      e.removed$.next();
-    }
+    for (const e of this.entries.values()) e.removed$.next();
   }
 }

@@ -1,25 +1,37 @@
 import * as path from 'node:path';
-import { EMPTY, Observable, catchError, filter, interval, type Subscription } from 'rxjs';
-import type { AgentConfig, SourceConfig } from '../../config/schema';
+import { EMPTY, Observable, catchError, merge } from 'rxjs';
+import { DEFAULT_SOURCE_FPS, type SourceConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { CameraState } from '../../streams/CameraState';
+import type { Polygon } from '../../streams/Mask';
 import type { Logger } from '../util/Logger';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { ImageFolderSource } from '../../streams/sources/ImageFolderSource';
 import { SyntheticCamera } from '../../streams/sources/SyntheticCamera';
-import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 
-/** One configured input, ready to subscribe to. */
+/** One configured input that paces itself (camera, file, image folder, synthetic camera), ready to subscribe to. */
 export interface AgentSource {
   id: string;
-  kind: SourceConfig['kind'];
+  kind: Exclude<SourceConfig['kind'], 'ws'>;
   /** Never errors: a source that fails for good logs it and completes, the others carry on. */
   frames$: Observable<Frame>;
   state$?: Observable<CameraState>;
-  /** Synthetic camera: change the scene (tests, demos). */
-  setScene?: (k: number) => void;
-  /** Background work of the source itself (e.g. the synthetic scene timer), stopped with the agent. */
-  start?: () => Subscription;
+}
+
+/**
+ * The agent's inputs as its data path reads them (SourceSet: configured, added and removed at run time): the
+ * frames of the sources that pace themselves, each already masked, their camera states, and for pushed (ws)
+ * streams the rate used of each and its mask.
+ */
+export interface AgentSources {
+  frames$: Observable<Frame>;
+  states$: Observable<CameraState>;
+  /** Frames per second used from what a pushed stream's client sends; undefined when no ws source declares it. */
+  pushedFps(streamId: string): number | undefined;
+  /** The mask of a pushed stream (empty: none). */
+  maskOf(streamId: string): readonly Polygon[];
+  /** The fastest rate of any source, for the fair mixer's round. */
+  readonly maxFps: number;
 }
 
 /** A readable default stream id: the file name, or host and path of a URL. */
@@ -44,24 +56,8 @@ export function defaultSourceId(s: SourceConfig, index: number): string {
   }
 }
 
-/** Stream ids made unique (cam, cam-2, ...). */
-function uniqueIds(sources: SourceConfig[]): string[] {
-  const seen = new Map<string, number>();
-  return sources.map((s, i) => {
-    const base = s.id ?? defaultSourceId(s, i);
-    const n = (seen.get(base) ?? 0) + 1;
-    seen.set(base, n);
-    return n === 1 ? base : `${base}-${n}`;
-  });
-}
-
-export function buildSources(cfg: AgentConfig, log: Logger, ingest: WebSocketIngest): AgentSource[] {
-  const ids = uniqueIds(cfg.sources);
-  return cfg.sources.map((s, i) => buildSource(s, ids[i]!, cfg.train.frameSize, log, ingest));
-}
-
-/** One source as the agent runs it, frames scaled to size x size (masks are applied by the caller, right after it). */
-export function buildSource(s: SourceConfig, id: string, size: number, log: Logger, ingest: WebSocketIngest): AgentSource {
+/** A source that paces itself, as the agent runs it: frames scaled to size x size (masks are applied after it). */
+export function buildPacedSource(s: Exclude<SourceConfig, { kind: 'ws' }>, id: string, size: number, log: Logger): AgentSource {
   const guard = (frames$: Observable<Frame>) =>
     frames$.pipe(
       catchError((e: unknown) => {
@@ -110,18 +106,23 @@ export function buildSource(s: SourceConfig, id: string, size: number, log: Logg
       });
       return { id, kind: s.kind, frames$: guard(src.frames$) };
     }
-    case 'ws':
-      return { id, kind: s.kind, frames$: ingest.frames$.pipe(filter((f) => f.streamId === id)) };
     case 'synthetic': {
-      const cam = new SyntheticCamera({ streamId: id, width: size, height: size, fps: s.fps, seed: s.seed });
-      const every = s.sceneEverySec;
-      return {
-        id,
-        kind: s.kind,
-        frames$: guard(cam.frames$),
-        setScene: (k: number) => cam.setScene(k),
-        start: () => (every ? interval(every * 1000).subscribe(() => cam.setScene((cam.scene + 1) % 4)) : new Observable<never>().subscribe()),
-      };
+      const cam = new SyntheticCamera({ streamId: id, width: size, height: size, fps: s.fps, seed: s.seed, sceneEverySec: s.sceneEverySec });
+      return { id, kind: s.kind, frames$: guard(cam.frames$) };
     }
   }
+}
+
+/**
+ * A fixed set of inputs without masks (benchmarks, tests): paced sources configured at up to `pacedFps`, and
+ * pushed stream ids with their rates.
+ */
+export function fixedSources(paced: AgentSource[], pacedFps: number, pushed: ReadonlyMap<string, number> = new Map()): AgentSources {
+  return {
+    frames$: merge(...paced.map((s) => s.frames$)),
+    states$: merge(...paced.map((s) => s.state$ ?? EMPTY)),
+    pushedFps: (id) => pushed.get(id),
+    maskOf: () => [],
+    maxFps: Math.max(DEFAULT_SOURCE_FPS, pacedFps, ...pushed.values()),
+  };
 }

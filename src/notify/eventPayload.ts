@@ -6,7 +6,6 @@ export interface NotifiableEvent {
   id?: string;
   snapshot?: string;
   before?: string;
-  [field: string]: unknown;
 }
 
 /** Where a URL is shown to a reader: scheme, host, port and path, never `user:pass@` or a query (tokens). */

@@ -3,12 +3,11 @@
 /** The pictures an event can carry: the frame that raised it, and for drift the scene before the change. */
 export type PictureName = 'snapshot' | 'before';
 
-/** What a detector raised: any event with a stream and a time (the other fields are kept as they are). */
+/** What a detector raised: any event with a stream and a time (its other fields are kept as they are). */
 export interface EventInput {
   type: string;
   streamId: string;
   t: number;
-  [field: string]: unknown;
 }
 
 /**

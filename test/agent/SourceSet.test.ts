@@ -39,7 +39,7 @@ describe('SourceSet: sources added and removed at run time', () => {
 
   test('masks each source right after it, adds and removes sources while frames flow, refuses bad specs with the field named, persists every change', async () => {
     const { log, lines } = recordingLogger();
-    const set = new SourceSet(config(), ingest, log, stateFile);
+    const set = new SourceSet(config(), log, stateFile);
     set.open();
     const frames: Frame[] = [];
     sub = set.frames$.subscribe((f) => frames.push(f));
@@ -85,7 +85,7 @@ describe('SourceSet: sources added and removed at run time', () => {
     set.stop();
 
     // a restart with the same configuration and state file has the same sources
-    const again = new SourceSet(config(), ingest, recordingLogger().log, stateFile);
+    const again = new SourceSet(config(), recordingLogger().log, stateFile);
     again.open();
     expect(again.list().map((s) => [s.id, s.origin])).toEqual([['added', 'runtime'], ['door', 'runtime']]);
     expect(await again.remove('door')).toBe(true);
@@ -98,7 +98,7 @@ describe('SourceSet: sources added and removed at run time', () => {
   test('a change that cannot be written is refused and nothing changes; an invalid state file is set aside at start', async () => {
     const blocker = path.join(dir, 'not-a-dir');
     fs.writeFileSync(blocker, 'x');
-    const set = new SourceSet(config(), ingest, recordingLogger().log, path.join(blocker, 'sources.json'));
+    const set = new SourceSet(config(), recordingLogger().log, path.join(blocker, 'sources.json'));
     set.open();
     const e = await refused(set.add({ kind: 'synthetic', id: 'x' }));
     expect([e.status, e.code]).toEqual([507, 'not_persisted']);
@@ -109,7 +109,7 @@ describe('SourceSet: sources added and removed at run time', () => {
     const bad = path.join(dir, 'bad.json');
     fs.writeFileSync(bad, JSON.stringify({ version: 1, added: [{ kind: 'url' }], removed: [] }));
     const { log, lines } = recordingLogger();
-    const fresh = new SourceSet(config(), ingest, log, bad);
+    const fresh = new SourceSet(config(), log, bad);
     fresh.open();
     expect(fresh.list().map((s) => s.id)).toEqual(['syn']);
     expect(lines.find((l) => l.level === 'error')).toMatchObject({

@@ -45,7 +45,7 @@ describeWithTool(CHROMIUM, 'chromium')('dashboard: event list with pictures, sou
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-dash-events-'));
   const store = new EventStore({ dir: path.join(dir, 'events'), maxCount: 100, maxBytes: 1 << 30, maxAgeDays: 30, log: silentLogger });
   const cfg = configSchema.parse({ train: { frameSize: 16 }, sources: [{ kind: 'synthetic', id: 'syn', fps: 20, mask: [[[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]]] }] });
-  const sources = new SourceSet(cfg, new WebSocketIngest({ width: 16, height: 16, logger: silentLogger }), silentLogger, path.join(dir, 'sources.json'));
+  const sources = new SourceSet(cfg, silentLogger, path.join(dir, 'sources.json'));
   const hub = new FakeHub();
   const frames: Frame[] = [];
   let sub: Subscription;

@@ -41,7 +41,7 @@ describeWithTool(CHROMIUM, 'chromium')('live video: an RTSP camera at full rate 
     await camera.start();
     const cfg = configSchema.parse({ train: { frameSize: 16 }, sources: [{ kind: 'url', id: 'door', url: camera.url }, { kind: 'synthetic', id: 'syn' }] });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-live-'));
-    sources = new SourceSet(cfg, new WebSocketIngest({ width: 16, height: 16, logger: silentLogger }), silentLogger, path.join(dir, 'sources.json'));
+    sources = new SourceSet(cfg, silentLogger, path.join(dir, 'sources.json'));
     sources.open();
     live = new LiveVideo({ urlOf: (id) => sources.urlOf(id), width: 320, height: 240, idleStopMs: 300, log: silentLogger });
     server = new AgentServer({ hub, port: 0, log: silentLogger, token: TOKEN, sources, live });
