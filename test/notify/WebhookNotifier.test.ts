@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../src/util/Logger';
 import { WebhookNotifier, type WebhookTarget } from '../../src/notify/WebhookNotifier';
-import { freePort } from '../fixtures/mosquittoBroker';
+import { freePort } from '../helpers/freePort';
 import { waitFor } from '../streams/waitFor';
 
 const SECRET = 'whsec-0123456789abcdef';
