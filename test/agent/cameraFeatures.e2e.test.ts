@@ -14,7 +14,7 @@ import mqtt from 'mqtt';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { AgentProcess } from './agentProcess';
-import { describeWithTool } from '../helpers/systemTool';
+import { requireTool } from '../helpers/requireTool';
 import { freePort, MosquittoBroker } from '../fixtures/mosquittoBroker';
 import { waitFor } from '../streams/waitFor';
 
@@ -35,7 +35,7 @@ function listen(url: string): { msgs: Record<string, unknown>[]; ws: WebSocket }
   return { msgs, ws };
 }
 
-describeWithTool('mosquitto', 'mosquitto')('dino-stream run with events, notifications, run-time sources and masks', () => {
+requireTool('mosquitto')('dino-stream run with events, notifications, run-time sources and masks', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-camera-e2e-'));
   const broker = new MosquittoBroker({ dino: MQTT_PASSWORD, viewer: 'viewer-pw' });
   const hooks: { body: string; headers: IncomingMessage['headers'] }[] = [];

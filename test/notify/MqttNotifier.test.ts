@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../src/util/Logger';
 import { MqttNotifier } from '../../src/notify/MqttNotifier';
-import { describeWithTool } from '../helpers/systemTool';
+import { requireTool } from '../helpers/requireTool';
 import { freePort, MosquittoBroker } from '../fixtures/mosquittoBroker';
 import { waitFor } from '../streams/waitFor';
 
@@ -43,7 +43,7 @@ const novelty = (streamId: string, id: string) => ({
   snapshot: `/api/events/${id}/snapshot.jpg`,
 });
 
-describeWithTool('mosquitto', 'mosquitto')('MqttNotifier against a real mosquitto on 127.0.0.1', () => {
+requireTool('mosquitto')('MqttNotifier against a real mosquitto on 127.0.0.1', () => {
   const broker = new MosquittoBroker({ dino: PASSWORD, viewer: 'viewer-pw' });
   beforeAll(() => broker.start());
   afterAll(() => broker.stop());

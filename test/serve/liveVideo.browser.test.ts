@@ -9,9 +9,9 @@ import { LiveVideo } from '../../src/serve/LiveVideo';
 import { silentLogger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { liveChildPids } from '../../streams/sources/childProcess';
-import { CHROMIUM, canvasHash, launchChromium } from '../helpers/browser';
-import { describeWithTool } from '../helpers/systemTool';
-import { CAMERA_APT_PACKAGES, checkGi, RtspCamera } from '../fixtures/rtspCamera';
+import { canvasHash, launchChromium } from '../helpers/browser';
+import { requireTool } from '../helpers/requireTool';
+import { RtspCamera } from '../fixtures/rtspCamera';
 import { pidAlive, sleep, waitFor } from '../streams/waitFor';
 import { refusedUpgrade } from './wsClient';
 import { FakeHub } from './fakeHub';
@@ -27,7 +27,7 @@ async function watch(page: Page, port: number, id: string, frames = 15): Promise
   await page.waitForFunction((n) => (window as unknown as { DinoLive: { stats: { frames: number } } }).DinoLive.stats.frames >= n, frames, { timeout: 30_000 });
 }
 
-describeWithTool(CHROMIUM, 'chromium')('live video: an RTSP camera at full rate in the dashboard (JSMpeg)', () => {
+requireTool('chromium', 'ffmpeg', 'gst-rtsp-server')('live video: an RTSP camera at full rate in the dashboard (JSMpeg)', () => {
   const camera = new RtspCamera({ fps: 25 });
   const hub = new FakeHub();
   let sources: SourceSet;
@@ -36,8 +36,6 @@ describeWithTool(CHROMIUM, 'chromium')('live video: an RTSP camera at full rate 
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    const gi = await checkGi();
-    if (gi !== true) throw new Error(`GStreamer RTSP server not importable (${gi}): apt-get install ${CAMERA_APT_PACKAGES}`);
     await camera.start();
     const cfg = configSchema.parse({ train: { frameSize: 16 }, sources: [{ kind: 'url', id: 'door', url: camera.url }, { kind: 'synthetic', id: 'syn' }] });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-live-'));
