@@ -57,6 +57,19 @@ async function store(dir: string): Promise<(string | number)[][]> {
   return rows;
 }
 
+/** notify() then wait for the receiver to record an arrival, 220 times; the latencies after 20 of warm-up. */
+async function deliveries(notify: (i: number) => void, arrivals: number[]): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < 220; i++) {
+    const before = arrivals.length;
+    const t0 = performance.now();
+    notify(i);
+    while (arrivals.length === before) await new Promise((r) => setImmediate(r));
+    if (i >= 20) ms.push(arrivals[arrivals.length - 1]! - t0);
+  }
+  return ms;
+}
+
 async function webhook(): Promise<(string | number)[][]> {
   const received: number[] = [];
   const server = createServer((req, res) => {
@@ -69,14 +82,7 @@ async function webhook(): Promise<(string | number)[][]> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   const n = new WebhookNotifier([{ url, secret: 'bench-secret-0123456789', types: ['novelty'], timeoutMs: 5000, maxAttempts: 1, queueSize: 10 }], { log: silentLogger });
-  const ms: number[] = [];
-  for (let i = 0; i < 220; i++) {
-    const before = received.length;
-    const t0 = performance.now();
-    n.notify(event(i));
-    while (received.length === before) await new Promise((r) => setImmediate(r));
-    if (i >= 20) ms.push(received[received.length - 1]! - t0);
-  }
+  const ms = await deliveries((i) => n.notify(event(i)), received);
   await n.stop();
   server.close();
   return [row('webhook: notify -> local receiver has the signed POST', ms)];
@@ -90,14 +96,7 @@ async function broker(url: string): Promise<(string | number)[][]> {
   const n = new MqttNotifier({ url, log: silentLogger });
   n.start();
   while (!n.connected) await new Promise((r) => setTimeout(r, 10));
-  const ms: number[] = [];
-  for (let i = 0; i < 220; i++) {
-    const before = arrivals.length;
-    const t0 = performance.now();
-    n.notify(event(i));
-    while (arrivals.length === before) await new Promise((r) => setImmediate(r));
-    if (i >= 20) ms.push(arrivals[arrivals.length - 1]! - t0);
-  }
+  const ms = await deliveries((i) => n.notify(event(i)), arrivals);
   await n.stop();
   await sub.endAsync();
   return [row(`MQTT: notify -> subscriber has the event (QoS 1, ${url})`, ms)];

@@ -6,7 +6,8 @@ import type { CameraState } from '../../streams/CameraState';
 import type { Polygon } from '../../streams/Mask';
 import type { Logger } from '../util/Logger';
 import { applyMask } from '../../streams/operators/applyMask';
-import { SourceError, type SourceControl, type SourceInfo } from '../types/SourceControl';
+import { ApiError } from '../types/ApiError';
+import type { SourceControl, SourceInfo } from '../types/SourceControl';
 import { buildPacedSource, defaultSourceId, type AgentSource, type AgentSources } from './buildSources';
 import { readSourcesState, writeSourcesState, type SourcesChanges } from './SourcesState';
 
@@ -164,17 +165,17 @@ export class SourceSet implements SourceControl, AgentSources {
       const r = sourceSchema.safeParse(spec);
       if (!r.success) {
         const problems = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`);
-        throw new SourceError(400, 'bad_source', `invalid source: ${problems.join('; ')}`, problems);
+        throw new ApiError(400, 'bad_source', `invalid source: ${problems.join('; ')}`, problems);
       }
       const c = r.data;
       if ((c.kind === 'file' || c.kind === 'folder') && !fs.existsSync(c.path)) {
-        throw new SourceError(400, 'bad_source', `invalid source: path: "${c.path}" does not exist on the agent's machine`, [`path: does not exist`]);
+        throw new ApiError(400, 'bad_source', `invalid source: path: "${c.path}" does not exist on the agent's machine`, [`path: does not exist`]);
       }
       if (c.kind === 'url' && !/^(rtsps?|https?|rtmps?|srt|udp|tcp):\/\//i.test(c.url)) {
-        throw new SourceError(400, 'bad_source', 'invalid source: url: use an rtsp://, rtsps://, http(s)://, rtmp(s)://, srt://, udp:// or tcp:// URL', ['url: scheme not allowed']);
+        throw new ApiError(400, 'bad_source', 'invalid source: url: use an rtsp://, rtsps://, http(s)://, rtmp(s)://, srt://, udp:// or tcp:// URL', ['url: scheme not allowed']);
       }
       if (c.id !== undefined && this.entries.has(c.id)) {
-        throw new SourceError(409, 'source_exists', `a source with id "${c.id}" already exists; remove it first or choose another id`);
+        throw new ApiError(409, 'source_exists', `a source with id "${c.id}" already exists; remove it first or choose another id`);
       }
       const id = c.id ?? this.freeId(defaultSourceId(c, this.entries.size));
       const config = { ...c, id } as SourceConfig;
@@ -212,7 +213,7 @@ export class SourceSet implements SourceControl, AgentSources {
     try {
       await writeSourcesState(this.stateFile, next);
     } catch (e) {
-      throw new SourceError(507, 'not_persisted', `the change was not made: cannot write the sources state file ${this.stateFile}: ${(e as Error).message}`);
+      throw new ApiError(507, 'not_persisted', `the change was not made: cannot write the sources state file ${this.stateFile}: ${(e as Error).message}`);
     }
     this.changes = next;
   }

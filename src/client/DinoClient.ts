@@ -4,22 +4,12 @@ import { decodeBinary, type DecodedEmbedding } from '../serve/EmbeddingCodec';
 import type { AgentEvent } from '../types/messages';
 import type { EventQuery, EventRecord, PictureName } from '../types/EventLog';
 import type { SourceInfo } from '../types/SourceControl';
+import { ApiError } from '../types/ApiError';
+
+export { ApiError };
 
 /** A source as in the configuration's `sources` list (validated by the agent, which names any bad field). */
 export type SourceSpec = { kind: 'url' | 'file' | 'folder' | 'ws' | 'synthetic'; id?: string } & Record<string, unknown>;
-
-/** An API request the agent refused: its HTTP status, code and message (and, for a bad source, each problem). */
-export class DinoApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly problems: string[] = [],
-  ) {
-    super(message);
-    this.name = 'DinoApiError';
-  }
-}
 
 export interface DinoClientOptions {
   /** Where the agent listens: `http://127.0.0.1:8080` (or the same as `ws://`). */
@@ -32,7 +22,7 @@ export interface DinoClientOptions {
  * A client of a running agent (src/serve/PROTOCOL.md): its teacher embeddings and its events as Observables, its
  * stored events and their pictures, and its sources (listed, added, removed) over the HTTP API. Each subscription
  * opens its own websocket and unsubscribing closes it. An agent that refuses the connection (a wrong token: HTTP
- * 401) or drops it errors the Observable; a normal close completes it. API calls reject with a DinoApiError.
+ * 401) or drops it errors the Observable; a normal close completes it. API calls reject with a ApiError.
  */
 export class DinoClient {
   private readonly base: string;
@@ -89,11 +79,11 @@ export class DinoClient {
       res = await fetch(`${this.httpBase}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause?.code;
-      throw new DinoApiError(0, 'unreachable', `DinoClient: ${method} ${path}: ${cause ?? (e as Error).message}`);
+      throw new ApiError(0, 'unreachable', `DinoClient: ${method} ${path}: ${cause ?? (e as Error).message}`);
     }
     if (res.ok) return res;
     const err = (await res.json().catch(() => ({}))) as { code?: string; message?: string; problems?: string[] };
-    throw new DinoApiError(res.status, err.code ?? 'http_error', `DinoClient: ${method} ${path}: HTTP ${res.status}${err.message ? `: ${err.message}` : ''}`, err.problems);
+    throw new ApiError(res.status, err.code ?? 'http_error', `DinoClient: ${method} ${path}: HTTP ${res.status}${err.message ? `: ${err.message}` : ''}`, err.problems);
   }
 
   /** Teacher embeddings of `streams` (default all, including streams that appear later), decoded from the binary format. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'http';
 import type { EventLog, EventQuery, PictureName } from '../types/EventLog';
-import { SourceError, type SourceControl } from '../types/SourceControl';
+import { ApiError } from '../types/ApiError';
+import type { SourceControl } from '../types/SourceControl';
 
 export interface ApiOptions {
   events?: EventLog;
@@ -12,14 +13,10 @@ export interface ApiOptions {
 export type Reply = (status: number, body: unknown, headers?: Record<string, string>) => void;
 export type SendBytes = (status: number, type: string, body: Buffer, headers?: Record<string, string>) => void;
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
+/** A refusal with response headers (405's Allow). */
+class HttpError extends ApiError {
+  constructor(status: number, code: string, message: string, readonly headers?: Record<string, string>) {
+    super(status, code, message);
   }
 }
 
@@ -58,9 +55,9 @@ export class ApiRoutes {
     try {
       await this.route(req, url, reply, bytes);
     } catch (e) {
-      if (e instanceof HttpError) return reply(e.status, { type: 'error', code: e.code, message: e.message }, e.headers);
-      if (e instanceof SourceError) return reply(e.status, { type: 'error', code: e.code, message: e.message, problems: e.problems });
-      throw e;
+      if (!(e instanceof ApiError)) throw e;
+      const body = { type: 'error', code: e.code, message: e.message, ...(e.problems.length ? { problems: e.problems } : {}) };
+      return reply(e.status, body, e instanceof HttpError ? e.headers : undefined);
     }
   }
 

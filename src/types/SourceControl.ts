@@ -1,4 +1,4 @@
-/** Sources added and removed at run time, as the HTTP API sees them; src/agent implements it. */
+/** Sources added and removed at run time, as the HTTP API sees them; src/agent implements it (refusals: ApiError). */
 
 export interface SourceInfo {
   id: string;
@@ -11,19 +11,6 @@ export interface SourceInfo {
   mask: ReadonlyArray<ReadonlyArray<readonly [number, number]>>;
   /** Can be watched as full-rate live video (/live/<id>). */
   live: boolean;
-}
-
-/** A refused change: an HTTP status, a stable code and a message naming the field and the fix. */
-export class SourceError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly problems: string[] = [],
-  ) {
-    super(message);
-    this.name = 'SourceError';
-  }
 }
 
 export interface SourceControl {

@@ -7,7 +7,7 @@ import type { Frame } from '../../streams/Frame';
 import type { Logger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { SourceSet } from '../../src/agent/SourceSet';
-import { SourceError } from '../../src/types/SourceControl';
+import { ApiError } from '../../src/types/ApiError';
 import { sleep, waitFor } from '../streams/waitFor';
 
 function recordingLogger() {
@@ -20,14 +20,14 @@ function recordingLogger() {
 const LEFT_HALF: [number, number][][] = [[[0, 0], [0.5, 0], [0.5, 1], [0, 1]]];
 const config = () => configSchema.parse({ train: { frameSize: 16 }, sources: [{ kind: 'synthetic', id: 'syn', fps: 30, mask: LEFT_HALF }] });
 
-async function refused(p: Promise<unknown>): Promise<SourceError> {
+async function refused(p: Promise<unknown>): Promise<ApiError> {
   try {
     await p;
   } catch (e) {
-    if (e instanceof SourceError) return e;
+    if (e instanceof ApiError) return e;
     throw e;
   }
-  throw new Error('expected a SourceError');
+  throw new Error('expected a ApiError');
 }
 
 describe('SourceSet: sources added and removed at run time', () => {

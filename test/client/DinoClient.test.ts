@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { configSchema } from '../../config/schema';
 import { SourceSet } from '../../src/agent/SourceSet';
-import { DinoApiError, DinoClient } from '../../src/client/DinoClient';
+import { ApiError, DinoClient } from '../../src/client/DinoClient';
 import { EventStore } from '../../src/events/EventStore';
 import { freePort } from '../helpers/freePort';
 import { AgentServer } from '../../src/serve/AgentServer';
@@ -68,7 +68,7 @@ describe('DinoClient', () => {
     await refused;
   });
 
-  test('stored events and their pictures, sources listed, added and removed, refusals as DinoApiError', async () => {
+  test('stored events and their pictures, sources listed, added and removed, refusals as ApiError', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-client-'));
     const store = new EventStore({ dir: path.join(dir, 'events'), maxCount: 10, maxBytes: 1 << 20, maxAgeDays: 1, log: silentLogger });
     await store.open();
@@ -87,7 +87,7 @@ describe('DinoClient', () => {
       expect((await client.sources()).map((s) => s.id)).toEqual(['cam']);
       expect(await client.addSource({ kind: 'synthetic', id: 'porch', fps: 5 })).toMatchObject({ id: 'porch', origin: 'runtime' });
       const bad = await client.addSource({ kind: 'url', id: 'door' }).catch((e: unknown) => e);
-      expect(bad).toBeInstanceOf(DinoApiError);
+      expect(bad).toBeInstanceOf(ApiError);
       expect(bad).toMatchObject({ status: 400, code: 'bad_source', problems: ['url: Invalid input: expected string, received undefined'] });
       await client.removeSource('porch');
       await expect(client.removeSource('porch')).rejects.toMatchObject({ status: 404 });

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentServer } from '../../src/serve/AgentServer';
 import { EventStore } from '../../src/events/EventStore';
-import { SourceError, type SourceControl, type SourceInfo } from '../../src/types/SourceControl';
+import { ApiError } from '../../src/types/ApiError';
+import type { SourceControl, SourceInfo } from '../../src/types/SourceControl';
 import type { Frame } from '../../streams/Frame';
 import { silentLogger } from '../../src/util/Logger';
 import { FakeHub } from './fakeHub';
@@ -23,7 +24,7 @@ class ListSources implements SourceControl {
   }
   async add(spec: unknown) {
     const s = spec as { kind?: string; id?: string };
-    if (s.kind !== 'synthetic') throw new SourceError(400, 'bad_source', 'invalid source: kind: Invalid input', ['kind: Invalid input']);
+    if (s.kind !== 'synthetic') throw new ApiError(400, 'bad_source', 'invalid source: kind: Invalid input', ['kind: Invalid input']);
     const info: SourceInfo = { id: s.id ?? 'new', kind: 'synthetic', origin: 'runtime', config: { ...s }, mask: [], live: false };
     this.items.push(info);
     return info;
