@@ -132,6 +132,8 @@ export class Agent {
         pipeline$,
         interval(1000).pipe(tap(() => this.rates.tick())),
         interval(cfg.checkpoint.everySec * 1000).pipe(exhaustMap(() => this.checkpoint())),
+        // retention by age also when no new event comes to trigger it
+        store ? interval(3_600_000).pipe(exhaustMap(() => store.prune())) : EMPTY,
         cfg.log.statusEverySec > 0 ? interval(cfg.log.statusEverySec * 1000).pipe(tap(() => log(this.status()))) : EMPTY,
       ).subscribe(),
     );
