@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type pino from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { EMPTY, Subject, exhaustMap, interval, merge, tap, type Subscription } from 'rxjs';
+import { EMPTY, exhaustMap, interval, merge, tap, type Subscription } from 'rxjs';
 import type { AgentConfig } from '../../config/schema';
 import { selectBackend, type BackendInfo } from '../backend';
 import { trainerOptionsFor } from '../train/trainerOptionsFor';
@@ -11,7 +11,7 @@ import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
 import { createLogger } from '../util/Logger';
-import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../types/messages';
+import type { AgentHub, StatsMessage } from '../types/messages';
 import { EventStore } from '../events/EventStore';
 import { LiveVideo } from '../serve/LiveVideo';
 import { SourceSet } from './SourceSet';
@@ -20,7 +20,7 @@ import { EmbeddingService } from './EmbeddingService';
 import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
 import { StreamRates } from './StreamRates';
-import { agentPipeline, type AgentSinks } from './agentPipeline';
+import { agentPipeline, createSinks, type AgentSinks } from './agentPipeline';
 import { statusLine } from './statusLine';
 
 export interface AgentStarted {
@@ -39,13 +39,7 @@ export interface AgentStarted {
 export class Agent {
   readonly log: pino.Logger;
   readonly registry = new Registry();
-  private readonly sinks: AgentSinks = {
-    embeddings: new Subject<EmbeddingMessage>(),
-    events: new Subject<AgentEvent>(),
-    stats: new Subject<StatsMessage>(),
-    thumbnails: new Subject<ThumbnailMessage>(),
-    attention: new Subject<AttentionMessage>(),
-  };
+  private readonly sinks: AgentSinks = createSinks();
   readonly hub: AgentHub = {
     embeddings$: this.sinks.embeddings.asObservable(),
     events$: this.sinks.events.asObservable(),
