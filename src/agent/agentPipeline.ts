@@ -81,11 +81,14 @@ interface EmbeddedRound {
  * The agent's data path, as one composition (what `dino-stream run` subscribes to):
  *
  *   sources (each at its own rate; pushed frames throttled per stream)
- *     -> fair mix (every stream a turn per round; a flood drops its own oldest frames, counted)
- *     -> { replay buffer -> training loop (one step at a time, in the worker) -> stats, collapse events }
+ *     -> { fair mix (every stream a turn per round; a flood drops its own oldest frames, counted) -> replay buffer
+ *          -> training loop (one step at a time, in the worker) -> stats, collapse events }
  *        { each stream's newest frame -> embedding rounds (skipped while one runs) -> detectors -> embeddings,
  *          events, attention maps }
  *        { each stream's newest frame -> thumbnails }
+ *
+ * The embedding and thumbnail rounds take one frame per stream each, fair by construction; the fair mix is where
+ * fairness needs a queue (what earns training steps and enters the buffer), and its rounds would only delay them.
  *   beside it: camera states -> events; trainer snapshots -> the teacher copy (and the detectors' memories);
  *   the live probe.
  *
@@ -104,7 +107,6 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
     ),
   ).pipe(
     tap((f) => rates.onFrame(f)),
-    fairMix({ periodMs: 500 / p.sources.maxFps, capacityPerStream: 2, counter: drops }),
     share(),
   );
 
@@ -113,6 +115,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const training$ =
     trainer && cfg.train.enabled
       ? frames$.pipe(
+          fairMix({ periodMs: mixPeriodMs(p.sources), capacityPerStream: 2, counter: drops }),
           trainingLoop({
             buffer: new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size }),
             runner: trainer,
@@ -207,6 +210,14 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   return merge(training$, embedding$, thumbnails$, cameras$, teacherRefresh$, probe$).pipe(ignoreElements());
 }
 
+/**
+ * The fair mixer's round: twice the fastest source (configured or added), so that every stream within its rate
+ * passes (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess
+ * counted.
+ */
+function mixPeriodMs(sources: AgentSources): number {
+  return 500 / sources.maxFps;
+}
 
 function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
   const r = s.stats;
