@@ -87,6 +87,7 @@ function parent(): void {
       ),
     ),
   );
+  for (const { mode, result } of results) if (result) console.log(`${BENCH_MODES[mode].label}: ${result.backend}`);
 }
 
 /** The ViT exported to ONNX by the PyTorch reference (needs python3-torch; torch.onnx needs no onnx package). */

@@ -90,6 +90,7 @@ function parent(): void {
       ),
     ),
   );
+  for (const { mode, result } of results) if (result) console.log(`${BENCH_MODES[mode].label}: ${result.backend}`);
   for (const { mode, result } of results) {
     if (result?.profile) {
       console.log(`\nprofile of one step, ${BENCH_MODES[mode].label} (kernel ms, top 15; tf.profile adds sync overhead)`);
