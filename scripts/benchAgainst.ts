@@ -14,6 +14,8 @@ import { median, table } from './benchCommon';
 
 export interface Reply {
   ms: number[];
+  /** Process CPU time of each run (all threads): at one thread, what the run costs whatever else the machine runs. */
+  cpuMs?: number[];
   peakRssMb: number;
   [k: string]: unknown;
 }
@@ -53,6 +55,7 @@ export interface Side {
   label: string;
   detail: string;
   ms: number[];
+  cpuMs: number[];
   peakRssMb: number;
 }
 
@@ -73,21 +76,32 @@ export async function alternate(children: LineChild[], warmup: number, runs: num
 }
 
 export function side(label: string, detail: string, replies: Reply[]): Side {
-  return { label, detail, ms: replies.flatMap((r) => r.ms), peakRssMb: Math.max(...replies.map((r) => r.peakRssMb)) };
+  return {
+    label, detail, ms: replies.flatMap((r) => r.ms), cpuMs: replies.flatMap((r) => r.cpuMs ?? []),
+    peakRssMb: Math.max(...replies.map((r) => r.peakRssMb)),
+  };
 }
 
-/** The side-by-side table: medians, min, GFLOP/s at the median, peak RSS; ratio = theirs / ours (> 1: ours faster). */
+/**
+ * The side-by-side table: medians of wall time and of process CPU time, min, GFLOP/s at the median, peak RSS;
+ * ratios = theirs / ours (> 1: ours faster). On a loaded machine the wall time measures the share each process got;
+ * with one thread per engine the CPU time is the work done (spin-waiting threads would inflate it at more threads).
+ */
 export function comparisonTable(ours: Side, theirs: Side[], gflop: number, extra?: (s: Side) => string): string {
   const mo = median(ours.ms);
+  const co = ours.cpuMs.length ? median(ours.cpuMs) : NaN;
   const rows = [ours, ...theirs].map((s) => {
     const m = median(s.ms);
+    const c = s.cpuMs.length ? median(s.cpuMs) : NaN;
     return [
       s.label, m.toFixed(1), Math.min(...s.ms).toFixed(1), (gflop / (m / 1000)).toFixed(1),
-      s === ours ? '1.00x' : `${(m / mo).toFixed(2)}x`, s.peakRssMb.toFixed(0), ...(extra ? [extra(s)] : []),
+      s === ours ? '1.00x' : `${(m / mo).toFixed(2)}x`,
+      Number.isNaN(c) ? '-' : c.toFixed(1), s === ours || Number.isNaN(c / co) ? '1.00x' : `${(c / co).toFixed(2)}x`,
+      s.peakRssMb.toFixed(0), ...(extra ? [extra(s)] : []),
     ];
   });
   return table(
-    ['engine', 'ms (median)', 'min', 'GFLOP/s', 'ours faster by', 'peak RSS MB', ...(extra ? ['per image'] : [])],
+    ['engine', 'wall ms (median)', 'min', 'GFLOP/s', 'ours faster by (wall)', 'CPU ms (median)', 'ours faster by (CPU)', 'peak RSS MB', ...(extra ? ['per image'] : [])],
     rows,
   );
 }
@@ -169,8 +183,14 @@ export async function serveCommands(run: () => Promise<number>, extra: () => Rec
     if (cmd === 'quit') break;
     const n = Number(nStr ?? '1');
     const ms: number[] = [];
-    for (let i = 0; i < n; i++) ms.push(await run());
-    console.log(JSON.stringify({ ms, peakRssMb: process.resourceUsage().maxRSS / 1024, ...extra() }));
+    const cpuMs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const c0 = process.cpuUsage();
+      ms.push(await run());
+      const c = process.cpuUsage(c0);
+      cpuMs.push((c.user + c.system) / 1000);
+    }
+    console.log(JSON.stringify({ ms, cpuMs, peakRssMb: process.resourceUsage().maxRSS / 1024, ...extra() }));
   }
   rl.close();
 }

@@ -28,6 +28,27 @@ inline vf vexp(vf x) {
   return under ? vzero() : y;
 }
 
+// exp(x) for x <= 0 (softmax after subtracting the row maximum; -inf gives 0): vexp without the overflow side.
+inline vf vexp_nonpos(vf x) {
+  const vf lo = vset1(-87.3365478515625f);
+  const vi under = x < lo;
+  x = vmax(x, lo);
+  const vf magic = vset1(12582912.0f);
+  vf n = (x * 1.44269504088896341f + magic) - magic;
+  vf r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  vf p = vset1(1.9875691500E-4f);
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  p = p * (r * r) + r + 1.0f;
+  const vi e = __builtin_convertvector(n, vi);
+  const vf y = p * (vf)((e + 127) << 23);
+  return under ? vzero() : y;
+}
+
 // erf: odd rational approximation on [-4, 4] (|erf| rounds to 1 outside).
 inline vf verf(vf x) {
   x = vmin(vmax(x, vset1(-4.0f)), vset1(4.0f));

@@ -5,7 +5,7 @@ MultiCropWrapper, DINOLoss, clip_gradients, AdamW param groups, EMA), driven lin
 Node bench can alternate it with ours in one run:
 
     /usr/bin/python3 scripts/reference/bench_tiny_torch.py train|infer [--batch 32] [--threads 2]
-    stdin:  "warmup N" | "run" | "quit"      stdout: one JSON object per command
+    stdin:  "warmup N" | "run" | "quit"      stdout: one JSON object per command (wall and process CPU ms per run)
 
 It is a measuring tool, not part of the product. `export-onnx PATH` writes the teacher backbone (64x64 input,
 batch 32) as ONNX for `bench:infer -- --against-onnxruntime`.
@@ -224,11 +224,12 @@ def main():
         if not cmd: continue
         if cmd[0] == 'quit': break
         n = int(cmd[1]) if len(cmd) > 1 else 1
-        times = []
+        times, cpu = [], []
         for _ in range(n):
-            t0 = time.perf_counter(); job.run(); times.append((time.perf_counter() - t0) * 1000)
+            c0 = time.process_time(); t0 = time.perf_counter(); job.run()
+            times.append((time.perf_counter() - t0) * 1000); cpu.append((time.process_time() - c0) * 1000)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({'ms': times, 'peakRssMb': rss}), flush=True)
+        print(json.dumps({'ms': times, 'cpuMs': cpu, 'peakRssMb': rss}), flush=True)
 
 
 if __name__ == '__main__':

@@ -109,7 +109,11 @@ describeNative('DinoLayerNorm / DinoLayerNormGrad', () => {
 });
 
 describeNative('DinoAttention / DinoAttentionGrad', () => {
-  const cases: Array<[number, number, number, number]> = [[2, 65, 3, 16], [3, 17, 3, 8], [1, 65, 3, 64], [2, 1, 1, 5]];
+  // hd a multiple of the micro-kernel panel (16 floats with AVX2, 32 with AVX-512) takes the micro-kernel path,
+  // others gemm(); T = 12 fills whole row tiles, 37 and 197 leave a partial one (6 rows with AVX2, 14 with AVX-512)
+  const cases: Array<[number, number, number, number]> = [
+    [2, 65, 3, 16], [3, 17, 3, 8], [1, 65, 3, 64], [2, 1, 1, 5], [2, 37, 2, 64], [1, 12, 2, 32], [1, 197, 1, 64], [1, 28, 1, 128],
+  ];
   for (const [B, T, H, hd] of cases) {
     const D = H * hd, scale = 1 / Math.sqrt(hd);
     const qkvd = randArray(B * T * 3 * D, B * T + H * hd, 1.5);
