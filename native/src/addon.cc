@@ -86,7 +86,9 @@ struct Args {
 };
 
 // gemm(heap, batch, M, N, K, aOff, lda, transA, strideA, bOff, ldb, transB, strideB,
-//      cOff, ldc, strideC, alpha, accumulate, biasOff (-1: none), biasLen, act, maxThreads)
+//      cOff, ldc, strideC, alpha, accumulate, biasOff (-1: none), biasLen, act (0 linear, 1 relu, 2 gelu),
+//      maxThreads [, geluGradOff, residualOff, mulOff, colSumOff]): the last four (-1: none; batch 1 only) are
+//      [M, N] matrices of row stride N, and colSum [N] (B not transposed, or any B: summed over k)
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Args a(info);
   const int batch = a.dim(1);
@@ -115,8 +117,28 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     d.bias = a.ptr(18, d.biasLen);
   }
   d.act = a.dim(20);
-  if (d.act != dn::kLinear && d.act != dn::kRelu) throw Napi::RangeError::New(info.Env(), "unsupported activation");
+  if (d.act != dn::kLinear && d.act != dn::kRelu && d.act != dn::kGelu)
+    throw Napi::RangeError::New(info.Env(), "unsupported activation");
   const int maxThreads = info.Length() > 21 ? a.dim(21) : dn::pool_size();
+  if (info.Length() > 22) {
+    const bool any = a.i64(22) >= 0 || a.i64(23) >= 0 || a.i64(24) >= 0 || a.i64(25) >= 0;
+    if (any && batch != 1) throw Napi::RangeError::New(info.Env(), "gemm extras need batch 1");
+    const int64_t MN = a.mul(d.M, d.N);
+    if (a.i64(22) >= 0) {
+      if (d.act != dn::kGelu) throw Napi::RangeError::New(info.Env(), "geluGrad needs the gelu activation");
+      d.geluGrad = a.ptr(22, MN);
+      d.ldg = d.N;
+    }
+    if (a.i64(23) >= 0) {
+      d.residual = a.ptr(23, MN);
+      d.ldr = d.N;
+    }
+    if (a.i64(24) >= 0) {
+      d.mul = a.ptr(24, MN);
+      d.ldm = d.N;
+    }
+    if (a.i64(25) >= 0) d.colSumB = a.ptr(25, d.N);
+  }
   dn::gemm_batched(d, batch, sA, sB, sC, maxThreads < 1 ? 1 : maxThreads);
   return info.Env().Undefined();
 }

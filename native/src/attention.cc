@@ -153,8 +153,8 @@ void tiles_direct_a(int T, int N, int kc, const RowsA& a, int lastLd, BPanel Bp,
     for (int j0 = 0, p = 0; j0 < N; j0 += NR, p++) {
       const int nr = std::min(NR, N - j0);
       float* c = C + int64_t(i0) * ldc + j0;
-      if (nr <= kVL) gemm_core::micro_kernel<true, 1, MR>(kc, A, lda, Bp(p), ldb, c, ldc, mr, nr, 0, e);
-      else gemm_core::micro_kernel<true, gemm_core::NV, MR>(kc, A, lda, Bp(p), ldb, c, ldc, mr, nr, 0, e);
+      if (nr <= kVL) gemm_core::micro_kernel<true, 1, MR>(kc, A, lda, Bp(p), ldb, c, ldc, mr, nr, 0, 0, e);
+      else gemm_core::micro_kernel<true, gemm_core::NV, MR>(kc, A, lda, Bp(p), ldb, c, ldc, mr, nr, 0, 0, e);
     }
   }
 }
@@ -218,7 +218,7 @@ void tiles_packed_a(int T, int hd, const float* Ap, const float* B, int64_t ldb,
     const int mr = std::min(MR, T - i0);
     for (int j0 = 0; j0 < hd; j0 += NR)
       gemm_core::micro_kernel<false, gemm_core::NV, MR>(T, Ap + int64_t(q) * T * MR, MR, B + j0, ldb,
-                                                        C + int64_t(i0) * ldc + j0, ldc, mr, NR, 0, e);
+                                                        C + int64_t(i0) * ldc + j0, ldc, mr, NR, 0, 0, e);
   }
 }
 

@@ -20,13 +20,8 @@ void for_vectors(int64_t b, int64_t e, F&& f) {
   if (i < e) f(i, int(e - i));
 }
 
-inline vf gelu_v(vf x) { return 0.5f * x * (1.0f + verf(x * 0.70710678118654752f)); }
-
-inline vf gelu_grad_v(vf dy, vf x) {
-  const vf cdf = 0.5f * (1.0f + verf(x * 0.70710678118654752f));
-  const vf pdf = vexp(-0.5f * x * x) * 0.39894228040143268f;
-  return dy * (cdf + x * pdf);
-}
+inline vf gelu_v(vf x) { return vgelu(x); }
+inline vf gelu_grad_v(vf dy, vf x) { return dy * vgelu_deriv(x); }
 
 }  // namespace
 

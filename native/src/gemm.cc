@@ -34,6 +34,18 @@ constexpr double BATCH_SERIAL_FLOPS = 16e6;         // per-matrix flops above wh
 constexpr int SPLITK_MIN_K = 1024;                  // split-K when K >= this and K >= 4 max(M, N)
 constexpr int64_t SPLITK_MAX_MN = 1 << 21;          // private C per thread up to 8 MB
 
+const GemmDesc* extras(const GemmDesc& d) { return d.has_extras() ? &d : nullptr; }
+
+// colSum[j] += sum over k of B(k, j) (B not transposed), for the drivers that read B in place.
+void add_col_sums(const GemmDesc& d, float* colSum) {
+  for (int k = 0; k < d.K; k++) {
+    const float* row = d.B + int64_t(k) * d.ldb;
+    int j = 0;
+    for (; j + kVL <= d.N; j += kVL) vstoreu(colSum + j, vloadu(colSum + j) + vloadu(row + j));
+    for (; j < d.N; j++) colSum[j] += row[j];
+  }
+}
+
 int k_step(int K) {
   const int nkb = std::max(1, (K + KC_TARGET - 1) / KC_TARGET);
   return (K + nkb - 1) / nkb;
@@ -55,7 +67,7 @@ void gemm_single(const GemmDesc& d) {
     for (int pc = 0; pc < d.K; pc += kcStep) {
       const int kc = std::min(kcStep, d.K - pc);
       for (int p = 0; p < npan; p++) pack_b(d, pc, kc, jc + p * NR, std::min(NR, nc - p * NR), Bp + int64_t(p) * kc * NR);
-      const Epilogue e{d.alpha, pc == 0 && !d.accumulate, pc + kc >= d.K, d.bias, d.biasLen, d.act};
+      const Epilogue e{d.alpha, pc == 0 && !d.accumulate, pc + kc >= d.K, d.bias, d.biasLen, d.act, extras(d)};
       for (int ic = 0; ic < d.M; ic += d.transA ? MC_TRANS : d.M) {
         const int mc = std::min(d.transA ? MC_TRANS : d.M, d.M - ic);
         const int nir = (mc + MR - 1) / MR;
@@ -64,6 +76,7 @@ void gemm_single(const GemmDesc& d) {
           const int i0 = ic + ir * MR, mr = std::min(MR, ic + mc - i0);
           Tile t;
           t.mr = mr;
+          t.i0 = i0;
           t.directA = directA && mr == MR;
           t.ldc = d.ldc;
           t.ldb = NR;
@@ -141,7 +154,7 @@ void run_task(const Job& j, const Grid& g, int task) {
   float* Ablk = d.transA ? t_buf.aBlk(size_t(RB_TRANS_MAX) * MR * KC_MAX) : nullptr;
   for (int pc = 0; pc < d.K; pc += j.kcStep) {
     const int kc = std::min(j.kcStep, d.K - pc);
-    const Epilogue e{d.alpha, pc == 0 && !d.accumulate, pc + kc >= d.K, d.bias, d.biasLen, d.act};
+    const Epilogue e{d.alpha, pc == 0 && !d.accumulate, pc + kc >= d.K, d.bias, d.biasLen, d.act, extras(d)};
     if (d.transA) {
       const int ic = q0 * MR;
       pack_a_block(d, ic, std::min(d.M - ic, (q1 - q0) * MR), 0, q1 - q0, pc, kc, Ablk);
@@ -150,6 +163,7 @@ void run_task(const Job& j, const Grid& g, int task) {
       const int i0 = q * MR, mr = std::min(MR, d.M - i0);
       Tile t;
       t.mr = mr;
+      t.i0 = i0;
       t.directA = directA && mr == MR;
       if (d.transA) {
         t.A = Ablk + int64_t(q - q0) * kc * MR;
@@ -225,6 +239,7 @@ void gemm_tasks(const GemmDesc& d, int nth) {
     const int ncs = std::min(super_block(d, false), (d.N + NR - 1) / NR * NR);
     j.Bpk = t_buf.bBuf(size_t(d.K) * ncs);
   }
+  if (j.directB && d.colSumB) add_col_sums(d, d.colSumB);  // B is not packed: summed on its own
   Barrier bar(nth);
   j.bar = &bar;
   parallel_run(nth, [](int tid, int n, void* p) { tasks_thread(*static_cast<Job*>(p), tid, n); }, &j);
@@ -238,11 +253,19 @@ struct SplitK {
   std::atomic<int> next{0};
   Barrier* bar;
   std::vector<float*> partial;  // per thread: private M x N sum of its chunks (nullptr: no chunk taken)
+  std::vector<float*> colSum;   // per thread: its chunks' column sums of B, when asked
 };
+
+thread_local std::vector<float> t_colsum;
 
 void splitk_thread(SplitK& s, int tid, int nth) {
   const GemmDesc& d = *s.d;
   float* P = nullptr;
+  float* cs = nullptr;
+  if (d.colSumB) {
+    t_colsum.assign(size_t(d.N), 0.0f);
+    cs = t_colsum.data();
+  }
   for (;;) {
     const int c = s.next.fetch_add(1, std::memory_order_relaxed);
     if (c >= s.nChunks) break;
@@ -254,6 +277,10 @@ void splitk_thread(SplitK& s, int tid, int nth) {
     cd.alpha = 1.0f;
     cd.bias = nullptr;
     cd.act = kLinear;
+    cd.geluGrad = nullptr;
+    cd.residual = nullptr;
+    cd.mul = nullptr;
+    cd.colSumB = cs;
     cd.ldc = d.N;
     cd.accumulate = P != nullptr;
     if (!P) P = t_buf.cBuf(size_t(d.M) * d.N);
@@ -261,8 +288,17 @@ void splitk_thread(SplitK& s, int tid, int nth) {
     gemm_single(cd);
   }
   s.partial[tid] = P;
+  s.colSum[tid] = cs;
   s.bar->wait();
-  // C = act(alpha * sum of partials (+ C) + bias), rows split between the threads.
+  if (d.colSumB && tid == 0) {
+    for (int j = 0; j < d.N; j++) {
+      float t = 0.0f;
+      for (int u = 0; u < nth; u++) t += s.colSum[u][j];
+      d.colSumB[j] = t;
+    }
+  }
+  // C = final(alpha * sum of partials (+ C)), rows split between the threads.
+  const Epilogue e{d.alpha, true, true, d.bias, d.biasLen, d.act, extras(d)};
   const int r0 = int(int64_t(d.M) * tid / nth), r1 = int(int64_t(d.M) * (tid + 1) / nth);
   for (int i = r0; i < r1; i++) {
     float* c = d.C + int64_t(i) * d.ldc;
@@ -274,8 +310,7 @@ void splitk_thread(SplitK& s, int tid, int nth) {
         if (s.partial[t]) acc += n == kVL ? vloadu(s.partial[t] + int64_t(i) * d.N + j) : vload_part(s.partial[t] + int64_t(i) * d.N + j, n);
       vf r = acc * d.alpha;
       if (d.accumulate) r += n == kVL ? vloadu(c + j) : vload_part(c + j, n);
-      if (d.bias) r += d.biasLen == 1 ? vset1(d.bias[0]) : (n == kVL ? vloadu(d.bias + j) : vload_part(d.bias + j, n));
-      if (d.act == kRelu) r = vmax(r, vzero());
+      r = finish_final(r, i, j, n, e);
       if (n == kVL) vstoreu(c + j, r);
       else vstore_part(c + j, r, n);
     }
@@ -292,6 +327,7 @@ void gemm_splitk(const GemmDesc& d, int nth) {
   s.chunk = chunkBlocks * kcStep;
   s.nChunks = (d.K + s.chunk - 1) / s.chunk;
   s.partial.assign(nth, nullptr);
+  s.colSum.assign(nth, nullptr);
   Barrier bar(nth);
   s.bar = &bar;
   parallel_run(nth, [](int tid, int n, void* p) { splitk_thread(*static_cast<SplitK*>(p), tid, n); }, &s);
@@ -311,23 +347,76 @@ void gemm_dispatch(const GemmDesc& d, int nth) {
   gemm_tasks(d, nth);
 }
 
+// The final pass's extras over a C already holding act-free bias-added values (bf16 path): act, residual, mul.
+void apply_extras(const GemmDesc& d) {
+  const Epilogue e{1.0f, true, true, nullptr, 0, d.act, &d};
+  parallel_for(pool_size(), d.M, std::max(1, 16384 / std::max(1, d.N)), [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; i++) {
+      float* c = d.C + i * d.ldc;
+      for (int j = 0; j < d.N; j += kVL) {
+        const int n = std::min(kVL, d.N - j);
+        const vf r = finish_final(n == kVL ? vloadu(c + j) : vload_part(c + j, n), i, j, n, e);
+        if (n == kVL) vstoreu(c + j, r);
+        else vstore_part(c + j, r, n);
+      }
+    }
+  });
+}
+
+// colSumB when B is transposed (B(k, j) = B[j*ldb + k]): row sums.
+void row_sums_transposed(const GemmDesc& d) {
+  for (int j = 0; j < d.N; j++) {
+    const float* row = d.B + int64_t(j) * d.ldb;
+    vf acc = vzero();
+    int k = 0;
+    for (; k + kVL <= d.K; k += kVL) acc += vloadu(row + k);
+    float t = vsum(acc);
+    for (; k < d.K; k++) t += row[k];
+    d.colSumB[j] = t;
+  }
+}
+
 }  // namespace
 
-void gemm(const GemmDesc& d, int maxThreads) {
-  if (d.M <= 0 || d.N <= 0) return;
+void gemm(const GemmDesc& d0, int maxThreads) {
+  if (d0.M <= 0 || d0.N <= 0) return;
+  GemmDesc d = d0;
+  if (d.colSumB) {
+    std::fill(d.colSumB, d.colSumB + d.N, 0.0f);
+    if (d.transB || d.K <= 0) {
+      if (d.K > 0) row_sums_transposed(d);
+      d.colSumB = nullptr;
+    }
+  }
   if (d.K <= 0) {
-    // Degenerate: C = act(bias) (or C unchanged + epilogue when accumulating).
+    // Degenerate: C = final(0 or C).
+    const Epilogue e{d.alpha, !d.accumulate, true, d.bias, d.biasLen, d.act, extras(d)};
     for (int i = 0; i < d.M; i++)
-      for (int j = 0; j < d.N; j++) {
-        const Epilogue e{d.alpha, !d.accumulate, true, d.bias, d.biasLen, d.act};
-        finish_scalar(d.C[i * d.ldc + j], 0.0f, e, j);
+      for (int j = 0; j < d.N; j += kVL) {
+        const int n = std::min(kVL, d.N - j);
+        float* c = d.C + int64_t(i) * d.ldc + j;
+        vf r = vzero();
+        if (d.accumulate) r = vload_part(c, n);
+        vstore_part(c, finish_final(r, i, j, n, e), n);
       }
     return;
   }
   const double flops = 2.0 * d.M * d.N * d.K;
   const int nth = in_parallel_region() ? 1 : threads_for(flops, maxThreads);
   const int prec = precision();
-  if (prec != kFp32) return gemm_bf16(d, nth, prec == kBf16);
+  if (prec != kFp32) {
+    // the bf16 kernels apply bias and relu; the column sums and GELU / residual / mul follow in their own passes
+    if (d.colSumB) add_col_sums(d, d.colSumB);
+    GemmDesc b = d;
+    b.colSumB = nullptr;
+    b.geluGrad = nullptr;
+    b.residual = nullptr;
+    b.mul = nullptr;
+    if (d.act == kGelu) b.act = kLinear;
+    gemm_bf16(b, nth, prec == kBf16);
+    if (d.has_extras() || d.act == kGelu) apply_extras(d);
+    return;
+  }
   gemm_dispatch(d, nth);
 }
 

@@ -93,7 +93,7 @@ struct EmulatedKernel {
         }
       }
     }
-    gemm_core::store_tile<MR, NV>(c, C, ldc, mr, nr, j0, e);
+    gemm_core::store_tile<MR, NV>(c, C, ldc, mr, nr, 0, j0, e);  // no extras here (gemm() applies them after)
   }
 };
 

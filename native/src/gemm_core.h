@@ -6,6 +6,7 @@
 
 #include "gemm.h"
 #include "vec.h"
+#include "vecmath.h"
 
 namespace dn {
 namespace gemm_core {
@@ -24,7 +25,36 @@ struct Epilogue {
   const float* bias;
   int biasLen;
   int act;
+  const GemmDesc* x = nullptr;  // geluGrad / residual / mul of the final pass (GemmDesc::has_extras), else null
 };
+
+// The final pass on one vector of row `row`, columns [col, col + n) (n < kVL: a partial vector): bias, then the
+// activation (GELU's derivative stored first when asked), then residual and mul.
+__attribute__((always_inline)) inline vf finish_final(vf r, int64_t row, int col, int n, const Epilogue& e) {
+  const bool full = n >= kVL;
+  if (e.bias) r += e.biasLen == 1 ? vset1(e.bias[0]) : (full ? vloadu(e.bias + col) : vload_part(e.bias + col, n));
+  if (e.act == kRelu) {
+    r = vmax(r, vzero());
+  } else if (e.act == kGelu) {
+    if (e.x && e.x->geluGrad) {
+      float* g = e.x->geluGrad + row * e.x->ldg + col;
+      if (full) vstoreu(g, vgelu_deriv(r));
+      else vstore_part(g, vgelu_deriv(r), n);
+    }
+    r = vgelu(r);
+  }
+  if (e.x) {
+    if (e.x->residual) {
+      const float* p = e.x->residual + row * e.x->ldr + col;
+      r += full ? vloadu(p) : vload_part(p, n);
+    }
+    if (e.x->mul) {
+      const float* p = e.x->mul + row * e.x->ldm + col;
+      r *= full ? vloadu(p) : vload_part(p, n);
+    }
+  }
+  return r;
+}
 
 // Grow-only per-thread packing buffers (64-byte aligned).
 struct Buffers {
@@ -54,22 +84,12 @@ struct Buffers {
 };
 inline thread_local Buffers t_buf;
 
-inline void finish_scalar(float& dst, float acc, const Epilogue& e, int j) {
-  float r = acc * e.alpha;
-  if (!e.overwrite) r += dst;
-  if (e.final) {
-    if (e.bias) r += e.biasLen == 1 ? e.bias[0] : e.bias[j];
-    if (e.act == kRelu) r = r > 0.0f ? r : 0.0f;
-  }
-  dst = r;
-}
-
-// Writes an accumulator tile to C through the epilogue (alpha, accumulate, bias, relu), vectorised; partial
-// tiles (last rows / columns) use masked loads and stores. Shared by the fp32 and bf16 micro-kernels.
+// Writes an accumulator tile to C through the epilogue (alpha, accumulate, then on the last k-block the final
+// pass), vectorised; partial tiles (last rows / columns) use masked loads and stores. The tile's first element is
+// C(i0, j0) of the whole product. Shared by the fp32 and bf16 micro-kernels.
 template <int kMR, int kNV>
-__attribute__((always_inline)) inline void store_tile(const vf (&c)[kMR][kNV], float* __restrict C, int64_t ldc, int mr, int nr, int j0,
-                       const Epilogue& e) {
-  const vf zero = vzero();
+__attribute__((always_inline)) inline void store_tile(const vf (&c)[kMR][kNV], float* __restrict C, int64_t ldc, int mr, int nr,
+                                                      int i0, int j0, const Epilogue& e) {
 #pragma GCC unroll 16
   for (int i = 0; i < kMR; i++) {
     if (i >= mr) break;
@@ -81,17 +101,11 @@ __attribute__((always_inline)) inline void store_tile(const vf (&c)[kMR][kNV], f
       vf r = c[i][v] * e.alpha;
       if (cols >= kVL) {
         if (!e.overwrite) r += vloadu(p);
-        if (e.final) {
-          if (e.bias) r += e.biasLen == 1 ? vset1(e.bias[0]) : vloadu(e.bias + j0 + v * kVL);
-          if (e.act == kRelu) r = r > zero ? r : zero;
-        }
+        if (e.final) r = finish_final(r, i0 + i, j0 + v * kVL, kVL, e);
         vstoreu(p, r);
       } else {
         if (!e.overwrite) r += vload_part(p, cols);
-        if (e.final) {
-          if (e.bias) r += e.biasLen == 1 ? vset1(e.bias[0]) : vload_part(e.bias + j0 + v * kVL, cols);
-          if (e.act == kRelu) r = r > zero ? r : zero;
-        }
+        if (e.final) r = finish_final(r, i0 + i, j0 + v * kVL, cols, e);
         vstore_part(p, r, cols);
       }
     }
@@ -106,7 +120,7 @@ __attribute__((always_inline)) inline void store_tile(const vf (&c)[kMR][kNV], f
 // B(k, j) = Bp[k*ldb + j]: ldb = NR for a packed panel, the matrix stride when read in place.
 template <bool kDirect, int kNV, int kMR>
 void micro_kernel(int kc, const float* __restrict Ap, int64_t lda, const float* __restrict Bp, int64_t ldb,
-                  float* __restrict C, int64_t ldc, int mr, int nr, int j0, const Epilogue& e) {
+                  float* __restrict C, int64_t ldc, int mr, int nr, int i0, int j0, const Epilogue& e) {
   vf c[kMR][kNV];
   for (int i = 0; i < kMR; i++)
     for (int v = 0; v < kNV; v++) c[i][v] = vzero();
@@ -118,7 +132,7 @@ void micro_kernel(int kc, const float* __restrict Ap, int64_t lda, const float* 
       for (int v = 0; v < kNV; v++) c[i][v] += ai * b[v];
     }
   }
-  store_tile<kMR, kNV>(c, C, ldc, mr, nr, j0, e);
+  store_tile<kMR, kNV>(c, C, ldc, mr, nr, i0, j0, e);
 }
 
 // Picks the narrowest kernel covering an mr x nr tile.
@@ -130,13 +144,13 @@ struct Tile {
   int64_t ldb;
   float* C;
   int64_t ldc;
-  int mr, nr, j0;
+  int mr, nr, i0, j0;
 };
 
 template <int kNV, int kMR>
 void run_rows(int kc, const Tile& t, const Epilogue& e) {
-  if (t.directA) micro_kernel<true, kNV, kMR>(kc, t.A, t.lda, t.B, t.ldb, t.C, t.ldc, t.mr, t.nr, t.j0, e);
-  else micro_kernel<false, kNV, kMR>(kc, t.A, t.lda, t.B, t.ldb, t.C, t.ldc, t.mr, t.nr, t.j0, e);
+  if (t.directA) micro_kernel<true, kNV, kMR>(kc, t.A, t.lda, t.B, t.ldb, t.C, t.ldc, t.mr, t.nr, t.i0, t.j0, e);
+  else micro_kernel<false, kNV, kMR>(kc, t.A, t.lda, t.B, t.ldb, t.C, t.ldc, t.mr, t.nr, t.i0, t.j0, e);
 }
 
 template <int kNV>
@@ -200,20 +214,34 @@ inline void pack_a_block(const GemmDesc& d, int ic, int mc, int q0, int q1, int 
   }
 }
 
-// Bp[k*NR + j] = B(p0+k, j0+j), zero columns past nr.
+// Bp[k*NR + j] = B(p0+k, j0+j), zero columns past nr. With d.colSumB (B not transposed), the packed values are
+// also added to colSumB[j0 + j] (the caller zeroes it; each element of B is packed exactly once per product).
 inline void pack_b(const GemmDesc& d, int p0, int kc, int j0, int nr, float* __restrict Bp) {
   const int64_t ldb = d.ldb;
   if (!d.transB) {
     const float* b = d.B + int64_t(p0) * ldb + j0;
     if (nr == NR) {
+      vf s[NV];
+      for (int v = 0; v < NV; v++) s[v] = vzero();
       for (int k = 0; k < kc; k++)
-        for (int v = 0; v < NV; v++)
-          *reinterpret_cast<vf*>(Bp + k * NR + v * kVL) = vloadu(b + k * ldb + v * kVL);
+        for (int v = 0; v < NV; v++) {
+          const vf x = vloadu(b + k * ldb + v * kVL);
+          *reinterpret_cast<vf*>(Bp + k * NR + v * kVL) = x;
+          s[v] += x;
+        }
+      if (d.colSumB)
+        for (int v = 0; v < NV; v++) vstoreu(d.colSumB + j0 + v * kVL, vloadu(d.colSumB + j0 + v * kVL) + s[v]);
     } else {
       for (int k = 0; k < kc; k++) {
         for (int j = 0; j < nr; j++) Bp[k * NR + j] = b[k * ldb + j];
         for (int j = nr; j < NR; j++) Bp[k * NR + j] = 0.0f;
       }
+      if (d.colSumB)
+        for (int j = 0; j < nr; j++) {
+          float t = 0.0f;
+          for (int k = 0; k < kc; k++) t += b[k * ldb + j];
+          d.colSumB[j0 + j] += t;
+        }
     }
   } else {
     const float* b = d.B + int64_t(j0) * ldb + p0;

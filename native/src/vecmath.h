@@ -67,4 +67,12 @@ inline vf verf(vf x) {
   return p / q;
 }
 
+// Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), and its derivative Phi(x) + x phi(x).
+inline vf vgelu(vf x) { return 0.5f * x * (1.0f + verf(x * 0.70710678118654752f)); }
+inline vf vgelu_deriv(vf x) {
+  const vf cdf = 0.5f * (1.0f + verf(x * 0.70710678118654752f));
+  const vf pdf = vexp(-0.5f * x * x) * 0.39894228040143268f;
+  return cdf + x * pdf;
+}
+
 }  // namespace dn

@@ -10,6 +10,7 @@ import { heapF32, offsetOf, sizeOf, WasmBackendLike } from './wasmHeap';
 
 export const DINO_KERNEL_NAMES = [
   'DinoGelu', 'DinoGeluGrad', 'DinoLayerNorm', 'DinoLayerNormGrad', 'DinoAttention', 'DinoAttentionGrad', 'DinoAdamW',
+  'DinoMatMul',
 ] as const;
 export type DinoKernelName = (typeof DINO_KERNEL_NAMES)[number];
 
@@ -47,9 +48,53 @@ function attnDims(kernel: string, qkv: tf.TensorInfo, attrs: tf.NamedAttrMap): A
   return { B, T, H, D, hd: D / H, scale };
 }
 
+const ACTIVATIONS: Record<string, number | undefined> = { linear: 0, relu: 1, gelu: 2 };
+
 export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.KernelFunc> {
   const be = (args: { backend: unknown }) => args.backend as WasmBackendLike;
   return {
+    /**
+     * 2-D C = act(op(a) op(b) + bias) + residual, times mul, in one GEMM whose last pass does the rest: inputs {a,
+     * b, bias? [N], residual? [M, N], mul? [M, N]}; attrs {transposeA, transposeB, activation 'linear' | 'relu' |
+     * 'gelu', geluGrad (with gelu: also output GELU's derivative at the pre-activation, [M, N]), colSumB (also
+     * output the sum over k of op(b), [N]: the bias gradient of a weight-gradient product x^T dy)}. Outputs [c,
+     * geluGrad?, colSum?].
+     */
+    DinoMatMul: (args) => {
+      const inputs = args.inputs as Inputs;
+      const present = ['a', 'b', 'bias', 'residual', 'mul'].filter((n) => inputs[n] != null);
+      need(args, 'DinoMatMul', ...present);
+      const { a, b: bm, bias, residual, mul } = inputs as Record<string, tf.TensorInfo | undefined>;
+      check(a != null && bm != null && a.shape.length === 2 && bm.shape.length === 2, () => 'DinoMatMul: a and b must be 2-D');
+      const at = args.attrs as tf.NamedAttrMap;
+      const tA = !!at.transposeA, tB = !!at.transposeB;
+      const act = ACTIVATIONS[String(at.activation ?? 'linear')];
+      check(act !== undefined, () => `DinoMatMul: activation ${String(at.activation)} is not linear, relu or gelu`);
+      const M = tA ? a!.shape[1] : a!.shape[0], K = tA ? a!.shape[0] : a!.shape[1];
+      const Kb = tB ? bm!.shape[1] : bm!.shape[0], N = tB ? bm!.shape[0] : bm!.shape[1];
+      check(K === Kb, () => `DinoMatMul: inner dimensions ${K} and ${Kb} differ`);
+      check(bias == null || sizeOf(bias.shape) === N, () => `DinoMatMul: bias must have ${N} elements`);
+      for (const [name, t] of [['residual', residual], ['mul', mul]] as const) {
+        check(t == null || (t.shape.length === 2 && t.shape[0] === M && t.shape[1] === N), () => `DinoMatMul: ${name} must be [${M}, ${N}]`);
+      }
+      const wantGeluGrad = !!at.geluGrad, wantColSum = !!at.colSumB;
+      check(!wantGeluGrad || act === 2, () => 'DinoMatMul: geluGrad needs activation gelu');
+      const b = be(args);
+      const c = b.makeOutput([M, N], 'float32');
+      const g = wantGeluGrad ? b.makeOutput([M, N], 'float32') : null;
+      const cs = wantColSum ? b.makeOutput([N], 'float32') : null;
+      const off = (t: tf.TensorInfo | null | undefined) => (t ? offsetOf(b, t) : -1);
+      addon.gemm(
+        heapF32(b), 1, M, N, K,
+        offsetOf(b, a!), tA ? M : K, tA ? 1 : 0, 0,
+        offsetOf(b, bm!), tB ? K : N, tB ? 1 : 0, 0,
+        offsetOf(b, c), N, 0,
+        1, 0, off(bias), bias ? N : 0, act!, 1 << 30,
+        off(g), off(residual), off(mul), off(cs),
+      );
+      return [c, ...(g ? [g] : []), ...(cs ? [cs] : [])];
+    },
+
     DinoGelu: (args) => {
       const [x] = need(args, 'DinoGelu', 'x');
       const b = be(args);

@@ -5,7 +5,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-/** Offsets are byte offsets into `heap` (a Float32Array over the whole wasm memory); strides are in floats. */
+/**
+ * Offsets are byte offsets into `heap` (a Float32Array over the whole wasm memory); strides are in floats.
+ * gemm's act: 0 linear, 1 relu, 2 exact GELU; its optional extras (-1 or absent: none; batch 1 only) are [M, N]
+ * matrices of row stride N applied after bias and act: geluGrad receives GELU's derivative at the pre-activation,
+ * residual is added, mul multiplies; colSum [N] receives the sum over k of op(B)(k, j).
+ */
 export interface NativeAddon {
   gemm(
     heap: Float32Array, batch: number, M: number, N: number, K: number,
@@ -13,6 +18,7 @@ export interface NativeAddon {
     bOff: number, ldb: number, transB: number, strideB: number,
     cOff: number, ldc: number, strideC: number,
     alpha: number, accumulate: number, biasOff: number, biasLen: number, act: number, maxThreads?: number,
+    geluGradOff?: number, residualOff?: number, mulOff?: number, colSumOff?: number,
   ): void;
   gelu(heap: Float32Array, xOff: number, yOff: number, n: number): void;
   geluGrad(heap: Float32Array, dyOff: number, xOff: number, dxOff: number, n: number): void;

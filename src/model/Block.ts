@@ -3,7 +3,7 @@ import { Module } from './Module';
 import { Linear } from './Linear';
 import { LayerNorm } from './LayerNorm';
 import { attention, attentionForward } from '../ops/attention';
-import { gelu } from '../ops/gelu';
+import { mlp } from '../ops/mlp';
 import { SeedSequence } from './init';
 import { DropPath } from './DropPath';
 import type { Random } from '../util/Random';
@@ -68,8 +68,15 @@ export class Block extends Module {
     } else {
       a = attention(qkv, shape);
     }
+    const mlpWeights = {
+      w1: this.fc1.weight as tf.Tensor2D, b1: this.fc1.bias as tf.Tensor1D, w2: this.fc2.weight as tf.Tensor2D, b2: this.fc2.bias as tf.Tensor1D,
+    };
+    // without LayerScale or a dropped path, each residual add happens in the output pass of the branch's last GEMM
+    if (!this.ls1 && (!drop || drop.p === 0)) {
+      const x1 = this.proj.apply(a, { residual: x });
+      return { x: mlp(this.norm2.apply(x1), mlpWeights, x1), probs };
+    }
     const x1 = tf.add(x, branch(this.proj.apply(a), this.ls1)) as tf.Tensor2D;
-    const h = gelu(this.fc1.apply(this.norm2.apply(x1)));
-    return { x: tf.add(x1, branch(this.fc2.apply(h), this.ls2)) as tf.Tensor2D, probs };
+    return { x: tf.add(x1, branch(mlp(this.norm2.apply(x1), mlpWeights), this.ls2)) as tf.Tensor2D, probs };
   }
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module } from './Module';
-import { linear } from '../ops/linear';
+import { linear, type LinearOptions } from '../ops/linear';
 import { normal } from './init';
 
 /** nn.Linear with weight stored [in, out] (so y = x W + b is an untransposed matmul); DINO init trunc_normal .02. */
@@ -14,7 +14,7 @@ export class Linear extends Module {
     this.bias = opts.bias === false ? null : this.param('bias', tf.zeros([outDim]));
   }
 
-  apply(x: tf.Tensor2D, opts: { inputGrad?: boolean } = {}): tf.Tensor2D {
+  apply(x: tf.Tensor2D, opts: LinearOptions = {}): tf.Tensor2D {
     return linear(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null, opts);
   }
 }

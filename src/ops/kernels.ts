@@ -12,7 +12,8 @@ export type FusedKernelName =
   | 'DinoLayerNormGrad'
   | 'DinoAttention'
   | 'DinoAttentionGrad'
-  | 'DinoAdamW';
+  | 'DinoAdamW'
+  | 'DinoMatMul';
 
 /** When false, the composite path is forced (tests compare both paths). */
 let fusedEnabled = true;
@@ -32,6 +33,14 @@ export function runKernel(
 ): tf.Tensor[] {
   const out = tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap);
   return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
+}
+
+/**
+ * Whether the engine records a gradient tape here (inside variableGrads / tf.grad, outside any kernel): without
+ * one, a fused forward need not compute what only the backward reads.
+ */
+export function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
 }
 
 /**
