@@ -8,6 +8,9 @@
 // other, and on a 2-core machine shared with video decoding that halved throughput (measured).
 #include "gemm.h"
 
+#include <immintrin.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <vector>
@@ -108,15 +111,30 @@ void gemm_single(const GemmDesc& d) {
 // B is packed once up front (shared, one barrier) or read in place when small; no barrier inside the k loop,
 // so a thread the OS deschedules does not stall the other (the machine is shared with ingest and serving).
 
+// Progress of one column super-block, shared by the threads: packed-B panels and tasks are taken from counters,
+// so any thread (one that joins late included) can do any of them, and "all panels packed" / "all tasks done"
+// are counts, not barriers among a fixed set of threads.
+struct Round {
+  std::atomic<int> nextPanel{0}, panelsDone{0}, nextTask{0}, tasksDone{0};
+};
+
 // One GEMM call: k blocking and how B is read (shared by the threads).
 struct Job {
   const GemmDesc* d;
   int kcStep;
   bool directB;  // row-major B whose panels are whole 16-float vectors: read in place, never packed
   float* Bpk;    // packed B of the current super-block: panel p (relative) at Bpk + p*K*NR, B(k, j) at k*NR + j
-  Barrier* bar;
-  std::atomic<int> next[2];
+  Round* rounds;
 };
+
+// Spins (yielding after a while: the thread that holds the work may be descheduled) until n >= target.
+void wait_count(const std::atomic<int>& n, int target) {
+  int spins = 0;
+  while (n.load(std::memory_order_acquire) < target) {
+    _mm_pause();
+    if (++spins > 4096) sched_yield();
+  }
+}
 
 // Task grid of one column super-block (every thread computes the same one: no publication needed).
 struct Grid {
@@ -195,32 +213,43 @@ void run_task(const Job& j, const Grid& g, int task) {
 }
 
 // Column super-block width: everything when B is read in place, else what B_PACK_MAX_FLOATS of packed B holds.
+int super_block(const GemmDesc& d, bool directB);
+
+// The number of tasks of super-block `round` (every thread plans the same grid).
+int tasks_of(const GemmDesc& d, int ncsMax, int round, int kcStep, int nth) {
+  const int jcs = round * ncsMax;
+  const Grid g = plan_grid(d, jcs, std::min(ncsMax, d.N - jcs), kcStep, nth);
+  return g.nRowTasks * g.nColTasks;
+}
+
+// Column super-block width: everything when B is read in place, else what B_PACK_MAX_FLOATS of packed B holds.
 int super_block(const GemmDesc& d, bool directB) {
   return directB ? d.N : std::max(NR, int(B_PACK_MAX_FLOATS / std::max(1, d.K)) / NR * NR);
 }
 
-void tasks_thread(Job& j, int tid, int nth) {
+void tasks_thread(Job& j, int nth) {
   const GemmDesc& d = *j.d;
   const int ncsMax = super_block(d, j.directB);
   int round = 0;
   for (int jcs = 0; jcs < d.N; jcs += ncsMax, round++) {
-    if (round > 0 && nth > 1) {
-      if (tid == 0) j.next[round & 1].store(0, std::memory_order_relaxed);
-      j.bar->wait();  // the previous super-block's tasks (and its packed B) are done
-    }
     const Grid g = plan_grid(d, jcs, std::min(ncsMax, d.N - jcs), j.kcStep, nth);
-    if (!j.directB) {
-      for (int p = tid; p < g.npan; p += nth)
-        pack_b(d, 0, d.K, jcs + p * NR, std::min(NR, g.ncs - p * NR), j.Bpk + int64_t(p) * d.K * NR);
-      if (nth > 1) j.bar->wait();
-    }
     const int tasks = g.nRowTasks * g.nColTasks;
-    std::atomic<int>& next = j.next[round & 1];
-    int local = 0;
+    Round& r = j.rounds[round];
+    if (!j.directB) {
+      if (round > 0) wait_count(j.rounds[round - 1].tasksDone, tasks_of(d, ncsMax, round - 1, j.kcStep, nth));  // Bpk is reused
+      for (;;) {
+        const int p = r.nextPanel.fetch_add(1, std::memory_order_relaxed);
+        if (p >= g.npan) break;
+        pack_b(d, 0, d.K, jcs + p * NR, std::min(NR, g.ncs - p * NR), j.Bpk + int64_t(p) * d.K * NR);
+        r.panelsDone.fetch_add(1, std::memory_order_release);
+      }
+      wait_count(r.panelsDone, g.npan);
+    }
     for (;;) {
-      const int t = nth > 1 ? next.fetch_add(1, std::memory_order_relaxed) : local++;
+      const int t = r.nextTask.fetch_add(1, std::memory_order_relaxed);
       if (t >= tasks) break;
       run_task(j, g, t);
+      r.tasksDone.fetch_add(1, std::memory_order_release);
     }
   }
 }
@@ -232,17 +261,18 @@ void gemm_tasks(const GemmDesc& d, int nth) {
   // Reading B in place saves the packing but its rows are ldb apart: with ldb a multiple of 256 floats, a
   // panel's lines fall in a few L1 sets and thrash. Only small B (e.g. attention's V) is read in place.
   j.directB = !d.transB && d.N % kVL == 0 && int64_t(d.K) * d.N <= DIRECT_B_MAX_FLOATS;
-  j.next[0] = 0;
-  j.next[1] = 0;
   j.Bpk = nullptr;
+  const int ncsMax = super_block(d, j.directB);
   if (!j.directB) {
-    const int ncs = std::min(super_block(d, false), (d.N + NR - 1) / NR * NR);
+    const int ncs = std::min(ncsMax, (d.N + NR - 1) / NR * NR);
     j.Bpk = t_buf.bBuf(size_t(d.K) * ncs);
   }
+  std::vector<Round> rounds((d.N + ncsMax - 1) / ncsMax);
+  j.rounds = rounds.data();
   if (j.directB && d.colSumB) add_col_sums(d, d.colSumB);  // B is not packed: summed on its own
-  Barrier bar(nth);
-  j.bar = &bar;
-  parallel_run(nth, [](int tid, int n, void* p) { tasks_thread(*static_cast<Job*>(p), tid, n); }, &j);
+  nth = effective_threads(nth);
+  if (nth <= 1) return tasks_thread(j, 1);
+  parallel_run_any(nth, [](int, int n, void* p) { tasks_thread(*static_cast<Job*>(p), n); }, &j);
 }
 
 // ---- Multi-threaded split-K driver (weight gradients) -------------------------------------------------------

@@ -123,7 +123,7 @@ void layer_norm_grad(const float* dy, const float* x, const float* gamma, const 
       ln_grad_rows(c, r0, std::min(c.N, r0 + c.rowsPerTask), dg, dg + c.D);
     }
   };
-  parallel_run(nth, body, &ctx);
+  parallel_run_any(nth, body, &ctx);  // rows are taken dynamically; partials of absent threads stay 0
   for (int j = 0; j < D; j++) {
     float g = 0.0f, b = 0.0f;
     for (int t = 0; t < nth; t++) {

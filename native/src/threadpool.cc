@@ -28,13 +28,20 @@ std::chrono::microseconds spin_time() {
 
 thread_local bool t_in_job = false;
 
-// `generation` packs a job counter (high 24 bits) with the job's thread count (low 8 bits), so a worker that
-// sees a generation also sees how many threads that job uses, even if it wakes up late; fn/ctx are only read
-// by participants, and the caller cannot publish the next job before they are done.
+// `generation` packs a job counter (high 24 bits) with the job's thread count (low 8 bits). A worker that sees a
+// new generation joins the job through `slot` (the job's generation, a closed bit, the number joined): the join
+// succeeds only while the slot still names that job, is open and has room, so fn/ctx (published before the slot)
+// are read only by participants, and the caller, which waits for every participant, cannot move on to the next job
+// while one still runs. parallel_run waits until all nth - 1 workers have joined; parallel_run_any closes the slot
+// when its own share is done and waits only for those that joined.
+constexpr uint64_t kClosed = 1ull << 31;
+constexpr uint64_t kJoinedMask = kClosed - 1;
+
 struct Pool {
   std::vector<std::thread> threads;
   std::atomic<uint32_t> generation{0};
-  std::atomic<int> pending{0};
+  std::atomic<uint64_t> slot{0};
+  std::atomic<int> done{0};
   std::atomic<int> sleepers{0};
   std::atomic<bool> stop{false};
   void (*fn)(int, int, void*) = nullptr;
@@ -44,7 +51,7 @@ struct Pool {
 
   // `seen` starts at the generation current when the thread was created: a resized pool must not run the
   // previous job again.
-  void worker(int tid, uint32_t seen) {
+  void worker(uint32_t seen) {
     for (;;) {
       uint32_t g = generation.load(std::memory_order_acquire);
       if (g == seen) {
@@ -66,12 +73,35 @@ struct Pool {
       seen = g;
       if (stop.load(std::memory_order_acquire)) return;
       const int nth = int(g & 0xff);
-      if (tid < nth) {
-        t_in_job = true;
-        fn(tid, nth, ctx);
-        t_in_job = false;
-        pending.fetch_sub(1, std::memory_order_acq_rel);
+      uint64_t s = slot.load(std::memory_order_acquire);
+      while (uint32_t(s >> 32) == g && !(s & kClosed) && int(s & kJoinedMask) < nth - 1) {
+        if (slot.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+          t_in_job = true;
+          fn(int(s & kJoinedMask) + 1, nth, ctx);
+          t_in_job = false;
+          done.fetch_add(1, std::memory_order_acq_rel);
+          break;
+        }
       }
+    }
+  }
+
+  // Publishes a job of nth threads (caller included) and wakes the workers.
+  void publish(int nth, void (*f)(int, int, void*), void* c) {
+    fn = f;
+    ctx = c;
+    done.store(0, std::memory_order_relaxed);
+    const uint32_t g = ((generation.load(std::memory_order_relaxed) >> 8) + 1) << 8 | uint32_t(nth);
+    slot.store(uint64_t(g) << 32, std::memory_order_release);
+    generation.store(g, std::memory_order_seq_cst);
+    if (sleepers.load(std::memory_order_seq_cst) > 0) generation.notify_all();
+  }
+
+  void wait_done(int joined) {
+    int spins = 0;
+    while (done.load(std::memory_order_acquire) < joined) {
+      cpu_relax();
+      if (++spins > 4096) sched_yield();  // a worker may be descheduled: let it run
     }
   }
 
@@ -79,7 +109,7 @@ struct Pool {
     size = n < 1 ? 1 : n;
     stop = false;
     const uint32_t g0 = generation.load(std::memory_order_acquire);
-    for (int t = 1; t < size; t++) threads.emplace_back([this, t, g0] { worker(t, g0); });
+    for (int t = 1; t < size; t++) threads.emplace_back([this, g0] { worker(g0); });
   }
 
   void shutdown() {
@@ -133,20 +163,27 @@ void parallel_run(int nth, void (*fn)(int, int, void*), void* ctx) {
     return;
   }
   std::lock_guard<std::mutex> lock(p.run_mutex);
-  p.fn = fn;
-  p.ctx = ctx;
-  p.pending.store(nth - 1, std::memory_order_release);
-  const uint32_t g = p.generation.load(std::memory_order_relaxed);
-  p.generation.store(((g >> 8) + 1) << 8 | uint32_t(nth), std::memory_order_seq_cst);
-  if (p.sleepers.load(std::memory_order_seq_cst) > 0) p.generation.notify_all();
+  p.publish(nth, fn, ctx);
   t_in_job = true;
   fn(0, nth, ctx);
   t_in_job = false;
-  int spins = 0;
-  while (p.pending.load(std::memory_order_acquire) > 0) {
-    cpu_relax();
-    if (++spins > 4096) sched_yield();  // a worker may be descheduled: let it run
+  p.wait_done(nth - 1);
+}
+
+void parallel_run_any(int nth, void (*fn)(int, int, void*), void* ctx) {
+  Pool& p = pool();
+  if (nth > p.size) nth = p.size;
+  if (nth <= 1 || t_in_job) {
+    fn(0, 1, ctx);
+    return;
   }
+  std::lock_guard<std::mutex> lock(p.run_mutex);
+  p.publish(nth, fn, ctx);
+  t_in_job = true;
+  fn(0, nth, ctx);
+  t_in_job = false;
+  const uint64_t s = p.slot.fetch_or(kClosed, std::memory_order_acq_rel);
+  p.wait_done(int(s & kJoinedMask));
 }
 
 void Barrier::wait() {

@@ -18,6 +18,12 @@ int effective_threads(int nth);
 // Nested calls (from inside a job) run inline with n = 1.
 void parallel_run(int nth, void (*fn)(int tid, int nth, void* ctx), void* ctx);
 
+// As parallel_run, but only the caller (tid 0) is sure to run fn: a worker that has not joined by the time the
+// caller's fn returns is left out (each that joins gets its own tid in [1, n)). For work that any thread may take
+// (dynamic chunks): on a loaded machine the caller then never waits for a descheduled worker to wake up, and at
+// worst does the whole job itself at one thread's speed.
+void parallel_run_any(int nth, void (*fn)(int tid, int nth, void* ctx), void* ctx);
+
 // True while the calling thread executes a pool job.
 bool in_parallel_region();
 
@@ -48,7 +54,7 @@ void parallel_for(int nth, int64_t count, int64_t chunk, F&& body) {
     int64_t count, chunk;
     std::atomic<int64_t> next{0};
   } ctx{&body, count, chunk};
-  parallel_run(nth, [](int, int, void* p) {
+  parallel_run_any(nth, [](int, int, void* p) {
     Ctx& c = *static_cast<Ctx*>(p);
     for (;;) {
       int64_t i = c.next.fetch_add(1, std::memory_order_relaxed) * c.chunk;
