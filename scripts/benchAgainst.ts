@@ -159,11 +159,11 @@ export const TORCH_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'referen
 
 /** Starts the PyTorch statement of the bench in `mode` and reads its banner (versions, BLAS, kernel). */
 export async function startTorch(
-  mode: 'train' | 'infer', batch: number, threads: number,
+  mode: 'train' | 'infer', batch: number, threads: number, extraArgs: string[] = [],
 ): Promise<{ child: LineChild; detail: string } | { missing: string }> {
   const te = torchEnv(threads);
   if ('missing' in te) return te;
-  const child = new LineChild('pytorch', pythonCommand(), [TORCH_SCRIPT, mode, '--batch', String(batch), '--threads', String(threads)], te.env);
+  const child = new LineChild('pytorch', pythonCommand(), [TORCH_SCRIPT, mode, '--batch', String(batch), '--threads', String(threads), ...extraArgs], te.env);
   const banner = await child.next<{ torch: string; threads: number; blas: { libs: string[]; corename: string | null } }>();
   const blas = banner.blas.corename
     ? `OpenBLAS ${banner.blas.corename} kernels`

@@ -3,9 +3,9 @@
  * images, median after warm-up, per backend configuration, values read back.
  *
  *   npm run bench:infer [-- --modes native,wasm] [-- --runs 20] [-- --precision fp32|bf16|auto]
- *   npm run bench:infer -- --against-pytorch --against-onnxruntime [--runs 20] [--warmup 3]
+ *   npm run bench:infer -- --against-pytorch --against-onnxruntime [--runs 20] [--warmup 3] [--model vits16 --batch 1]
  *     32 images: ours, PyTorch's backbone and onnxruntime-node on the same ViT exported to ONNX by the PyTorch
- *     reference, in turns in one run
+ *     reference, in turns in one run; --model times a pretrained preset's backbone on 224 px frames instead
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -32,9 +32,16 @@ interface InferBench {
   tensorsDelta: number;
 }
 
+/** The backbone timed: bench-tiny, or with --model a preset (e.g. vits16) at its global crop size. */
+function benchModel(): { name: string; vit: ReturnType<typeof modelSize>['vit']; size: number } {
+  const name = arg('model', 'tiny');
+  const m = modelSize(name);
+  return { name, vit: m.vit, size: m.crops.globalSize };
+}
+
 async function setup(mode: BenchMode) {
   const info = await selectBackend({ ...modeOptions(mode), log: () => undefined });
-  const embedder = new Embedder(new VisionTransformer(modelSize('tiny').vit, 0));
+  const embedder = new Embedder(new VisionTransformer(benchModel().vit, 0));
   return { info, embedder };
 }
 
@@ -61,10 +68,11 @@ async function child(mode: BenchMode): Promise<void> {
   console.log(JSON.stringify({ bench: out }));
 }
 
-/** Line-protocol engine: one run = 32 images embedded and read back. */
+/** Line-protocol engine: one run = --batch images (32) embedded and read back. */
 async function serve(mode: BenchMode): Promise<void> {
   const { info, embedder } = await setup(mode);
-  const x = tf.randomUniform([32, 64, 64, 3], -2, 2, 'float32', 32) as tf.Tensor4D;
+  const B = Number(arg('batch', '32')), S = benchModel().size;
+  const x = tf.randomUniform([B, S, S, 3], -2, 2, 'float32', B) as tf.Tensor4D;
   console.log(JSON.stringify({ ready: true, detail: info.detail }));
   await serveCommands(async () => {
     const t0 = performance.now();
@@ -91,11 +99,11 @@ function parent(): void {
 }
 
 /** The ViT exported to ONNX by the PyTorch reference (needs python3-torch; torch.onnx needs no onnx package). */
-function exportOnnx(batch: number): { file: string } | { missing: string } {
+function exportOnnx(model: string, batch: number): { file: string } | { missing: string } {
   const te = torchEnv(1);
   if ('missing' in te) return { missing: `${te.missing}; onnxruntime needs the model the PyTorch reference exports` };
-  const file = path.join(os.tmpdir(), `dino-bench-tiny-b${batch}-${process.pid}.onnx`);
-  const r = spawnSync(pythonCommand(), [TORCH_SCRIPT, 'export-onnx', file, '--batch', String(batch)], { env: te.env, encoding: 'utf8' });
+  const file = path.join(os.tmpdir(), `dino-bench-${model}-b${batch}-${process.pid}.onnx`);
+  const r = spawnSync(pythonCommand(), [TORCH_SCRIPT, 'export-onnx', file, '--batch', String(batch), '--model', model], { env: te.env, encoding: 'utf8' });
   if (r.status !== 0 || !fs.existsSync(file)) return { missing: `ONNX export failed: ${(r.stderr || '').trim().split('\n').slice(-2).join(' | ')}` };
   return { file };
 }
@@ -103,27 +111,28 @@ function exportOnnx(batch: number): { file: string } | { missing: string } {
 async function against(): Promise<void> {
   const mode = (arg('modes', 'native').split(',')[0] ?? 'native') as BenchMode;
   const warmup = Number(arg('warmup', '3')), runs = Number(arg('runs', '20')), threads = Number(arg('threads', '2'));
-  const B = 32;
-  const gflop = vitForwardFlops(modelSize('tiny').vit, B, 64) / 1e9;
+  const B = Number(arg('batch', '32'));
+  const model = benchModel();
+  const gflop = vitForwardFlops(model.vit, B, model.size) / 1e9;
   const started = new Date().toISOString();
   const load0 = loadLine();
   const children: { child: LineChild; label: string; detail: string }[] = [];
-  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, ...passOn(['precision']), '--threads', String(threads)]);
+  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, ...passOn(['precision', 'model', 'batch']), '--threads', String(threads)]);
   const oursDetail = (await ours.next<{ detail: string }>()).detail;
   children.push({ child: ours, label: `ours: ${mode}, ${threads} threads`, detail: oursDetail });
   const notes: string[] = [];
   if (process.argv.includes('--against-pytorch')) {
-    const t = await startTorch('infer', B, threads);
+    const t = await startTorch('infer', B, threads, ['--model', model.name]);
     if ('missing' in t) notes.push(t.missing);
     else children.push({ child: t.child, label: t.detail, detail: t.detail });
   }
   let onnx: string | undefined;
   if (process.argv.includes('--against-onnxruntime')) {
-    const ex = exportOnnx(B);
+    const ex = exportOnnx(model.name, B);
     if ('missing' in ex) notes.push(ex.missing);
     else {
       onnx = ex.file;
-      const c = new LineChild('onnxruntime', process.execPath, [path.join(__dirname, 'benchOnnxruntime.js'), onnx, '--batch', String(B), '--threads', String(threads)]);
+      const c = new LineChild('onnxruntime', process.execPath, [path.join(__dirname, 'benchOnnxruntime.js'), onnx, '--batch', String(B), '--size', String(model.size), '--threads', String(threads)]);
       const banner = await c.next<{ detail?: string; missing?: string }>();
       if (banner.missing) {
         notes.push(banner.missing);
@@ -131,7 +140,7 @@ async function against(): Promise<void> {
       } else children.push({ child: c, label: banner.detail!, detail: banner.detail! });
     }
   }
-  console.log(`bench-tiny teacher inference, ${B} images 64x64 (${gflop.toFixed(2)} GFLOP of matmuls), ${warmup} warm-up + ${runs} timed runs each, in turns; ${started}`);
+  console.log(`${model.name === 'tiny' ? 'bench-tiny' : model.name} teacher inference, ${B} images ${model.size}x${model.size} (${gflop.toFixed(2)} GFLOP of matmuls), ${warmup} warm-up + ${runs} timed runs each, in turns; ${started}`);
   for (const n of notes) console.log(n);
   const replies = await alternate(children.map((c) => c.child), warmup, runs);
   for (const c of children) c.child.close();

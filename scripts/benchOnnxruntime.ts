@@ -1,9 +1,9 @@
 /**
- * onnxruntime-node side of `bench:infer -- --against-onnxruntime`: the bench-tiny backbone exported to ONNX by the
+ * onnxruntime-node side of `bench:infer -- --against-onnxruntime`: the bench-tiny backbone (or a --model preset's) exported to ONNX by the
  * PyTorch reference (scripts/reference/bench_tiny_torch.py export-onnx), run on the CPU execution provider with
  * the bench's thread count, speaking the line protocol of benchAgainst.ts. A devDependency: the product never loads it.
  *
- *   node dist/scripts/benchOnnxruntime.js MODEL.onnx --batch 32 --threads 2
+ *   node dist/scripts/benchOnnxruntime.js MODEL.onnx --batch 32 --size 64 --threads 2
  */
 import { performance } from 'node:perf_hooks';
 import { arg } from './benchCommon';
@@ -25,13 +25,13 @@ async function main(): Promise<void> {
     return;
   }
   const model = process.argv[2]!;
-  const B = Number(arg('batch', '32')), threads = Number(arg('threads', '2'));
+  const B = Number(arg('batch', '32')), S = Number(arg('size', '64')), threads = Number(arg('threads', '2'));
   const session = await ort.InferenceSession.create(model, {
     executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
   });
-  const x = new Float32Array(B * 3 * 64 * 64);
+  const x = new Float32Array(B * 3 * S * S);
   for (let i = 0; i < x.length; i++) x[i] = ((i * 7919) % 4001) / 1000 - 2;
-  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', x, [B, 3, 64, 64]) };
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', x, [B, 3, S, S]) };
   console.log(JSON.stringify({ ready: true, detail: `onnxruntime-node ${ort.env.versions['node'] ?? ''} CPU EP, ${threads} intra-op threads` }));
   await serveCommands(async () => {
     const t0 = performance.now();

@@ -4,16 +4,15 @@ bench-tiny DINO step (or teacher inference) as the official code states it (face
 MultiCropWrapper, DINOLoss, clip_gradients, AdamW param groups, EMA), driven line by line from stdin so that the
 Node bench can alternate it with ours in one run:
 
-    /usr/bin/python3 scripts/reference/bench_tiny_torch.py train|infer [--batch 32] [--threads 2]
+    /usr/bin/python3 scripts/reference/bench_tiny_torch.py train|infer [--batch 32] [--threads 2] [--model tiny]
     stdin:  "warmup N" | "run" | "quit"      stdout: one JSON object per command (wall and process CPU ms per run)
 
-It is a measuring tool, not part of the product. `export-onnx PATH` writes the teacher backbone (64x64 input,
-batch 32) as ONNX for `bench:infer -- --against-onnxruntime`.
+It is a measuring tool, not part of the product. `infer --model vits16|vits8|vits14` times a pretrained preset's
+backbone at 224 px instead of bench-tiny's. `export-onnx PATH [--model M] [--batch B]` writes the backbone as ONNX
+for `bench:infer -- --against-onnxruntime`.
 """
 import ctypes
 import json
-import math
-import os
 import resource
 import sys
 import time
@@ -22,92 +21,24 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import dino_models as dm
+
 # bench-tiny (src/model/modelSizes.ts 'tiny'): ViT patch 8, dim 192, depth 6, 3 heads, 64x64 global crops,
 # 4 local crops of 32x32; head 512/128/4096.
 P, IMG, LOCAL, D, DEPTH, H, HID, BOT, OUT, NLOCAL = 8, 64, 32, 192, 6, 3, 512, 128, 4096, 4
 
-
-class Attention(nn.Module):
-    def __init__(s, dim, heads):
-        super().__init__(); s.h = heads; s.scale = (dim // heads) ** -0.5
-        s.qkv = nn.Linear(dim, dim * 3, bias=True); s.proj = nn.Linear(dim, dim)
-
-    def forward(s, x):
-        Bn, N, C = x.shape
-        qkv = s.qkv(x).reshape(Bn, N, 3, s.h, C // s.h).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = ((q @ k.transpose(-2, -1)) * s.scale).softmax(dim=-1)
-        return s.proj((attn @ v).transpose(1, 2).reshape(Bn, N, C))
+# Backbones for `infer --model` (src/model/modelSizes.ts): patch, dim, depth, heads, position grid in pixels,
+# LayerScale, input size. vits14 (DINOv2) keeps its 518 px grid and interpolates it to the 224 px input per call.
+MODELS = {
+    'tiny': (P, D, DEPTH, H, IMG, None, IMG),
+    'vits16': (16, 384, 12, 6, 224, None, 224),
+    'vits8': (8, 384, 12, 6, 224, None, 224),
+    'vits14': (14, 384, 12, 6, 518, 1e-5, 224),
+}
 
 
-class Block(nn.Module):
-    def __init__(s, dim, heads):
-        super().__init__()
-        s.norm1 = nn.LayerNorm(dim, eps=1e-6); s.attn = Attention(dim, heads)
-        s.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        s.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
-
-    def forward(s, x):
-        x = x + s.attn(s.norm1(x))
-        return x + s.mlp(s.norm2(x))
-
-
-class ViT(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.patch_embed = nn.Conv2d(3, D, kernel_size=P, stride=P); n = (IMG // P) ** 2
-        s.cls_token = nn.Parameter(torch.zeros(1, 1, D)); s.pos_embed = nn.Parameter(torch.zeros(1, n + 1, D))
-        s.blocks = nn.ModuleList([Block(D, H) for _ in range(DEPTH)]); s.norm = nn.LayerNorm(D, eps=1e-6)
-        nn.init.trunc_normal_(s.pos_embed, std=.02); nn.init.trunc_normal_(s.cls_token, std=.02)
-        s.apply(init_weights)
-
-    def interpolate_pos_encoding(s, x, w, h):
-        npatch = x.shape[1] - 1; N = s.pos_embed.shape[1] - 1
-        if npatch == N and w == h: return s.pos_embed
-        cls = s.pos_embed[:, 0]; pp = s.pos_embed[:, 1:]; dim = x.shape[-1]
-        w0 = w // P + 0.1; h0 = h // P + 0.1
-        pp = F.interpolate(pp.reshape(1, int(math.sqrt(N)), int(math.sqrt(N)), dim).permute(0, 3, 1, 2),
-                           scale_factor=(w0 / math.sqrt(N), h0 / math.sqrt(N)), mode='bicubic')
-        return torch.cat((cls.unsqueeze(0), pp.permute(0, 2, 3, 1).view(1, -1, dim)), dim=1)
-
-    def forward(s, x):
-        Bn, nc, w, h = x.shape
-        t = s.patch_embed(x).flatten(2).transpose(1, 2)
-        t = torch.cat((s.cls_token.expand(Bn, -1, -1), t), dim=1)
-        t = t + s.interpolate_pos_encoding(t, w, h)
-        for b in s.blocks: t = b(t)
-        return s.norm(t)[:, 0]
-
-
-def init_weights(m):
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=.02)
-        if m.bias is not None: nn.init.constant_(m.bias, 0)
-    elif isinstance(m, nn.LayerNorm):
-        nn.init.constant_(m.bias, 0); nn.init.constant_(m.weight, 1.0)
-
-
-class DINOHead(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.mlp = nn.Sequential(nn.Linear(D, HID), nn.GELU(), nn.Linear(HID, HID), nn.GELU(), nn.Linear(HID, BOT))
-        s.apply(init_weights)
-        s.last_layer = nn.utils.weight_norm(nn.Linear(BOT, OUT, bias=False))
-        s.last_layer.weight_g.data.fill_(1); s.last_layer.weight_g.requires_grad = False
-
-    def forward(s, x): return s.last_layer(F.normalize(s.mlp(x), dim=-1, p=2))
-
-
-class MultiCropWrapper(nn.Module):
-    def __init__(s):
-        super().__init__(); s.backbone = ViT(); s.head = DINOHead()
-
-    def forward(s, x):
-        idx = torch.cumsum(torch.unique_consecutive(torch.tensor([i.shape[-1] for i in x]), return_counts=True)[1], 0)
-        start, out = 0, torch.empty(0)
-        for end in idx:
-            out = torch.cat((out, s.backbone(torch.cat(x[start:end])))); start = end
-        return s.head(out)
+def MultiCropWrapper():
+    return dm.MultiCropWrapper(dm.VisionTransformer(P, D, DEPTH, H, IMG), dm.DINOHead(D, HID, BOT, OUT))
 
 
 class DINOLoss(nn.Module):
@@ -172,12 +103,17 @@ class TrainStep:
         return loss.item()
 
 
-class Infer:
-    """Teacher inference of a batch of 64x64 images: the backbone's CLS feature, as the bench reads ours back."""
+def backbone(model):
+    p, dim, depth, heads, grid, ls, size = MODELS[model]
+    return dm.VisionTransformer(p, dim, depth, heads, grid, layer_scale=ls).eval(), size
 
-    def __init__(s, B):
-        s.model = ViT().eval()
-        s.x = torch.rand(B, 3, IMG, IMG, generator=torch.Generator().manual_seed(0)) * 4 - 2
+
+class Infer:
+    """Teacher inference of a batch of images: the backbone's CLS feature, as the bench reads ours back."""
+
+    def __init__(s, B, model):
+        s.model, size = backbone(model)
+        s.x = torch.rand(B, 3, size, size, generator=torch.Generator().manual_seed(0)) * 4 - 2
 
     @torch.no_grad()
     def run(s):
@@ -210,13 +146,13 @@ def main():
     torch.set_num_threads(int(opt('--threads', '2')))
     if mode == 'export-onnx':
         B = int(opt('--batch', '32'))
-        m = ViT().eval()
-        torch.onnx.export(m, torch.zeros(B, 3, IMG, IMG), args[1], input_names=['images'], output_names=['cls'],
+        m, size = backbone(opt('--model', 'tiny'))
+        torch.onnx.export(m, torch.zeros(B, 3, size, size), args[1], input_names=['images'], output_names=['cls'],
                           opset_version=14, do_constant_folding=True)
         print(json.dumps({'exported': args[1], 'torch': torch.__version__}))
         return
     B = int(opt('--batch', '32'))
-    job = TrainStep(B) if mode == 'train' else Infer(B)
+    job = TrainStep(B) if mode == 'train' else Infer(B, opt('--model', 'tiny'))
     print(json.dumps({'ready': True, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': blas_info()}),
           flush=True)
     for line in sys.stdin:

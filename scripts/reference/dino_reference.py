@@ -6,101 +6,17 @@ It is a test tool, not part of the product: run it by hand to regenerate test/fi
     /usr/bin/python3 scripts/reference/dino_reference.py > test/fixtures/dino_reference.json
 Weights are exported in the engine's layout (Linear [in, out]; patch conv as [(row, col, channel), D]).
 """
-import json, math, sys
+import json, sys
 import numpy as np
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn.functional as F
+import dino_models as dm
 
 torch.manual_seed(0)
 P, IMG, LOCAL, D, DEPTH, H, HID, BOT, OUT, NLOCAL, B = 4, 16, 8, 16, 2, 2, 32, 16, 64, 2, 2
 
 
-class Attention(nn.Module):
-    def __init__(s, dim, heads):
-        super().__init__(); s.h = heads; s.scale = (dim // heads) ** -0.5
-        s.qkv = nn.Linear(dim, dim * 3, bias=True); s.proj = nn.Linear(dim, dim)
-    def forward(s, x):
-        Bn, N, C = x.shape
-        qkv = s.qkv(x).reshape(Bn, N, 3, s.h, C // s.h).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = ((q @ k.transpose(-2, -1)) * s.scale).softmax(dim=-1)
-        return s.proj((attn @ v).transpose(1, 2).reshape(Bn, N, C))
-
-
-class Mlp(nn.Module):
-    def __init__(s, dim, hidden):
-        super().__init__(); s.fc1 = nn.Linear(dim, hidden); s.act = nn.GELU(); s.fc2 = nn.Linear(hidden, dim)
-    def forward(s, x): return s.fc2(s.act(s.fc1(x)))
-
-
-class Block(nn.Module):
-    def __init__(s, dim, heads):
-        super().__init__()
-        s.norm1 = nn.LayerNorm(dim, eps=1e-6); s.attn = Attention(dim, heads)
-        s.norm2 = nn.LayerNorm(dim, eps=1e-6); s.mlp = Mlp(dim, dim * 4)
-    def forward(s, x):
-        x = x + s.attn(s.norm1(x))
-        return x + s.mlp(s.norm2(x))
-
-
-class PatchEmbed(nn.Module):
-    def __init__(s):
-        super().__init__(); s.proj = nn.Conv2d(3, D, kernel_size=P, stride=P)
-    def forward(s, x): return s.proj(x).flatten(2).transpose(1, 2)
-
-
-class ViT(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.patch_embed = PatchEmbed(); n = (IMG // P) ** 2
-        s.cls_token = nn.Parameter(torch.zeros(1, 1, D)); s.pos_embed = nn.Parameter(torch.zeros(1, n + 1, D))
-        s.blocks = nn.ModuleList([Block(D, H) for _ in range(DEPTH)]); s.norm = nn.LayerNorm(D, eps=1e-6)
-        nn.init.trunc_normal_(s.pos_embed, std=.02); nn.init.trunc_normal_(s.cls_token, std=.02)
-        s.apply(init_weights)
-    def interpolate_pos_encoding(s, x, w, h):
-        npatch = x.shape[1] - 1; N = s.pos_embed.shape[1] - 1
-        if npatch == N and w == h: return s.pos_embed
-        cls = s.pos_embed[:, 0]; pp = s.pos_embed[:, 1:]; dim = x.shape[-1]
-        w0 = w // P + 0.1; h0 = h // P + 0.1
-        pp = F.interpolate(pp.reshape(1, int(math.sqrt(N)), int(math.sqrt(N)), dim).permute(0, 3, 1, 2),
-                           scale_factor=(w0 / math.sqrt(N), h0 / math.sqrt(N)), mode='bicubic')
-        pp = pp.permute(0, 2, 3, 1).view(1, -1, dim)
-        return torch.cat((cls.unsqueeze(0), pp), dim=1)
-    def forward(s, x):
-        Bn, nc, w, h = x.shape
-        t = s.patch_embed(x)
-        t = torch.cat((s.cls_token.expand(Bn, -1, -1), t), dim=1)
-        t = t + s.interpolate_pos_encoding(t, w, h)
-        for b in s.blocks: t = b(t)
-        return s.norm(t)[:, 0]
-
-
-def init_weights(m):
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=.02)
-        if m.bias is not None: nn.init.constant_(m.bias, 0)
-    elif isinstance(m, nn.LayerNorm):
-        nn.init.constant_(m.bias, 0); nn.init.constant_(m.weight, 1.0)
-
-
-class DINOHead(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.mlp = nn.Sequential(nn.Linear(D, HID), nn.GELU(), nn.Linear(HID, HID), nn.GELU(), nn.Linear(HID, BOT))
-        s.apply(init_weights)
-        s.last_layer = nn.utils.weight_norm(nn.Linear(BOT, OUT, bias=False))
-        s.last_layer.weight_g.data.fill_(1); s.last_layer.weight_g.requires_grad = False
-    def forward(s, x): return s.last_layer(F.normalize(s.mlp(x), dim=-1, p=2))
-
-
-class MultiCropWrapper(nn.Module):
-    def __init__(s):
-        super().__init__(); s.backbone = ViT(); s.head = DINOHead()
-    def forward(s, x):
-        idx = torch.cumsum(torch.unique_consecutive(torch.tensor([i.shape[-1] for i in x]), return_counts=True)[1], 0)
-        start, out = 0, torch.empty(0)
-        for end in idx:
-            out = torch.cat((out, s.backbone(torch.cat(x[start:end])))); start = end
-        return s.head(out)
+def MultiCropWrapper():
+    return dm.MultiCropWrapper(dm.VisionTransformer(P, D, DEPTH, H, IMG), dm.DINOHead(D, HID, BOT, OUT))
 
 
 def cosine_scheduler(base, final, epochs, niter, warmup_epochs=0, start_warmup_value=0):

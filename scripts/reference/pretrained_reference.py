@@ -7,83 +7,24 @@ its specification), with the CLS embeddings PyTorch computes for deterministic i
 position embeddings are interpolated for all but one). A test tool, not part of the product: run it by hand
     /usr/bin/python3 scripts/reference/pretrained_reference.py test/fixtures/pretrained
 """
-import argparse, collections, json, math, os, struct, sys
+import argparse, collections, json, os, struct, sys
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
+import dino_models as dm
 
 torch.manual_seed(0)
 OUT = sys.argv[1] if len(sys.argv) > 1 else 'test/fixtures/pretrained'
 
 
-class Attention(nn.Module):
-    def __init__(s, dim, heads):
-        super().__init__(); s.h = heads; s.scale = (dim // heads) ** -0.5
-        s.qkv = nn.Linear(dim, dim * 3); s.proj = nn.Linear(dim, dim)
-    def forward(s, x):
-        B, N, C = x.shape
-        qkv = s.qkv(x).reshape(B, N, 3, s.h, C // s.h).permute(2, 0, 3, 1, 4)
-        a = ((qkv[0] @ qkv[1].transpose(-2, -1)) * s.scale).softmax(-1)
-        return s.proj((a @ qkv[2]).transpose(1, 2).reshape(B, N, C))
+def DinoViT(p, dim, depth, heads, img):
+    return dm.VisionTransformer(p, dim, depth, heads, img, init=False)  # randomise() sets the weights
 
 
-class Mlp(nn.Module):
-    def __init__(s, dim, hidden):
-        super().__init__(); s.fc1 = nn.Linear(dim, hidden); s.act = nn.GELU(); s.fc2 = nn.Linear(hidden, dim)
-    def forward(s, x): return s.fc2(s.act(s.fc1(x)))
+def DINOHead(dim, hidden, bottleneck, out):
+    return dm.DINOHead(dim, hidden, bottleneck, out, init=False)
 
 
-class Block(nn.Module):
-    def __init__(s, dim, heads):
-        super().__init__()
-        s.norm1 = nn.LayerNorm(dim, eps=1e-6); s.attn = Attention(dim, heads)
-        s.norm2 = nn.LayerNorm(dim, eps=1e-6); s.mlp = Mlp(dim, 4 * dim)
-    def forward(s, x):
-        x = x + s.attn(s.norm1(x))
-        return x + s.mlp(s.norm2(x))
-
-
-class PatchEmbed(nn.Module):
-    def __init__(s, p, dim):
-        super().__init__(); s.proj = nn.Conv2d(3, dim, kernel_size=p, stride=p)
-    def forward(s, x): return s.proj(x).flatten(2).transpose(1, 2)
-
-
-class DinoViT(nn.Module):
-    """facebookresearch/dino vision_transformer.py (num_classes=0): the names of its state dict."""
-    def __init__(s, p, dim, depth, heads, img):
-        super().__init__()
-        s.p = p; s.patch_embed = PatchEmbed(p, dim); n = (img // p) ** 2
-        s.cls_token = nn.Parameter(torch.zeros(1, 1, dim)); s.pos_embed = nn.Parameter(torch.zeros(1, n + 1, dim))
-        s.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)]); s.norm = nn.LayerNorm(dim, eps=1e-6)
-    def interpolate_pos_encoding(s, x, w, h):
-        npatch = x.shape[1] - 1; N = s.pos_embed.shape[1] - 1
-        if npatch == N and w == h: return s.pos_embed
-        cls = s.pos_embed[:, 0]; pp = s.pos_embed[:, 1:]; dim = x.shape[-1]
-        w0 = w // s.p + 0.1; h0 = h // s.p + 0.1
-        pp = F.interpolate(pp.reshape(1, int(math.sqrt(N)), int(math.sqrt(N)), dim).permute(0, 3, 1, 2),
-                           scale_factor=(w0 / math.sqrt(N), h0 / math.sqrt(N)), mode='bicubic')
-        return torch.cat((cls.unsqueeze(0), pp.permute(0, 2, 3, 1).view(1, -1, dim)), dim=1)
-    def forward(s, x):
-        B, _, w, h = x.shape
-        t = torch.cat((s.cls_token.expand(B, -1, -1), s.patch_embed(x)), dim=1)
-        t = t + s.interpolate_pos_encoding(t, w, h)
-        for b in s.blocks: t = b(t)
-        return s.norm(t)[:, 0]
-
-
-class DINOHead(nn.Module):
-    def __init__(s, dim, hidden, bottleneck, out):
-        super().__init__()
-        s.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, bottleneck))
-        s.last_layer = nn.utils.weight_norm(nn.Linear(bottleneck, out, bias=False))
-        s.last_layer.weight_g.data.fill_(1)
-    def forward(s, x):
-        return s.last_layer(F.normalize(s.mlp(x), dim=-1, p=2))
-
-
-class Wrapper(nn.Module):
-    def __init__(s, backbone, head):
-        super().__init__(); s.backbone = backbone; s.head = head
+Wrapper = dm.MultiCropWrapper
 
 
 # Hugging Face transformers Dinov2Model / Dinov2WithRegistersModel, module names as theirs
@@ -118,7 +59,7 @@ class HfLayer(nn.Module):
     def __init__(s, dim, heads):
         super().__init__()
         s.norm1 = nn.LayerNorm(dim, eps=1e-6); s.attention = HfAttention(dim, heads); s.layer_scale1 = HfLayerScale(dim)
-        s.norm2 = nn.LayerNorm(dim, eps=1e-6); s.mlp = Mlp(dim, 4 * dim); s.layer_scale2 = HfLayerScale(dim)
+        s.norm2 = nn.LayerNorm(dim, eps=1e-6); s.mlp = dm.Mlp(dim, 4 * dim); s.layer_scale2 = HfLayerScale(dim)
     def forward(s, x):
         x = s.layer_scale1(s.attention(s.norm1(x))) + x
         return s.layer_scale2(s.mlp(s.norm2(x))) + x
