@@ -63,7 +63,13 @@ const ENV_ALIASES: Record<string, string> = {
   DINO_MODEL: 'model.size',
   DINO_CHECKPOINT_DIR: 'checkpoint.dir',
   DINO_LOG_LEVEL: 'log.level',
+  DINO_NATS_URL: 'nats.url',
+  DINO_NATS_TOKEN: 'nats.token',
+  DINO_NATS_PASSWORD: 'nats.password',
 };
+
+/** Settings taken from the environment as they are (a secret that looks like a number stays a string). */
+const RAW_STRINGS = new Set(['server.token', 'nats.url', 'nats.token', 'nats.password']);
 
 /** "8080" -> 8080, "true" -> true, '["a"]' -> ["a"], anything else stays a string. */
 function parseEnvValue(s: string): unknown {
@@ -84,7 +90,7 @@ export function envLayer(env: NodeJS.ProcessEnv = process.env): ConfigLayer {
   let values: Record<string, unknown> = {};
   const origins: Record<string, string> = {};
   const set = (dotted: string, raw: string, name: string) => {
-    const value = dotted === 'server.token' ? raw : parseEnvValue(raw);
+    const value = RAW_STRINGS.has(dotted) ? raw : parseEnvValue(raw);
     const obj = dotted.split('.').reduceRight<unknown>((acc, key) => ({ [key]: acc }), value) as Record<string, unknown>;
     values = mergeDeep(values, obj);
     origins[dotted] = `env ${name}`;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { REPLAY_POLICIES } from '../src/types/ReplayPolicy';
 import { MODEL_SIZE_NAMES, RECIPE_NAMES } from '../src/types/ModelNames';
+import { natsSchema } from './natsSchema';
 
 /**
  * The agent's configuration, validated at start. Every field has a default, so an empty file is a valid
@@ -187,6 +188,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Scale-out over NATS JetStream (config/natsSchema.ts); no url: one process, no broker. */
+    nats: natsSchema,
   })
   .strict();
 

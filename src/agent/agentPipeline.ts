@@ -62,7 +62,7 @@ export interface AgentPipelineParts {
 }
 
 /** One embedding round: the frames, their embeddings, and the teacher step that computed them. */
-interface EmbeddedRound {
+export interface EmbeddedRound {
   frames: Frame[];
   out: FrameEmbeddings;
   teacherStep: number;
@@ -202,11 +202,11 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
  * The fair mixer's round: twice the fastest configured source, so that every stream within its rate passes
  * (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess counted.
  */
-function mixPeriodMs(cfg: AgentConfig): number {
+export function mixPeriodMs(cfg: AgentConfig): number {
   return 500 / Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps));
 }
 
-function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
+export function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
   const r = s.stats;
   return {
     t: Date.now(),
@@ -229,7 +229,7 @@ function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['s
 }
 
 /** The collapse monitor's alert (or its clearing) for one step's stats, logged loudly. */
-function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger): AgentEvent[] {
+export function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger): AgentEvent[] {
   const c = collapse.update({
     loss: m.loss,
     teacherEntropy: m.teacherEntropy,
@@ -247,10 +247,10 @@ function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger)
   return [{ type: 'collapse', t: m.t, state: e.active ? 'collapsed' : 'healthy', reason: e.message, step: m.step, monitors }];
 }
 
-type Published = { embedding: EmbeddingMessage } | { event: AgentEvent } | { attention: AttentionMessage };
+export type Published = { embedding: EmbeddingMessage } | { event: AgentEvent } | { attention: AttentionMessage };
 
 /** The detectors' verdict on every frame of a round: its embedding message, then any novelty or drift event. */
-function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Published[] {
+export function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Published[] {
   const out: Published[] = [];
   round.frames.forEach((f, i) => {
     const embedding = round.out.normalized[i]!;
@@ -274,7 +274,7 @@ function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: A
 }
 
 /** The round's attention map over one of its frames (each in turn), with that frame as JPEG for the overlay. */
-function attentionMessage(round: EmbeddedRound, maps: Float32Array[], turn: number, teacher: EmbeddingService): Observable<Published> {
+export function attentionMessage(round: EmbeddedRound, maps: Float32Array[], turn: number, teacher: EmbeddingService): Observable<Published> {
   const i = turn % round.frames.length;
   const f = round.frames[i]!;
   const base = { streamId: f.streamId, t: f.t, frameIndex: f.index, teacherStep: round.teacherStep, grid: teacher.grid, heads: teacher.heads };
@@ -287,7 +287,7 @@ function publish(m: Published, sinks: AgentSinks): void {
   else sinks.attention.next(m.attention);
 }
 
-function thumbnail(f: Frame, log: Logger): Observable<ThumbnailMessage> {
+export function thumbnail(f: Frame, log: Logger): Observable<ThumbnailMessage> {
   return defer(() => frameJpeg(f)).pipe(
     map((jpeg) => ({ streamId: f.streamId, t: f.t, frameIndex: f.index, width: f.width, height: f.height, jpeg })),
     catchError((e: unknown) => {
@@ -325,7 +325,7 @@ function probeRound(probe: LiveProbe, teacher: EmbeddingService): Observable<Pro
 }
 
 /** For catchError: log what failed and carry on without it. */
-function logAndSkip(log: Logger, level: 'warn' | 'error', what: string) {
+export function logAndSkip(log: Logger, level: 'warn' | 'error', what: string) {
   return (e: unknown): Observable<never> => {
     log[level]({ err: e instanceof Error ? e.message : String(e) }, what);
     return EMPTY;

@@ -161,6 +161,7 @@ export class AgentServer {
       lastStepT: this.lastStats?.t ?? null,
       sinceLastStatsMs: since ?? null,
       staleAfterMs: this.healthStaleMs,
+      ...this.o.healthExtra?.(),
     };
   }
 
