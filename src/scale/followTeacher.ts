@@ -14,6 +14,7 @@ export function followTeacher(
   teacher: EmbeddingService,
   also?: () => Promise<void>,
 ): Observable<number> {
+  const since = Date.now();
   return ctx.teachers.follow$(ctx.config.model.size).pipe(
     concatMap(({ pointer, teacher: blob, fetchMs }) =>
       defer(() =>
@@ -24,12 +25,15 @@ export function followTeacher(
         }),
       ).pipe(
         tap((step) => {
-          const swapMs = Date.now() - pointer.t;
           ctx.scale.teachersLoaded.inc({ role });
-          ctx.scale.teacherSwapMs.observe({ role }, swapMs);
           ctx.scale.teacherStep.set({ role }, step);
           ctx.metrics.onTeacher(step);
-          ctx.log.info({ role, step, fetchMs: Math.round(fetchMs), swapMs }, `${role}: teacher of step ${step} in use (${swapMs} ms after it was published)`);
+          const fetched = { role, step, fetchMs: Math.round(fetchMs) };
+          // a teacher published before this process watched says nothing about the swap time
+          if (pointer.t < since) return ctx.log.info(fetched, `${role}: teacher of step ${step} in use (published before this process started)`);
+          const swapMs = Date.now() - pointer.t;
+          ctx.scale.teacherSwapMs.observe({ role }, swapMs);
+          ctx.log.info({ ...fetched, swapMs }, `${role}: teacher of step ${step} in use (${swapMs} ms after it was published)`);
         }),
         catchError((e: unknown) => {
           ctx.log.error({ role, err: (e as Error).message }, `${role}: teacher ${pointer.name} not loaded; keeping step ${teacher.teacherStep}`);
