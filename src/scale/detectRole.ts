@@ -85,10 +85,11 @@ export function detectRole(ctx: RoleContext): { run$: Observable<never>; teacher
           const h = natsHeaders();
           h.set(TEACHER_STEP_HEADER, String(p.embedding.teacherStep));
           acks.push(conn.js.publish(TOPOLOGY.emb.subject(p.embedding.streamId), encodeBinary(p.embedding, { raw: true }), { msgID: sourceMsgId(mine[i]!.msg), headers: h }));
-        } else if ('event' in p && p.event.type !== 'collapse') {
-          ctx.metrics.onEvent(p.event);
-          const id = `${sourceMsgId(mine[i]!.msg)}:${p.event.type}`;
-          acks.push(conn.js.publish(TOPOLOGY.events.subject(p.event.streamId, p.event.type), encodeEvent(p.event), { msgID: id }));
+        } else {
+          // the event goes out without the event store's pictures, which stay with the single-process agent
+          const e = p.detected.event;
+          ctx.metrics.onEvent(e);
+          acks.push(conn.js.publish(TOPOLOGY.events.subject(e.streamId, e.type), encodeEvent(e), { msgID: `${sourceMsgId(mine[i]!.msg)}:${e.type}` }));
         }
       }
       try {

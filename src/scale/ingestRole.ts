@@ -1,7 +1,8 @@
-import { catchError, concatMap, EMPTY, from, ignoreElements, interval, map, merge, mergeMap, Observable, share, tap } from 'rxjs';
+import * as path from 'node:path';
+import { catchError, concatMap, EMPTY, finalize, from, ignoreElements, interval, map, merge, mergeMap, Observable, tap } from 'rxjs';
 import { latestPerStreamRounds } from '../../streams/operators/latestPerStreamRounds';
 import { logAndSkip, thumbnail } from '../agent/agentPipeline';
-import { buildSources } from '../agent/buildSources';
+import { SourceSet } from '../agent/SourceSet';
 import type { AgentEvent } from '../types/messages';
 import { publishFrames } from './FramePublisher';
 import type { RoleContext } from './RoleContext';
@@ -15,9 +16,10 @@ import { encodeEvent, encodeThumbnail } from './UiFeedCodec';
  */
 export function ingestRole(ctx: RoleContext, run: string): Observable<never> {
   const { config: cfg, conn, log } = ctx;
-  const sources = buildSources(cfg, log);
-  ctx.health.set('ingest', { ok: true, status: 'publishing', detail: { streams: sources.paced.length } });
-  const frames$ = merge(...sources.paced.map((s) => s.frames$)).pipe(share());
+  const sources = new SourceSet(cfg, log, path.resolve(cfg.state.sourcesFile));
+  sources.open();
+  ctx.health.set('ingest', { ok: true, status: 'publishing', detail: { streams: sources.list().length } });
+  const frames$ = sources.frames$; // masked, as in the single-process agent
 
   const thumbnails$ =
     cfg.embed.thumbnailFps > 0
@@ -27,12 +29,15 @@ export function ingestRole(ctx: RoleContext, run: string): Observable<never> {
         )
       : EMPTY;
 
-  const cameras$ = merge(...sources.paced.map((s) => s.state$ ?? EMPTY)).pipe(
+  const cameras$ = sources.states$.pipe(
     map((s): AgentEvent & { type: 'camera' } => ({ type: 'camera', streamId: s.streamId, t: s.t, state: s.state, detail: s.detail })),
     mergeMap((e) =>
       from(conn.js.publish(TOPOLOGY.events.subject(e.streamId, e.type), encodeEvent(e))).pipe(catchError(logAndSkip(log, 'warn', 'ingest: camera event not published'))),
     ),
   );
 
-  return merge(publishFrames(frames$, { conn, run, metrics: ctx.scale, log }), thumbnails$, cameras$).pipe(ignoreElements());
+  return merge(publishFrames(frames$, { conn, run, metrics: ctx.scale, log }), thumbnails$, cameras$).pipe(
+    ignoreElements(),
+    finalize(() => sources.stop()),
+  );
 }

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import {
   catchError, concatMap, defer, EMPTY, exhaustMap, filter, from, ignoreElements, interval, map, merge, Observable, share, switchMap, tap,
 } from 'rxjs';
+import { DEFAULT_SOURCE_FPS } from '../../config/schema';
 import { DropCounter } from '../../streams/DropCounter';
 import { ReplayBuffer } from '../../streams/ReplayBuffer';
 import { doublingInterval } from '../../streams/operators/doublingInterval';
@@ -118,7 +119,7 @@ export class TrainRole {
       share(),
     );
     return frames$.pipe(
-      fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops }),
+      fairMix({ periodMs: mixPeriodMs({ maxFps: Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps)) }), capacityPerStream: 2, counter: drops }),
       trainingLoop({
         buffer: new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size }),
         runner: trainer,
