@@ -4,8 +4,9 @@
 //  - multi-threaded, small B (forward and input-gradient GEMMs): independent tasks taken from a counter;
 //  - multi-threaded, K much larger than M and N (weight gradients x^T dy): K split in chunks taken from a
 //    counter, each thread accumulating a private C, reduced at the end.
-// The last two avoid barriers inside the k loop: with barriers, a thread descheduled by the OS stalls the
-// other, and on a 2-core machine shared with video decoding that halved throughput (measured).
+// The last two have no barriers among a fixed set of threads: work is taken from counters and a thread that has
+// not joined (asleep, descheduled) is not waited for (parallel_run_any). Barriers halved throughput on a 2-core
+// machine shared with video decoding (measured).
 #include "gemm.h"
 
 #include <immintrin.h>
@@ -279,23 +280,21 @@ void gemm_tasks(const GemmDesc& d, int nth) {
 
 struct SplitK {
   const GemmDesc* d;
-  int chunk, nChunks;
-  std::atomic<int> next{0};
-  Barrier* bar;
+  int chunk, nChunks, rowsPerTask;
+  std::atomic<int> next{0}, chunksDone{0}, nextRow{0};
   std::vector<float*> partial;  // per thread: private M x N sum of its chunks (nullptr: no chunk taken)
   std::vector<float*> colSum;   // per thread: its chunks' column sums of B, when asked
 };
 
 thread_local std::vector<float> t_colsum;
 
-void splitk_thread(SplitK& s, int tid, int nth) {
+// K chunks and then row blocks of the final pass are taken from counters, so any thread that joins can help and
+// none waits for one that never came; a thread publishes its partial before computing into it, and the final pass
+// reads the partials only once every chunk is done.
+void splitk_thread(SplitK& s, int tid) {
   const GemmDesc& d = *s.d;
   float* P = nullptr;
   float* cs = nullptr;
-  if (d.colSumB) {
-    t_colsum.assign(size_t(d.N), 0.0f);
-    cs = t_colsum.data();
-  }
   for (;;) {
     const int c = s.next.fetch_add(1, std::memory_order_relaxed);
     if (c >= s.nChunks) break;
@@ -310,44 +309,49 @@ void splitk_thread(SplitK& s, int tid, int nth) {
     cd.geluGrad = nullptr;
     cd.residual = nullptr;
     cd.mul = nullptr;
-    cd.colSumB = cs;
     cd.ldc = d.N;
     cd.accumulate = P != nullptr;
-    if (!P) P = t_buf.cBuf(size_t(d.M) * d.N);
+    if (!P) {
+      P = t_buf.cBuf(size_t(d.M) * d.N);
+      s.partial[tid] = P;
+      if (d.colSumB) {
+        t_colsum.assign(size_t(d.N), 0.0f);
+        cs = t_colsum.data();
+        s.colSum[tid] = cs;
+      }
+    }
+    cd.colSumB = cs;
     cd.C = P;
     gemm_single(cd);
+    s.chunksDone.fetch_add(1, std::memory_order_release);
   }
-  s.partial[tid] = P;
-  s.colSum[tid] = cs;
-  s.bar->wait();
-  if (d.colSumB && tid == 0) {
-    for (int j = 0; j < d.N; j++) {
-      float t = 0.0f;
-      for (int u = 0; u < nth; u++) t += s.colSum[u][j];
-      d.colSumB[j] = t;
-    }
-  }
-  // C = final(alpha * sum of partials (+ C)), rows split between the threads.
+  wait_count(s.chunksDone, s.nChunks);
+  // C = final(alpha * sum of partials (+ C)), row blocks taken from a counter.
   const Epilogue e{d.alpha, true, true, d.bias, d.biasLen, d.act, extras(d)};
-  const int r0 = int(int64_t(d.M) * tid / nth), r1 = int(int64_t(d.M) * (tid + 1) / nth);
-  for (int i = r0; i < r1; i++) {
-    float* c = d.C + int64_t(i) * d.ldc;
-    int j = 0;
-    for (; j < d.N; j += kVL) {
-      const int n = std::min(kVL, d.N - j);
-      vf acc = vzero();
-      for (int t = 0; t < nth; t++)
-        if (s.partial[t]) acc += n == kVL ? vloadu(s.partial[t] + int64_t(i) * d.N + j) : vload_part(s.partial[t] + int64_t(i) * d.N + j, n);
-      vf r = acc * d.alpha;
-      if (d.accumulate) r += n == kVL ? vloadu(c + j) : vload_part(c + j, n);
-      r = finish_final(r, i, j, n, e);
-      if (n == kVL) vstoreu(c + j, r);
-      else vstore_part(c + j, r, n);
+  const int nParts = int(s.partial.size());
+  for (;;) {
+    const int r0 = s.nextRow.fetch_add(s.rowsPerTask, std::memory_order_relaxed);
+    if (r0 >= d.M) break;
+    const int r1 = std::min(d.M, r0 + s.rowsPerTask);
+    for (int i = r0; i < r1; i++) {
+      float* c = d.C + int64_t(i) * d.ldc;
+      for (int j = 0; j < d.N; j += kVL) {
+        const int n = std::min(kVL, d.N - j);
+        vf acc = vzero();
+        for (int t = 0; t < nParts; t++)
+          if (s.partial[t]) acc += n == kVL ? vloadu(s.partial[t] + int64_t(i) * d.N + j) : vload_part(s.partial[t] + int64_t(i) * d.N + j, n);
+        vf r = acc * d.alpha;
+        if (d.accumulate) r += n == kVL ? vloadu(c + j) : vload_part(c + j, n);
+        r = finish_final(r, i, j, n, e);
+        if (n == kVL) vstoreu(c + j, r);
+        else vstore_part(c + j, r, n);
+      }
     }
   }
 }
 
 void gemm_splitk(const GemmDesc& d, int nth) {
+  nth = effective_threads(nth);
   SplitK s;
   s.d = &d;
   const int kcStep = k_step(d.K);
@@ -356,11 +360,18 @@ void gemm_splitk(const GemmDesc& d, int nth) {
   const int chunkBlocks = std::max(1, blocks / (4 * nth));
   s.chunk = chunkBlocks * kcStep;
   s.nChunks = (d.K + s.chunk - 1) / s.chunk;
+  s.rowsPerTask = std::max(1, int(16384 / std::max(1, d.N)));
   s.partial.assign(nth, nullptr);
   s.colSum.assign(nth, nullptr);
-  Barrier bar(nth);
-  s.bar = &bar;
-  parallel_run(nth, [](int tid, int n, void* p) { splitk_thread(*static_cast<SplitK*>(p), tid, n); }, &s);
+  parallel_run_any(nth, [](int tid, int, void* p) { splitk_thread(*static_cast<SplitK*>(p), tid); }, &s);
+  if (d.colSumB) {
+    for (int j = 0; j < d.N; j++) {
+      float t = 0.0f;
+      for (float* cs : s.colSum)
+        if (cs) t += cs[j];
+      d.colSumB[j] = t;
+    }
+  }
 }
 
 int threads_for(double flops, int maxThreads) {
@@ -370,7 +381,7 @@ int threads_for(double flops, int maxThreads) {
 }
 
 void gemm_dispatch(const GemmDesc& d, int nth) {
-  nth = effective_threads(nth);  // the barriers below are sized for exactly the threads that will run
+  nth = effective_threads(nth);  // the drivers plan their tasks for this many threads
   if (nth <= 1) return gemm_single(d);
   const bool splitK = d.K >= SPLITK_MIN_K && d.K >= 4 * std::max(d.M, d.N) && int64_t(d.M) * d.N <= SPLITK_MAX_MN;
   if (splitK) return gemm_splitk(d, nth);
