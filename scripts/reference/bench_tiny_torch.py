@@ -147,6 +147,11 @@ def main():
     if mode == 'export-onnx':
         B = int(opt('--batch', '32'))
         m, size = backbone(opt('--model', 'tiny'))
+        n = (size // m.p) ** 2 + 1
+        if m.pos_embed.shape[1] != n:
+            # opset 14 cannot export a bicubic resize by scale factor: the grid for this input size is baked in
+            with torch.no_grad():
+                m.pos_embed = nn.Parameter(m.interpolate_pos_encoding(torch.zeros(1, n, m.pos_embed.shape[-1]), size, size))
         torch.onnx.export(m, torch.zeros(B, 3, size, size), args[1], input_names=['images'], output_names=['cls'],
                           opset_version=14, do_constant_folding=True)
         print(json.dumps({'exported': args[1], 'torch': torch.__version__}))
