@@ -2,17 +2,16 @@
  * bench:infer: teacher embedding latency of bench-tiny (ViT patch 8, dim 192, depth 6, 64x64 input) for 1 and 32
  * images, median after warm-up, per backend configuration. PyTorch CPU reference: ~75 ms for 32 images.
  *
- *   npm run bench:infer [-- --modes native,wasm] [-- --runs 20]
+ *   npm run bench:infer [-- --modes native,wasm,webgpu] [-- --runs 20]
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend';
 import { VisionTransformer } from '../src/model/VisionTransformer';
 import { Embedder } from '../src/model/Embedder';
 import { modelSize } from '../src/model/modelSizes';
-import { arg, BENCH_MODES, median, peakRssMb, runModes, table, type BenchMode } from './benchCommon';
+import { arg, BENCH_MODES, median, peakRssMb, runModes, table, webgpuNotes, type BenchBackend, type BenchMode } from './benchCommon';
 
-interface InferBench {
-  backend: string;
+interface InferBench extends BenchBackend {
   ms1: number;
   ms32: number;
   ms32Attention: number;
@@ -24,7 +23,7 @@ async function child(mode: BenchMode): Promise<void> {
   const info = await selectBackend({ ...BENCH_MODES[mode].opts, log: () => undefined });
   const backbone = new VisionTransformer(modelSize('tiny').vit, 0);
   const embedder = new Embedder(backbone);
-  const runs = Number(arg('runs', mode === 'cpu' ? '3' : '20'));
+  const runs = Number(arg('runs', mode === 'cpu' || info.adapter?.software ? '3' : '20'));
   const time = async (n: number, attention: boolean) => {
     const x = tf.randomUniform([n, 64, 64, 3], -2, 2, 'float32', n) as tf.Tensor4D;
     for (let i = 0; i < 3; i++) await embedder.embedToArrays(x, { attention });
@@ -41,7 +40,7 @@ async function child(mode: BenchMode): Promise<void> {
   const ms1 = await time(1, false);
   const ms32 = await time(32, false);
   const ms32Attention = await time(32, true);
-  const out: InferBench = { backend: info.detail, ms1, ms32, ms32Attention, peakRssMb: peakRssMb(), tensorsDelta: tf.memory().numTensors - n0 };
+  const out: InferBench = { backend: info.detail, softwareAdapter: info.adapter?.software, ms1, ms32, ms32Attention, peakRssMb: peakRssMb(), tensorsDelta: tf.memory().numTensors - n0 };
   console.log(JSON.stringify({ bench: out }));
 }
 
@@ -60,6 +59,7 @@ function parent(): void {
       ),
     ),
   );
+  for (const line of webgpuNotes(results)) console.log(line);
 }
 
 const i = process.argv.indexOf('--child');

@@ -4,19 +4,18 @@
  * clipping, AdamW, EMA, centre. Median of --steps steps after --warmup, per backend configuration, with images/s,
  * the ratio to PyTorch's 935 ms/step on these machines, peak RSS and tensors alive per step.
  *
- *   npm run bench:train [-- --modes native,wasm] [-- --steps 10] [-- --warmup 3] [-- --profile]
+ *   npm run bench:train [-- --modes native,wasm,webgpu] [-- --steps 10] [-- --warmup 3] [-- --profile]
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend';
 import { Trainer } from '../src/train/Trainer';
 import { paperRecipe } from '../src/train/TrainerOptions';
 import { modelSize } from '../src/model/modelSizes';
-import { arg, BENCH_MODES, median, peakRssMb, runModes, table, type BenchMode } from './benchCommon';
+import { arg, BENCH_MODES, median, peakRssMb, runModes, stepCounts, table, webgpuNotes, type BenchBackend, type BenchMode } from './benchCommon';
 
 const PYTORCH_MS = 935;
 
-interface TrainBench {
-  backend: string;
+interface TrainBench extends BenchBackend {
   msPerStep: number;
   minMs: number;
   imagesPerSec: number;
@@ -34,24 +33,26 @@ async function child(mode: BenchMode): Promise<void> {
     ...[0, 1].map((k) => tf.randomUniform([B, 64, 64, 3], -2, 2, 'float32', k) as tf.Tensor4D),
     ...[2, 3, 4, 5].map((k) => tf.randomUniform([B, 32, 32, 3], -2, 2, 'float32', k) as tf.Tensor4D),
   ]);
-  const warmup = Number(arg('warmup', mode === 'cpu' ? '0' : '3'));
-  const steps = Number(arg('steps', mode === 'cpu' ? '1' : '10'));
-  for (let i = 0; i < warmup; i++) trainer.trainStep(crops);
+  const { warmup, steps } = mode === 'cpu'
+    ? { warmup: Number(arg('warmup', '0')), steps: Number(arg('steps', '1')) }
+    : stepCounts(info, { warmup: 3, steps: 10 });
+  // the asynchronous step: a GPU backend reads its results back only that way (and the wait is part of the step)
+  for (let i = 0; i < warmup; i++) await trainer.trainStepAsync(crops);
   const n0 = tf.memory().numTensors;
   const times: number[] = [];
-  for (let i = 0; i < steps; i++) times.push(trainer.trainStep(crops).ms);
+  for (let i = 0; i < steps; i++) times.push((await trainer.trainStepAsync(crops)).ms);
   const tensorsDelta = (tf.memory().numTensors - n0) / steps;
   let profile: [string, number][] | undefined;
   if (process.argv.includes('--profile')) {
-    const p = await tf.profile(() => {
-      trainer.trainStep(crops);
+    const p = await tf.profile(async () => {
+      await trainer.trainStepAsync(crops);
     });
     const agg = new Map<string, number>();
     for (const k of p.kernels) agg.set(k.name, (agg.get(k.name) ?? 0) + Number(k.kernelTimeMs));
     profile = [...agg].sort((a, b) => b[1] - a[1]).slice(0, 15);
   }
   const ms = median(times);
-  const out: TrainBench = { backend: info.detail, msPerStep: ms, minMs: Math.min(...times), imagesPerSec: (B * 1000) / ms, peakRssMb: peakRssMb(), tensorsDelta, profile };
+  const out: TrainBench = { backend: info.detail, softwareAdapter: info.adapter?.software, msPerStep: ms, minMs: Math.min(...times), imagesPerSec: (B * 1000) / ms, peakRssMb: peakRssMb(), tensorsDelta, profile };
   console.log(JSON.stringify({ bench: out }));
 }
 
@@ -71,6 +72,7 @@ function parent(): void {
       ),
     ),
   );
+  for (const line of webgpuNotes(results)) console.log(line);
   for (const { mode, result } of results) {
     if (result?.profile) {
       console.log(`\nprofile of one step, ${BENCH_MODES[mode].label} (kernel ms, top 15; tf.profile adds sync overhead)`);

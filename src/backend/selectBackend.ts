@@ -1,6 +1,7 @@
 /**
  * Picks and initialises the tfjs backend. 'auto' tries tensorflow (tfjs-node-gpu, then tfjs-node: optional
- * dependencies that fail to install on most machines, so a failed require is logged as skipped), then wasm
+ * dependencies that fail to install on most machines, so a failed require is logged as skipped), then webgpu
+ * (Dawn on a hardware adapter; a software one only when webgpu is asked for by name), then wasm
  * (SIMD, multithreaded in Node through wasmThreads.ts, plus the native kernels when the addon is built), then
  * the pure-JS cpu backend. Safe to call from every test file: a repeated call with the same options returns the
  * cached info without re-initialising anything.
@@ -12,8 +13,10 @@ import * as tf from '@tensorflow/tfjs';
 import { loadNativeAddon } from './nativeAddon';
 import { nativeKernelsReason, registerNativeKernels, unregisterNativeKernels } from './nativeKernels';
 import { installThreadedWasm, MAX_WASM_THREADS, wasmThreadState } from './wasmThreads';
+import { describeAdapter, initWebGPU, type WebGPUAdapterSummary } from './webgpuBackend';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 export interface BackendInfo {
   name: BackendName;
@@ -24,6 +27,8 @@ export interface BackendInfo {
   native: boolean;
   gpu: boolean;
   detail: string;
+  /** The WebGPU adapter, on the webgpu backend. */
+  adapter?: WebGPUAdapterSummary;
 }
 
 export interface SelectBackendOptions {
@@ -80,6 +85,19 @@ async function tryTensorflow(log: (m: string) => void): Promise<{ info: BackendI
   return { reason: reasons.join('; ') };
 }
 
+/** Dawn's WebGPU on the best adapter; never throws. */
+async function tryWebGPU(forced: boolean, log: (m: string) => void): Promise<{ info: BackendInfo } | { reason: string }> {
+  const r = await initWebGPU({ allowSoftware: forced, log });
+  if ('reason' in r) {
+    log(`backend: skipped webgpu (${r.reason})`);
+    return r;
+  }
+  const a = r.adapter;
+  return {
+    info: { name: 'webgpu', threads: defaultThreads(), simd: false, native: false, gpu: !a.software, detail: describeAdapter(a), adapter: a },
+  };
+}
+
 async function initWasm(
   threads: number, wasmThreadsOpt: number | undefined, threadsExplicit: boolean, native: boolean,
   log: (m: string) => void,
@@ -128,7 +146,7 @@ async function initWasm(
 export async function selectBackend(opts: SelectBackendOptions = {}): Promise<BackendInfo> {
   const want = opts.backend ?? 'auto';
   const log = opts.log ?? defaultLog;
-  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(want)) throw new Error(`unknown backend '${want}'`);
+  if (want !== 'auto' && !BACKEND_NAMES.includes(want)) throw new Error(`unknown backend '${want}'`);
   for (const k of ['threads', 'wasmThreads'] as const) {
     const v = opts[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`${k} must be a positive integer, got ${v}`);
@@ -143,6 +161,11 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
     const r = await tryTensorflow(log);
     if ('info' in r) info = r.info;
     else if (want === 'tensorflow') throw new Error(`backend 'tensorflow' cannot be loaded: ${r.reason}`);
+  }
+  if (info === null && (want === 'webgpu' || want === 'auto')) {
+    const r = await tryWebGPU(want === 'webgpu', log);
+    if ('info' in r) info = r.info;
+    else if (want === 'webgpu') throw new Error(`backend 'webgpu' cannot be loaded: ${r.reason}`);
   }
   if (info === null && (want === 'wasm' || want === 'auto')) {
     try {

@@ -85,7 +85,7 @@ export async function runStreamTraining(o: StreamTrainingOptions): Promise<Strea
       runner: {
         step: async (frames) => {
           const s0 = Date.now();
-          const r = o.service.trainStep(frames);
+          const r = await o.service.trainStep(frames);
           trainMs += Date.now() - s0;
           steps += 1;
           imagesSeen += frames.length;
