@@ -13,10 +13,10 @@
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 import { Subject } from 'rxjs';
 import { WebSocket } from 'ws';
-import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../src/agent/messages';
+import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../src/types/messages';
 import { AgentServer } from '../src/serve/AgentServer';
 import { decodeBinary } from '../src/serve/EmbeddingCodec';
-import { silentLogger } from '../streams/Logger';
+import { silentLogger } from '../src/util/Logger';
 import { Registry } from 'prom-client';
 import { selectBackend } from '../src/backend';
 import { modelSize } from '../src/model/modelSizes';

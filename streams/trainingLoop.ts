@@ -4,23 +4,16 @@ import { ReplayBuffer } from './ReplayBuffer';
 import { DropCounter } from './DropCounter';
 import { Random } from '../src/util/Random';
 
-/** What one optimisation step reports (the engine adds its own numeric fields). */
-export interface StepStats {
-  step: number;
-  loss: number;
-  [k: string]: number;
+/** The training engine as the loop sees it: one async step on a batch of same-size frames, reporting `S`. */
+export interface StepRunner<S> {
+  step(frames: Frame[]): Promise<S>;
 }
 
-/** The training engine as the loop sees it: one async step on a batch of same-size frames. */
-export interface StepRunner {
-  step(frames: Frame[]): Promise<StepStats>;
-}
-
-export interface TrainingLoopOptions {
+export interface TrainingLoopOptions<S> {
   /** All streams merged (rate-limited / mixed upstream as wanted). */
   frames$: Observable<Frame>;
   buffer: ReplayBuffer;
-  runner: StepRunner;
+  runner: StepRunner<S>;
   batchSize: number;
   /**
    * Optimisation steps per frame offered to the buffer: 0.1 = one step per 10 new frames, 2 = two per frame.
@@ -36,9 +29,9 @@ export interface TrainingLoopOptions {
   now?: () => number;
 }
 
-export interface TrainingLoopStats {
-  /** What the runner returned. */
-  stats: StepStats;
+export interface TrainingLoopStats<S> {
+  /** What the runner returned (the trainer's StepResult in the agent). */
+  stats: S;
   /** Duration of runner.step for this batch. */
   stepMs: number;
   /** batchSize / stepMs: the engine's speed. */
@@ -63,7 +56,10 @@ export interface TrainingLoopStats {
  * its result is discarded. Completes after frames$ completes and the owed steps are done. A runner error errors
  * the stream.
  */
-export function trainingLoop(o: TrainingLoopOptions): Observable<TrainingLoopStats> {
+/** Resolves a step that was never started because the loop was unsubscribed first. */
+const STOPPED: unique symbol = Symbol('stopped');
+
+export function trainingLoop<S>(o: TrainingLoopOptions<S>): Observable<TrainingLoopStats<S>> {
   const upf = o.updatesPerFrame ?? 1;
   if (!(upf > 0)) throw new Error('trainingLoop: updatesPerFrame must be > 0');
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error('trainingLoop: batchSize must be an integer >= 1');
@@ -73,7 +69,7 @@ export function trainingLoop(o: TrainingLoopOptions): Observable<TrainingLoopSta
   const now = o.now ?? (() => performance.now());
   const rng = o.rng ?? new Random();
 
-  return new Observable<TrainingLoopStats>((subscriber) => {
+  return new Observable<TrainingLoopStats<S>>((subscriber) => {
     const received: Record<string, number> = {};
     const rejected: Record<string, number> = {};
     let credit = 0;
@@ -103,11 +99,11 @@ export function trainingLoop(o: TrainingLoopOptions): Observable<TrainingLoopSta
       const t0 = now();
       // Always asynchronous, even for a runner that returns synchronously: keeps ingest and steps interleaved.
       Promise.resolve()
-        .then(() => (stopped ? undefined : o.runner.step(batch)))
+        .then<S | typeof STOPPED>(() => (stopped ? STOPPED : o.runner.step(batch)))
         .then(
           (stats) => {
             running = false;
-            if (stopped || !stats) return;
+            if (stopped || stats === STOPPED) return;
             const t1 = now();
             const stepMs = Math.max(1e-3, t1 - t0);
             const sinceLast = Math.max(1e-3, t1 - lastStepEnd);

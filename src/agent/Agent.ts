@@ -6,22 +6,23 @@ import type { AgentConfig } from '../../config/schema';
 import { selectBackend, type BackendInfo } from '../backend';
 import { modelSize } from '../model/modelSizes';
 import { recipe } from '../train/recipes';
+import type { StepResult } from '../train/Trainer';
 import { CollapseMonitor } from '../detect/CollapseMonitor';
 import { ReplayBuffer } from '../../streams/ReplayBuffer';
 import { trainingLoop, type TrainingLoopStats } from '../../streams/trainingLoop';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
-import type { CameraStateName } from '../../streams/CameraState';
+import type { CameraStateName } from '../types/CameraStateName';
 import { AgentServer } from '../serve/AgentServer';
 import { buildSources, type AgentSource } from './buildSources';
 import { EmbeddingService } from './EmbeddingService';
 import { EmbedLoop } from './EmbedLoop';
 import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
-import { WorkerTrainer, type TrainerHandle } from './WorkerTrainer';
+import { WorkerTrainer, type TrainerHandle } from '../train/WorkerTrainer';
 import { statusLine } from './statusLine';
-import { createLogger } from './createLogger';
-import { LiveProbe } from '../eval/LiveProbe';
-import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from './messages';
+import { createLogger } from '../util/Logger';
+import { LiveProbe } from '../probe/LiveProbe';
+import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../types/messages';
 
 export interface AgentStarted {
   url: string;
@@ -95,7 +96,7 @@ export class Agent {
 
     this.embedding = new EmbeddingService(trainerOptions.model);
     this.embedding.load(await this.trainer.snapshot());
-    metrics.onTeacher(this.embedding.version);
+    metrics.onTeacher(this.embedding.teacherStep);
     const detectors = new StreamDetectors(cfg.detect);
     const sinks = { embeddings: this.embeddings, events: this.events, thumbnails: this.thumbnails, attention: this.attention };
     this.loop = new EmbedLoop(cfg.embed, this.embedding, detectors, sinks, metrics, this.log);
@@ -133,7 +134,7 @@ export class Agent {
         buffer,
         batchSize: cfg.train.batchSize,
         updatesPerFrame: cfg.train.updatesPerFrame,
-        runner: { step: async (frames) => ({ ...(await trainer.step(frames)) }) },
+        runner: trainer,
       });
       this.subs.push(
         loop$.subscribe({
@@ -200,21 +201,21 @@ export class Agent {
     return out;
   }
 
-  private onTrainingStats(s: TrainingLoopStats, collapse: CollapseMonitor): void {
+  private onTrainingStats(s: TrainingLoopStats<StepResult>, collapse: CollapseMonitor): void {
     const r = s.stats;
     this.lastDropped = s.dropped;
     const msg: StatsMessage = {
       t: Date.now(),
       step: r.step + 1,
       loss: r.loss,
-      lossOverLnK: r['lossOverLnK']!,
-      teacherEntropy: r['teacherEntropy']!,
-      embeddingStd: r['embeddingStd']!,
-      healthyStd: r['healthyStd']!,
-      lnOutDim: r['lnOutDim']!,
-      lr: r['lr']!,
-      momentum: r['momentum']!,
-      teacherTemp: r['teacherTemp']!,
+      lossOverLnK: r.lossOverLnK,
+      teacherEntropy: r.teacherEntropy,
+      embeddingStd: r.embeddingStd,
+      healthyStd: r.healthyStd,
+      lnOutDim: r.lnOutDim,
+      lr: r.lr,
+      momentum: r.momentum,
+      teacherTemp: r.teacherTemp,
       stepMs: s.stepMs,
       imagesPerSec: s.imagesPerSec,
       streams: this.streamsSummary(),
@@ -259,7 +260,7 @@ export class Agent {
     if (!this.trainer || !this.embedding || !this.loop || this.stopping) return;
     try {
       const snap = await this.trainer.snapshot();
-      if (snap.step === this.embedding.version) return;
+      if (snap.step === this.embedding.teacherStep) return;
       await this.loop.adoptTeacher(snap);
       metrics.onTeacher(snap.step);
     } catch (e) {
@@ -274,7 +275,7 @@ export class Agent {
   private async runProbe(probe: LiveProbe, metrics: AgentMetrics): Promise<void> {
     const loop = this.loop;
     const embedding = this.embedding;
-    if (!loop || !embedding || this.stopping || this.probing || embedding.version < 0) return;
+    if (!loop || !embedding || this.stopping || this.probing || embedding.teacherStep < 0) return;
     this.probing = true;
     try {
       const size = probe.imageSize;
@@ -285,12 +286,12 @@ export class Agent {
           return (await embedding.embed(frames)).normalized;
         });
       let r = null;
-      for (let attempt = 0; attempt < 3 && !r && !this.stopping; attempt++) r = await probe.evaluate(embed, () => embedding.version);
+      for (let attempt = 0; attempt < 3 && !r && !this.stopping; attempt++) r = await probe.evaluate(embed, () => embedding.teacherStep);
       if (!r) return;
       // a fraction, as the dashboard and the Prometheus gauge read it (eval reports percent)
       this.probeTop1 = r.top1 / 100;
       metrics.onProbe(this.probeTop1);
-      this.log.info(`probe: k-NN top-1 ${r.top1.toFixed(1)} % with the teacher of step ${r.teacherVersion} (${r.ms} ms)`);
+      this.log.info(`probe: k-NN top-1 ${r.top1.toFixed(1)} % with the teacher of step ${r.teacherStep} (${r.ms} ms)`);
     } catch (e) {
       if (!this.stopping) this.log.warn({ err: (e as Error).message }, 'probe round failed');
     } finally {
@@ -313,7 +314,7 @@ export class Agent {
 
   status(): string {
     return statusLine(this.lastStats, {
-      teacherStep: this.embedding?.version ?? -1,
+      teacherStep: this.embedding?.teacherStep ?? -1,
       clients: this.server ? Object.values(this.server.clientCounts()).reduce((a, b) => a + b, 0) : 0,
       streams: this.streamsSummary(),
     });

@@ -1,12 +1,12 @@
 import sharp from 'sharp';
 import type { Subject } from 'rxjs';
 import type { Frame } from '../../streams/Frame';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../util/Logger';
 import type { AgentConfig } from '../../config/schema';
 import type { EmbeddingService } from './EmbeddingService';
-import type { TeacherSnapshot } from './TrainerService';
+import type { TeacherSnapshot } from '../train/TrainerService';
 import type { StreamDetectors } from './StreamDetectors';
-import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from './messages';
+import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from '../types/messages';
 import type { AgentMetrics } from './AgentMetrics';
 
 export interface EmbedLoopSinks {
@@ -43,7 +43,7 @@ export class EmbedLoop {
     private readonly detectors: StreamDetectors,
     private readonly sinks: EmbedLoopSinks,
     private readonly metrics: AgentMetrics,
-    private readonly log: StreamLogger,
+    private readonly log: Logger,
   ) {}
 
   offer(frame: Frame): void {
@@ -59,14 +59,14 @@ export class EmbedLoop {
 
   /** One embedding round; skipped when the previous one is still running (never queues up). */
   async tick(now = Date.now()): Promise<void> {
-    if (this.ticking || this.service.version < 0) return;
+    if (this.ticking || this.service.teacherStep < 0) return;
     this.ticking = true;
     try {
       const frames = [...this.latest.values()].filter((f) => this.lastEmbedded.get(f.streamId) !== f.index);
       if (frames.length === 0) return;
       for (const f of frames) this.lastEmbedded.set(f.streamId, f.index);
       const attention = this.cfg.attentionEverySec > 0 && now >= this.nextAttentionAt;
-      const version = this.service.version;
+      const version = this.service.teacherStep;
       const out = await this.exclusive(() => this.service.embed(frames, { attention }));
       frames.forEach((f, i) => {
         const embedding = out.normalized[i]!;
@@ -126,7 +126,7 @@ export class EmbedLoop {
   adoptTeacher(snapshot: TeacherSnapshot): Promise<void> {
     return this.exclusive(async () => {
       this.service.load(snapshot);
-      await this.detectors.reembed(async (frames) => (await this.service.embed(frames)).normalized, this.service.version);
+      await this.detectors.reembed(async (frames) => (await this.service.embed(frames)).normalized, this.service.teacherStep);
     });
   }
 }

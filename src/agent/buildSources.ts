@@ -3,7 +3,7 @@ import { EMPTY, Observable, catchError, filter, interval, type Subscription } fr
 import type { AgentConfig, SourceConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { CameraState } from '../../streams/CameraState';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../util/Logger';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { ImageFolderSource } from '../../streams/sources/ImageFolderSource';
 import { SyntheticCamera } from '../../streams/sources/SyntheticCamera';
@@ -55,7 +55,7 @@ function uniqueIds(sources: SourceConfig[]): string[] {
   });
 }
 
-export function buildSources(cfg: AgentConfig, log: StreamLogger, ingest: WebSocketIngest): AgentSource[] {
+export function buildSources(cfg: AgentConfig, log: Logger, ingest: WebSocketIngest): AgentSource[] {
   const size = cfg.train.frameSize;
   const ids = uniqueIds(cfg.sources);
   return cfg.sources.map((s, i) => {

@@ -5,7 +5,7 @@ import { ReplayBuffer } from '../../streams/ReplayBuffer';
 import { SyntheticCamera } from '../../streams/sources/SyntheticCamera';
 import { throttleFps } from '../../streams/operators/throttleFps';
 import { fairMix } from '../../streams/operators/fairMix';
-import { StepStats, trainingLoop, TrainingLoopStats } from '../../streams/trainingLoop';
+import { trainingLoop, TrainingLoopStats } from '../../streams/trainingLoop';
 import { Random } from '../../src/util/Random';
 import { sleep } from './waitFor';
 
@@ -21,7 +21,7 @@ describe('streams pipeline', () => {
     let maxActive = 0;
     const batches: Frame[][] = [];
     const runner = {
-      async step(frames: Frame[]): Promise<StepStats> {
+      async step(frames: Frame[]): Promise<{ step: number; loss: number }> {
         active++;
         maxActive = Math.max(maxActive, active);
         batches.push(frames);
@@ -30,7 +30,7 @@ describe('streams pipeline', () => {
         return { step: batches.length, loss: 1 };
       },
     };
-    const out: TrainingLoopStats[] = [];
+    const out: TrainingLoopStats<{ step: number; loss: number }>[] = [];
     const sub = trainingLoop({ frames$: mixed$, buffer, runner, batchSize: 8, updatesPerFrame: 0.5, rng: new Random(1), upstreamDrops: drops }).subscribe((s) =>
       out.push(s),
     );

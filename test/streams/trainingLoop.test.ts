@@ -2,7 +2,13 @@ import { lastValueFrom, Subject, toArray } from 'rxjs';
 import { Frame } from '../../streams/Frame';
 import { ReplayBuffer } from '../../streams/ReplayBuffer';
 import { DropCounter } from '../../streams/DropCounter';
-import { StepRunner, StepStats, trainingLoop, TrainingLoopStats } from '../../streams/trainingLoop';
+import { StepRunner, trainingLoop, TrainingLoopStats } from '../../streams/trainingLoop';
+
+interface FakeStats {
+  step: number;
+  loss: number;
+  lr: number;
+}
 import { Random } from '../../src/util/Random';
 import { sleep, waitFor } from './waitFor';
 
@@ -16,13 +22,13 @@ const frame = (streamId: string, index: number): Frame => ({
 });
 
 /** A fake engine: records batches and how many steps overlap; each step takes `ms` (0 = resolves at once). */
-class FakeRunner implements StepRunner {
+class FakeRunner implements StepRunner<FakeStats> {
   active = 0;
   maxActive = 0;
   calls = 0;
   batches: Frame[][] = [];
   constructor(private readonly ms: number | (() => number) = 0) {}
-  async step(frames: Frame[]): Promise<StepStats> {
+  async step(frames: Frame[]): Promise<FakeStats> {
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
     this.calls++;
@@ -40,7 +46,7 @@ describe('trainingLoop', () => {
     const runner = new FakeRunner(() => 5 + rng.int(20));
     const frames$ = new Subject<Frame>();
     const buffer = new ReplayBuffer({ capacity: 64, policy: 'reservoir', rng: new Random(2) });
-    const out: TrainingLoopStats[] = [];
+    const out: TrainingLoopStats<FakeStats>[] = [];
     const receivedDuringSteps: number[] = [];
     const sub = trainingLoop({ frames$, buffer, runner, batchSize: 8, updatesPerFrame: 1, rng: new Random(3) }).subscribe((s) => out.push(s));
     for (let i = 0; i < 300; i++) {
@@ -131,7 +137,7 @@ describe('trainingLoop', () => {
     const runner = new FakeRunner(100);
     const frames$ = new Subject<Frame>();
     const buffer = new ReplayBuffer({ capacity: 16, policy: 'reservoir', rng: new Random(1) });
-    const out: TrainingLoopStats[] = [];
+    const out: TrainingLoopStats<FakeStats>[] = [];
     const sub = trainingLoop({ frames$, buffer, runner, batchSize: 4, updatesPerFrame: 1 }).subscribe((s) => out.push(s));
     for (let i = 0; i < 6; i++) frames$.next(frame('cam', i));
     await sleep(10);
@@ -146,7 +152,7 @@ describe('trainingLoop', () => {
   it('a failing step errors the stream', async () => {
     const frames$ = new Subject<Frame>();
     const buffer = new ReplayBuffer({ capacity: 8, policy: 'reservoir' });
-    const runner: StepRunner = { step: () => Promise.reject(new Error('NaN loss')) };
+    const runner: StepRunner<FakeStats> = { step: () => Promise.reject(new Error('NaN loss')) };
     const p = lastValueFrom(trainingLoop({ frames$, buffer, runner, batchSize: 2 }));
     for (let i = 0; i < 3; i++) frames$.next(frame('cam', i));
     await expect(p).rejects.toThrow('NaN loss');

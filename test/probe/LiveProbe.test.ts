@@ -12,11 +12,11 @@ import { EmbeddingService } from '../../src/agent/EmbeddingService';
 import { EmbedLoop } from '../../src/agent/EmbedLoop';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
-import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from '../../src/agent/messages';
-import { KnnClassifier } from '../../src/eval/KnnClassifier';
-import { LiveProbe } from '../../src/eval/LiveProbe';
-import { ImageFolderError } from '../../src/eval/ImageFolder';
-import { silentLogger } from '../../streams/Logger';
+import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from '../../src/types/messages';
+import { KnnClassifier } from '../../src/probe/KnnClassifier';
+import { LiveProbe } from '../../src/probe/LiveProbe';
+import { ImageFolderError } from '../../src/probe/ImageFolder';
+import { silentLogger } from '../../src/util/Logger';
 import type { Frame } from '../../streams/Frame';
 import { configSchema } from '../../config/schema';
 
@@ -34,7 +34,7 @@ describe('LiveProbe', () => {
   beforeAll(async () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
     service = new EmbeddingService(modelSize('micro'));
-    service.version = 0; // the random-init copy stands in for a loaded teacher
+    service.teacherStep = 0; // the random-init copy stands in for a loaded teacher
     probe = await LiveProbe.load({ dir: CIFAR, perClass: PER_CLASS, size: 16, batch: BATCH });
   });
   afterAll(() => service.dispose());
@@ -87,7 +87,7 @@ describe('LiveProbe', () => {
     }, 1);
 
     const before = tf.memory().numTensors;
-    const r = await probe.evaluate(embed, () => service.version);
+    const r = await probe.evaluate(embed, () => service.teacherStep);
     done = true;
     clearInterval(ticker);
     await loop.exclusive(async () => undefined); // let a tick in flight finish
@@ -104,7 +104,7 @@ describe('LiveProbe', () => {
     expect(r!.top1).toBeGreaterThanOrEqual(0);
     expect(r!.top1).toBeLessThanOrEqual(100);
     expect(r!.n).toBe(probe.test.images.length);
-    expect(r!.teacherVersion).toBe(0);
+    expect(r!.teacherStep).toBe(0);
 
     // The features are the teacher's: the same as one unbatched pass over the probe images.
     const whole = (await service.embed(framesOf([...probe.train.images, ...probe.test.images], 16))).normalized;
