@@ -140,6 +140,10 @@ function summarize(backendType: string, info: GpuAdapterInfo): WebGPUAdapterSumm
   };
 }
 
+function softwareOnly(a: WebGPUAdapterSummary): string {
+  return `${a.backendType}: only the software adapter ${a.name} (force it with --backend webgpu)`;
+}
+
 export function describeAdapter(a: WebGPUAdapterSummary): string {
   const kind = a.software ? 'software adapter: a correctness check, not a GPU' : 'hardware adapter';
   return `webgpu (Dawn ${a.backendType}: ${a.name}, vendor ${a.vendor || 'not reported'}${a.description ? `, ${a.description}` : ''}; ${kind})`;
@@ -198,16 +202,18 @@ async function openAdapter(dawn: DawnModule, allowSoftware: boolean, log: (m: st
     }
     const summary = summarize(attempt.backendType, adapter.info);
     if (summary.software && !allowSoftware) {
-      reasons.push(`${attempt.backendType}: only the software adapter ${summary.name} (force it with --backend webgpu)`);
+      reasons.push(softwareOnly(summary));
       continue;
     }
     const requiredLimits: Record<string, number> = {};
     for (const k of RAISED_LIMITS) if (typeof adapter.limits[k] === 'number') requiredLimits[k] = adapter.limits[k]!;
     const device = await adapter.requestDevice({ requiredLimits });
+    let errors = 0;
     device.addEventListener('uncapturederror', (ev) => {
       const msg = firstLine(ev.error.message);
       if (deviceErrors.length < 100) deviceErrors.push(msg);
-      log(`webgpu device error: ${msg}`);
+      // a broken shader fails at every dispatch: the first ones say what, the rest would only flood the log
+      if (++errors <= 10) log(`webgpu device error: ${msg}${errors === 10 ? ' (further device errors are not logged)' : ''}`);
     });
     void device.lost.then((l) => {
       if (active?.device === device) active = null;
@@ -222,7 +228,8 @@ async function openAdapter(dawn: DawnModule, allowSoftware: boolean, log: (m: st
  * Makes 'webgpu' the tfjs backend on the best adapter Dawn finds; never throws (a reason comes back instead).
  */
 export async function initWebGPU(opts: WebGPUInitOptions): Promise<WebGPUInit> {
-  if (active && (!active.adapter.software || opts.allowSoftware) && tf.findBackend('webgpu') === active.backend) {
+  if (active && tf.findBackend('webgpu') === active.backend) {
+    if (active.adapter.software && !opts.allowSoftware) return { reason: softwareOnly(active.adapter) };
     if (!(await tf.setBackend('webgpu'))) return { reason: "tf.setBackend('webgpu') failed" };
     return { adapter: active.adapter };
   }

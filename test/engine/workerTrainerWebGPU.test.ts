@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { WorkerTrainer } from '../../src/agent/WorkerTrainer';
-import { TrainerService } from '../../src/agent/TrainerService';
+import { WorkerTrainer } from '../../src/train/WorkerTrainer';
+import { TrainerService } from '../../src/train/TrainerService';
 import { modelSize } from '../../src/model/modelSizes';
 import { recipe } from '../../src/train/recipes';
 import { Random } from '../../src/util/Random';
