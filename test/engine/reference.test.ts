@@ -96,8 +96,8 @@ function compareWeights(got: ArrayLike<number>, want: number[], name: string, wh
   expectClose(got, want, 5e-5, 1e-4, what);
 }
 
-/** Largest absolute difference from the reference seen per kind of quantity (reported for the GPU backends). */
-type Worst = Record<'logits' | 'loss' | 'gradient (relative to its largest entry)' | 'student' | 'teacher' | 'center', number>;
+/** Largest absolute difference from the reference per kind of quantity over the three steps (REFERENCE_REPORT=1 prints them). */
+type Worst = Record<'logits' | 'loss' | 'gradient (relative to its largest entry)' | 'student' | 'teacher' | 'qkv key bias' | 'center', number>;
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
@@ -110,9 +110,17 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * the webgpu backend has in Node.
  */
 async function threeStepsMatchReference(): Promise<Worst> {
-  const worst: Worst = { logits: 0, loss: 0, 'gradient (relative to its largest entry)': 0, student: 0, teacher: 0, center: 0 };
+  const worst: Worst = { logits: 0, loss: 0, 'gradient (relative to its largest entry)': 0, student: 0, teacher: 0, 'qkv key bias': 0, center: 0 };
   const note = (k: keyof Worst, a: ArrayLike<number>, b: ArrayLike<number>, scale = 1) => {
     worst[k] = Math.max(worst[k], maxAbsDiff(a, b) / scale);
+  };
+  // the key part of the qkv bias apart: Adam's steps on its float noise (compareWeights) would hide the rest
+  const noteWeights = (k: 'student' | 'teacher', name: string, a: ArrayLike<number>, b: number[]) => {
+    if (!name.endsWith('attn.qkv.bias')) return note(k, a, b);
+    const d = b.length / 3;
+    const part = (x: ArrayLike<number>, p: number) => Array.from(x).slice(p * d, (p + 1) * d);
+    note(k, [...part(a, 0), ...part(a, 2)], [...part(b, 0), ...part(b, 2)]);
+    note('qkv key bias', part(a, 1), part(b, 1));
   };
   const trainer = makeTrainer();
   const before = tf.memory().numTensors;
@@ -152,12 +160,12 @@ async function threeStepsMatchReference(): Promise<Worst> {
     for (const [name, v] of trainer.student.namedParameters()) {
       const got = await v.data();
       compareWeights(got, ref.student_after[name]!.values, name, `step ${i} student ${name}`);
-      note('student', got, ref.student_after[name]!.values);
+      noteWeights('student', name, got, ref.student_after[name]!.values);
     }
     for (const [name, v] of trainer.teacher.namedParameters()) {
       const got = await v.data();
       compareWeights(got, ref.teacher_after[name]!.values, name, `step ${i} teacher ${name}`);
-      note('teacher', got, ref.teacher_after[name]!.values);
+      noteWeights('teacher', name, got, ref.teacher_after[name]!.values);
     }
     const center = await trainer.dinoLoss.center.data();
     expectClose(center, ref.center_after, 1e-5, 1e-4, `step ${i} center`);
@@ -173,7 +181,8 @@ describe.each(['cpu', 'wasm'] as const)('engine vs PyTorch reference (%s)', (bac
   beforeAll(() => useBackend(backend));
 
   test('three DINO steps match the official code', async () => {
-    await threeStepsMatchReference();
+    const worst = await threeStepsMatchReference();
+    if (process.env.REFERENCE_REPORT) console.info(`${backend} max |difference|: ${JSON.stringify(worst)}`);
   });
 });
 
@@ -183,7 +192,7 @@ describeWithWebGPU('engine vs PyTorch reference (webgpu)', () => {
   test('three DINO steps match the official code, with no error reported by the device', async () => {
     const worst = await threeStepsMatchReference();
     expect(takeWebGPUErrors()).toEqual([]);
-    console.info(`webgpu (${webgpuAdapterName()}) max |difference| from PyTorch over 3 steps: ${JSON.stringify(worst)}`);
+    if (process.env.REFERENCE_REPORT) console.info(`webgpu (${webgpuAdapterName()}) max |difference|: ${JSON.stringify(worst)}`);
   });
 });
 
