@@ -24,6 +24,7 @@ export class EmbeddingService {
   private readonly embedder: Embedder;
   private readonly normalize = new Normalize();
   teacherStep = -1;
+  private lock: Promise<unknown> = Promise.resolve();
 
   constructor(readonly model: ModelConfig) {
     this.backbone = new VisionTransformer(model.vit, 0);
@@ -41,6 +42,16 @@ export class EmbeddingService {
 
   get heads(): number {
     return this.model.vit.numHeads;
+  }
+
+  /**
+   * Runs `fn` with the model to itself: embedding rounds, a teacher refresh (load, then re-embed the detectors'
+   * memories) and probe batches each go through here, so none of them sees the model change halfway.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
   }
 
   load(snapshot: TeacherSnapshot): void {

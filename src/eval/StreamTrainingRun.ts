@@ -1,6 +1,7 @@
 import { Subject } from 'rxjs';
-import { ReplayBuffer, type ReplayPolicy } from '../../streams/ReplayBuffer';
-import { trainingLoop } from '../../streams/trainingLoop';
+import { ReplayBuffer } from '../../streams/ReplayBuffer';
+import type { EvalTraining } from './evalTrainer';
+import { trainingLoop } from '../../streams/operators/trainingLoop';
 import type { Frame } from '../../streams/Frame';
 import { Random } from '../util/Random';
 import type { TrainerService } from '../train/TrainerService';
@@ -13,16 +14,18 @@ export interface Budget {
   minutes?: number;
 }
 
-export interface StreamTrainingOptions {
+/** The schedules' horizon for a budget: its steps (a wall-clock budget alone is set from the first steps' speed). */
+export function horizonSteps(budget: Budget, batchSize: number): number {
+  const images = budget.images ?? (budget.steps !== undefined ? budget.steps * batchSize : undefined);
+  return Math.ceil((images ?? 1e9) / batchSize);
+}
+
+export interface StreamTrainingOptions extends Pick<EvalTraining, 'batchSize' | 'bufferSize' | 'bufferPolicy' | 'seed'> {
   service: TrainerService;
   /** Unlabelled training images (frameSize x frameSize RGB), streamed in random order, reshuffled each pass. */
   images: readonly Uint8Array[];
   frameSize: number;
-  batchSize: number;
-  bufferSize: number;
-  bufferPolicy: ReplayPolicy;
   budget: Budget;
-  seed: number;
   /** Called after the step that crosses each of these images-seen marks (e.g. to evaluate mid-run). */
   marks?: number[];
   onMark?: (imagesSeen: number, steps: number, trainMs: number) => Promise<void>;
@@ -76,47 +79,41 @@ export async function runStreamTraining(o: StreamTrainingOptions): Promise<Strea
     (o.budget.minutes !== undefined && trainMs >= o.budget.minutes * 60_000);
 
   await new Promise<void>((resolve, reject) => {
-    const sub = trainingLoop({
-      frames$,
-      buffer,
-      batchSize: o.batchSize,
-      updatesPerFrame: 1 / o.batchSize,
-      rng: new Random(o.seed + 7),
-      runner: {
-        step: async (frames) => {
-          const s0 = Date.now();
-          const r = await o.service.trainStep(frames);
-          trainMs += Date.now() - s0;
-          steps += 1;
-          imagesSeen += frames.length;
-          if (!calibrated && steps === 6) {
-            calibrated = true;
-            o.service.frameTrainer.trainer.setHorizon(Math.ceil((o.budget.minutes! * 60_000) / r.ms));
+    const step = async (frames: Frame[]): Promise<StepResult> => {
+      const s0 = Date.now();
+      const r = await o.service.trainStep(frames);
+      trainMs += Date.now() - s0;
+      steps += 1;
+      imagesSeen += frames.length;
+      if (!calibrated && steps === 6) {
+        calibrated = true;
+        o.service.frameTrainer.trainer.setHorizon(Math.ceil((o.budget.minutes! * 60_000) / r.ms));
+      }
+      if (o.log && Date.now() - lastLog > 30_000) {
+        lastLog = Date.now();
+        o.log(`step ${r.step + 1}, ${imagesSeen} images seen, loss ${r.loss.toFixed(3)}, entropy ${r.teacherEntropy.toFixed(2)}, std ${r.embeddingStd.toFixed(3)}, ${r.ms.toFixed(0)} ms/step`);
+      }
+      o.onStep?.(r, imagesSeen);
+      while (marks.length && imagesSeen >= marks[0]!) {
+        marks.shift();
+        await o.onMark?.(imagesSeen, steps, trainMs);
+      }
+      return r;
+    };
+    const sub = frames$
+      .pipe(trainingLoop({ buffer, batchSize: o.batchSize, updatesPerFrame: 1 / o.batchSize, rng: new Random(o.seed + 7), runner: { step } }))
+      .subscribe({
+        next: () => {
+          if (done()) {
+            sub.unsubscribe();
+            frames$.complete();
+            resolve();
+          } else {
+            push(o.batchSize);
           }
-          if (o.log && Date.now() - lastLog > 30_000) {
-            lastLog = Date.now();
-            o.log(`step ${r.step + 1}, ${imagesSeen} images seen, loss ${r.loss.toFixed(3)}, entropy ${r.teacherEntropy.toFixed(2)}, std ${r.embeddingStd.toFixed(3)}, ${r.ms.toFixed(0)} ms/step`);
-          }
-          o.onStep?.(r, imagesSeen);
-          while (marks.length && imagesSeen >= marks[0]!) {
-            marks.shift();
-            await o.onMark?.(imagesSeen, steps, trainMs);
-          }
-          return { ...r };
         },
-      },
-    }).subscribe({
-      next: () => {
-        if (done()) {
-          sub.unsubscribe();
-          frames$.complete();
-          resolve();
-        } else {
-          push(o.batchSize);
-        }
-      },
-      error: reject,
-    });
+        error: reject,
+      });
     push(Math.max(o.batchSize, Math.min(o.bufferSize, 4 * o.batchSize)));
   });
   return { steps, imagesSeen, wallMs: Date.now() - t0, trainMs };

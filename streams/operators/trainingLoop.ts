@@ -1,8 +1,8 @@
-import { Observable } from 'rxjs';
-import { Frame } from './Frame';
-import { ReplayBuffer } from './ReplayBuffer';
-import { DropCounter } from './DropCounter';
-import { Random } from '../src/util/Random';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { Frame } from '../Frame';
+import { ReplayBuffer } from '../ReplayBuffer';
+import { DropCounter } from '../DropCounter';
+import { Random } from '../../src/util/Random';
 
 /** The training engine as the loop sees it: one async step on a batch of same-size frames, reporting `S`. */
 export interface StepRunner<S> {
@@ -10,8 +10,6 @@ export interface StepRunner<S> {
 }
 
 export interface TrainingLoopOptions<S> {
-  /** All streams merged (rate-limited / mixed upstream as wanted). */
-  frames$: Observable<Frame>;
   buffer: ReplayBuffer;
   runner: StepRunner<S>;
   batchSize: number;
@@ -24,7 +22,7 @@ export interface TrainingLoopOptions<S> {
   /** No step before the buffer holds this many frames; credit only accrues from then on. Default batchSize. */
   minBufferSize?: number;
   rng?: Random;
-  /** Drops counted upstream (fairMix, concatMapDropOldest) to report alongside the buffer's rejections. */
+  /** Drops counted upstream (fairMix) to report alongside the buffer's rejections. */
   upstreamDrops?: DropCounter;
   now?: () => number;
 }
@@ -49,7 +47,7 @@ export interface TrainingLoopStats<S> {
 }
 
 /**
- * Online training as an Observable of per-step stats. Frames go into the replay buffer as they arrive (a cheap
+ * Online training, as an operator from all streams' frames (mixed upstream) to per-step stats. Frames go into the replay buffer as they arrive (a cheap
  * synchronous add: ingest never waits for training). When the previous step has finished and enough frames have
  * arrived since (updatesPerFrame), a batch is sampled and runner.step runs; never two at once.
  * Unsubscribing stops ingest and starts no further step; a step in flight runs to its end inside the runner but
@@ -59,7 +57,7 @@ export interface TrainingLoopStats<S> {
 /** Resolves a step that was never started because the loop was unsubscribed first. */
 const STOPPED: unique symbol = Symbol('stopped');
 
-export function trainingLoop<S>(o: TrainingLoopOptions<S>): Observable<TrainingLoopStats<S>> {
+export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Frame, TrainingLoopStats<S>> {
   const upf = o.updatesPerFrame ?? 1;
   if (!(upf > 0)) throw new Error('trainingLoop: updatesPerFrame must be > 0');
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error('trainingLoop: batchSize must be an integer >= 1');
@@ -69,7 +67,8 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): Observable<TrainingL
   const now = o.now ?? (() => performance.now());
   const rng = o.rng ?? new Random();
 
-  return new Observable<TrainingLoopStats<S>>((subscriber) => {
+  return (frames$) =>
+    new Observable<TrainingLoopStats<S>>((subscriber) => {
     const received: Record<string, number> = {};
     const rejected: Record<string, number> = {};
     let credit = 0;
@@ -129,7 +128,7 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): Observable<TrainingL
         );
     };
 
-    const sub = o.frames$.subscribe({
+    const sub = frames$.subscribe({
       next: (f) => {
         received[f.streamId] = (received[f.streamId] ?? 0) + 1;
         if (!o.buffer.add(f).added) rejected[f.streamId] = (rejected[f.streamId] ?? 0) + 1;
