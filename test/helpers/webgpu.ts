@@ -1,12 +1,13 @@
 /**
- * WebGPU tests need an adapter: Mesa's (llvmpipe through EGL, Debian's libegl-mesa0 libgl1-mesa-dri libgles2) or a
- * GPU's. Whether one can be made is asked of a child process once per test file, so that the decision is taken
- * while jest collects the tests: without an adapter they are skipped with the reason, and under CI they fail.
+ * WebGPU tests need an adapter: Mesa's (llvmpipe through EGL) or a GPU's. Whether one can be made is asked of a child
+ * process once per test file, so that the decision is taken while jest collects the tests. Without one they are
+ * skipped with the reason (what to install when Mesa is missing, as requireTool says it), and under CI they fail.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import type { WebGPUAdapterSummary } from '../../src/backend/webgpuBackend';
+import { hasTool, requireTool } from './requireTool';
 
 export interface ProbeResult {
   ok: boolean;
@@ -44,6 +45,8 @@ export function describeWithWebGPU(name: string, fn: () => void): void {
   const p = webgpuHere();
   if (p.ok) {
     describe(name, fn);
+  } else if (!hasTool('mesa')) {
+    requireTool('mesa')(name, fn);
   } else if (process.env.CI) {
     describe(name, () => {
       test('a WebGPU adapter can be made (CI installs Mesa for it)', () => {
@@ -51,7 +54,7 @@ export function describeWithWebGPU(name: string, fn: () => void): void {
       });
     });
   } else {
-    console.warn(`${name}: skipped, no WebGPU adapter here (${p.reason}); install libegl-mesa0 libgl1-mesa-dri libgles2`);
+    console.warn(`skipping "${name}": Mesa is installed but no WebGPU adapter can be made (${p.reason})`);
     describe.skip(name, fn);
   }
 }
