@@ -1,7 +1,7 @@
 /**
- * WebGPU tests need an adapter: Mesa's (llvmpipe through EGL) or a GPU's. Whether one can be made is asked of a child
- * process once per test file, so that the decision is taken while jest collects the tests. Without one they are
- * skipped with the reason (what to install when Mesa is missing, as requireTool says it), and under CI they fail.
+ * WebGPU tests need an adapter: Mesa's (llvmpipe through EGL, which CI installs) or a GPU's. With Mesa installed they
+ * run, and fail if no adapter can be made; without it a child process asks Dawn once per test file whether a GPU
+ * adapter is there, and if not the tests are skipped with what to install (failing under CI), as requireTool does.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -32,34 +32,16 @@ export function probeBackend(backend: 'webgpu' | 'auto', env: Record<string, str
   return { ok: false, reason: `probe failed: ${why}`, lines: [] };
 }
 
-let here: ProbeResult | undefined;
+let testable: boolean | undefined;
 
-/** Whether a webgpu backend can be made here (software adapters included), asked once per test file. */
-export function webgpuHere(): ProbeResult {
-  here ??= probeBackend('webgpu');
-  return here;
+/** Whether the webgpu tests run here: Mesa is installed, or a GPU adapter can be made without it. */
+export function webgpuTestable(): boolean {
+  testable ??= hasTool('mesa') || probeBackend('webgpu').ok;
+  return testable;
 }
 
-/** describe() when a WebGPU adapter can be made; otherwise skipped with the reason, or failing when CI is set. */
+/** describe() where webgpu is testable; otherwise skipped with what to install, or failing when CI is set. */
 export function describeWithWebGPU(name: string, fn: () => void): void {
-  const p = webgpuHere();
-  if (p.ok) {
-    describe(name, fn);
-  } else if (!hasTool('mesa')) {
-    requireTool('mesa')(name, fn);
-  } else if (process.env.CI) {
-    describe(name, () => {
-      test('a WebGPU adapter can be made (CI installs Mesa for it)', () => {
-        throw new Error(`no WebGPU adapter under CI: ${p.reason}`);
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": Mesa is installed but no WebGPU adapter can be made (${p.reason})`);
-    describe.skip(name, fn);
-  }
-}
-
-/** The adapter the probe found (for messages). */
-export function webgpuAdapterName(): string {
-  return webgpuHere().adapter?.name ?? 'none';
+  if (webgpuTestable()) describe(name, fn);
+  else requireTool('mesa')(name, fn);
 }
