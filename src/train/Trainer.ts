@@ -134,12 +134,20 @@ export class Trainer {
   /** crops: 2 global batches then the local ones, each [B, S, S, 3], normalised. */
   trainStep(crops: tf.Tensor4D[]): StepResult {
     const pending = this.runStep(crops);
-    return this.finishStep(pending, pending.scalars.dataSync());
+    let values: ArrayLike<number>;
+    try {
+      values = pending.scalars.dataSync();
+    } catch (e) {
+      Trainer.discard(pending);
+      throw e;
+    }
+    return this.finishStep(pending, values);
   }
 
   /**
    * The same step, reading its four reported numbers asynchronously: the form GPU backends need (tfjs's webgpu
-   * backend cannot read a GPU buffer synchronously in Node), and no slower elsewhere.
+   * backend cannot read a GPU buffer synchronously in Node); on cpu and wasm data() resolves with the copy dataSync
+   * makes.
    */
   async trainStepAsync(crops: tf.Tensor4D[]): Promise<StepResult> {
     const pending = this.runStep(crops);
@@ -147,11 +155,15 @@ export class Trainer {
     try {
       values = await pending.scalars.data();
     } catch (e) {
-      pending.scalars.dispose();
-      pending.koleoKept?.dispose();
+      Trainer.discard(pending);
       throw e;
     }
     return this.finishStep(pending, values);
+  }
+
+  private static discard(p: PendingStep): void {
+    p.scalars.dispose();
+    p.koleoKept?.dispose();
   }
 
   /** Everything of a step but reading its results back: the update is queued on the backend when this returns. */
@@ -202,8 +214,7 @@ export class Trainer {
 
   private finishStep(p: PendingStep, values: ArrayLike<number>): StepResult {
     const [loss, entropy, std, koleo] = Array.from(values);
-    p.scalars.dispose();
-    p.koleoKept?.dispose();
+    Trainer.discard(p);
     const lnK = Math.log(this.opts.model.head.outDim);
     return {
       step: p.it,
