@@ -17,8 +17,15 @@ export const BENCH_MODES: Record<BenchMode, { label: string; opts: SelectBackend
 /** What a bench child reports about its backend. */
 export interface BenchBackend {
   backend: string;
+  /** The WebGPU adapter's name, on webgpu. */
+  adapter?: string;
   /** The WebGPU adapter ran in software (Mesa's llvmpipe): its numbers only show that the path works. */
   softwareAdapter?: boolean;
+}
+
+/** What a bench child reports about the backend it ran on. */
+export function benchBackend(info: BackendInfo): BenchBackend {
+  return { backend: info.detail, adapter: info.adapter?.name, softwareAdapter: info.adapter?.software };
 }
 
 /** Warm-up and measured steps: fewer by default on a software WebGPU adapter, where one step takes minutes. */
@@ -34,10 +41,9 @@ export function stepCounts(info: BackendInfo, dflt: { warmup: number; steps: num
 export function webgpuNotes(results: { mode: BenchMode; result?: BenchBackend }[]): string[] {
   return results.flatMap(({ mode, result }) => {
     if (mode !== 'webgpu' || !result) return [];
-    const note = result.softwareAdapter
-      ? 'a software adapter (the CPU running the GPU code): a smoke test that the path works, not a GPU speed'
-      : 'a hardware adapter';
-    return [`webgpu ran on ${result.backend}: ${note}`];
+    return [result.softwareAdapter
+      ? `webgpu ran on the software adapter ${result.adapter} (the CPU running the GPU code): its numbers are a smoke test that the path works, not a GPU speed`
+      : `webgpu ran on ${result.backend}`];
   });
 }
 

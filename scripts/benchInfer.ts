@@ -9,7 +9,7 @@ import { selectBackend } from '../src/backend';
 import { VisionTransformer } from '../src/model/VisionTransformer';
 import { Embedder } from '../src/model/Embedder';
 import { modelSize } from '../src/model/modelSizes';
-import { arg, BENCH_MODES, median, peakRssMb, runModes, table, webgpuNotes, type BenchBackend, type BenchMode } from './benchCommon';
+import { arg, benchBackend, BENCH_MODES, median, peakRssMb, runModes, table, webgpuNotes, type BenchBackend, type BenchMode } from './benchCommon';
 
 interface InferBench extends BenchBackend {
   ms1: number;
@@ -40,7 +40,7 @@ async function child(mode: BenchMode): Promise<void> {
   const ms1 = await time(1, false);
   const ms32 = await time(32, false);
   const ms32Attention = await time(32, true);
-  const out: InferBench = { backend: info.detail, softwareAdapter: info.adapter?.software, ms1, ms32, ms32Attention, peakRssMb: peakRssMb(), tensorsDelta: tf.memory().numTensors - n0 };
+  const out: InferBench = { ...benchBackend(info), ms1, ms32, ms32Attention, peakRssMb: peakRssMb(), tensorsDelta: tf.memory().numTensors - n0 };
   console.log(JSON.stringify({ bench: out }));
 }
 

@@ -11,7 +11,7 @@ import { selectBackend } from '../src/backend';
 import { Trainer } from '../src/train/Trainer';
 import { paperRecipe } from '../src/train/TrainerOptions';
 import { modelSize } from '../src/model/modelSizes';
-import { arg, BENCH_MODES, median, peakRssMb, runModes, stepCounts, table, webgpuNotes, type BenchBackend, type BenchMode } from './benchCommon';
+import { arg, benchBackend, BENCH_MODES, median, peakRssMb, runModes, stepCounts, table, webgpuNotes, type BenchBackend, type BenchMode } from './benchCommon';
 
 const PYTORCH_MS = 935;
 
@@ -52,7 +52,7 @@ async function child(mode: BenchMode): Promise<void> {
     profile = [...agg].sort((a, b) => b[1] - a[1]).slice(0, 15);
   }
   const ms = median(times);
-  const out: TrainBench = { backend: info.detail, softwareAdapter: info.adapter?.software, msPerStep: ms, minMs: Math.min(...times), imagesPerSec: (B * 1000) / ms, peakRssMb: peakRssMb(), tensorsDelta, profile };
+  const out: TrainBench = { ...benchBackend(info), msPerStep: ms, minMs: Math.min(...times), imagesPerSec: (B * 1000) / ms, peakRssMb: peakRssMb(), tensorsDelta, profile };
   console.log(JSON.stringify({ bench: out }));
 }
 
