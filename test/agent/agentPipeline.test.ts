@@ -16,7 +16,8 @@ import { VisionTransformer } from '../../src/model/VisionTransformer';
 import type { StepResult } from '../../src/train/Trainer';
 import type { TeacherSnapshot } from '../../src/train/TrainerService';
 import type { TrainerHandle } from '../../src/train/WorkerTrainer';
-import { agentPipeline, type AgentSinks } from '../../src/agent/agentPipeline';
+import { agentPipeline, createSinks } from '../../src/agent/agentPipeline';
+import { fixedSources } from '../../src/agent/buildSources';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
@@ -70,7 +71,7 @@ describe('agentPipeline', () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
   });
 
-  test('sources -> per-stream rate -> fair mix -> {training loop, embedding rounds -> detectors, thumbnails} -> hub', async () => {
+  test('sources -> per-stream rate -> {fair mix -> training loop, embedding rounds -> detectors, thumbnails} -> hub', async () => {
     const cfg = configSchema.parse({
       // fifo never turns a frame away, so every frame counted as dropped was dropped by the fair mix
       train: { frameSize: SIZE, batchSize: 4, bufferSize: 32, bufferPolicy: 'fifo', updatesPerFrame: 0.5 },
@@ -92,13 +93,7 @@ describe('agentPipeline', () => {
       { id: 'flood', kind: 'file' as const, frames$: interval(20).pipe(mergeMap((i) => range(5 * i, 5)), map((i) => frame('flood', i))), state$: states },
     ];
     const pushed$ = new Subject<Frame>();
-    const sinks: AgentSinks = {
-      embeddings: new Subject<EmbeddingMessage>(),
-      events: new Subject<AgentEvent>(),
-      stats: new Subject<StatsMessage>(),
-      thumbnails: new Subject<ThumbnailMessage>(),
-      attention: new Subject<AttentionMessage>(),
-    };
+    const sinks = createSinks();
     const got = { embeddings: [] as EmbeddingMessage[], events: [] as AgentEvent[], stats: [] as StatsMessage[], thumbnails: [] as ThumbnailMessage[], attention: [] as AttentionMessage[] };
     const subs: Subscription[] = Object.entries(sinks).map(([k, s]) => (s as Subject<unknown>).subscribe((m) => (got[k as keyof typeof got] as unknown[]).push(m)));
 
@@ -119,8 +114,9 @@ describe('agentPipeline', () => {
     const tensorsBefore = tf.memory().numTensors;
     const run = agentPipeline({
       config: cfg,
-      sources: { paced, pushed: new Map([['phone', 20]]) },
+      sources: fixedSources(paced, 10, new Map([['phone', 20]])),
       pushed$,
+      events: null,
       trainer,
       teacher,
       detectors: new StreamDetectors(cfg.detect),
