@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { prepareHeadlessEgl } from './headlessEgl';
+import { keepEglLoaded, prepareHeadlessEgl } from './headlessEgl';
 
 /** The part of the WebGPU API used here (typed locally: the packages are optional). */
 interface GpuAdapterInfo {
@@ -179,7 +179,10 @@ interface Opened {
 async function openAdapter(dawn: DawnModule, allowSoftware: boolean, log: (m: string) => void): Promise<Opened | { reason: string }> {
   const reasons: string[] = [];
   for (const attempt of ATTEMPTS) {
-    if (attempt.backendType === 'opengles') prepareHeadlessEgl();
+    if (attempt.backendType === 'opengles') {
+      prepareHeadlessEgl();
+      keepEglLoaded();
+    }
     const missing = attempt.backendType === 'vulkan' ? noVulkanDriver() : null;
     if (missing) {
       reasons.push(`vulkan: ${missing}`);

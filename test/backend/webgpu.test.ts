@@ -1,7 +1,7 @@
 /**
  * The webgpu backend (Dawn): selection order and reasons, the adapter named in the log, the device kept across
  * backend switches, and the clear error for synchronous reads of GPU buffers (the ops and their gradients on webgpu:
- * test/ops; the whole DINO step: test/engine/reference.test.ts).
+ * test/ops; the whole DINO step: test/train/pytorchReference.test.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 

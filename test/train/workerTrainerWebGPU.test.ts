@@ -3,6 +3,8 @@
  * AdamW, EMA, centre) and teacher snapshots equal the same trainer run in-process on the cpu backend.
  * The worker runs the compiled script (npm run build).
  */
+import * as fs from 'node:fs';
+
 import * as tf from '@tensorflow/tfjs';
 
 import { WorkerTrainer } from '../../src/train/WorkerTrainer';
@@ -41,6 +43,11 @@ describeWithWebGPU('trainer worker on webgpu', () => {
       gpuSnap = await worker.snapshot();
     } finally {
       await worker.close();
+    }
+    // Dawn dlcloses libEGL with the worker's instance; EGL's thread-exit destructors would then point into unmapped
+    // code (keepEglLoaded pins it; this process has not opened EGL on its own thread)
+    if (worker.ready.info.adapter?.backendType === 'opengles') {
+      expect(fs.readFileSync('/proc/self/maps', 'utf8')).toMatch(/\/libEGL\.so[.\s]/);
     }
 
     await tf.setBackend('cpu');
