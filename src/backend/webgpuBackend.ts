@@ -114,6 +114,11 @@ export type WebGPUInit = { adapter: WebGPUAdapterSummary } | { reason: string };
 
 /** One device per thread (each worker thread loads dawn.node and makes its own), reused across backend switches. */
 let active: { adapter: WebGPUAdapterSummary; device: GpuDevice; backend: tf.KernelBackend } | null = null;
+/**
+ * Every Dawn instance made here, never released: dawn.node keeps processing an instance's events from a timer, and
+ * one collected after it made a device (one refused in initWebGPU) crashes the process with a use after free.
+ */
+const instances: Gpu[] = [];
 /** Errors Dawn reported outside any call (validation, out of memory): WebGPU reports them asynchronously. */
 const deviceErrors: string[] = [];
 
@@ -190,6 +195,7 @@ async function openAdapter(dawn: DawnModule, allowSoftware: boolean, log: (m: st
     }
     let adapter: GpuAdapter | null;
     const gpu = dawn.create([...attempt.flags]);
+    instances.push(gpu);
     try {
       adapter = await gpu.requestAdapter(attempt.request);
     } catch (e) {
