@@ -3,7 +3,8 @@ import { FrameTrainer } from '../train/FrameTrainer';
 import type { StepResult } from '../train/Trainer';
 import type { TrainerOptions } from '../train/TrainerOptions';
 import { CheckpointStore } from '../train/CheckpointStore';
-import { optionsForCheckpoint, restoreTrainer, saveTrainer } from '../train/TrainerCheckpoint';
+import { resumeFrameTrainer, saveTrainer } from '../train/TrainerCheckpoint';
+import { validateTrainerCheckpoint } from '../train/TrainerCheckpointSchema';
 import type { Frame } from '../../streams/Frame';
 
 export interface TrainerServiceOptions {
@@ -36,26 +37,14 @@ export class TrainerService {
 
   static async create(o: TrainerServiceOptions, log: (msg: string) => void): Promise<{ service: TrainerService; ready: TrainerReady }> {
     const info = await selectBackend({ ...o.backend, log });
-    const store = o.checkpoint ? new CheckpointStore(o.checkpoint.dir, { keep: o.checkpoint.keep, log }) : null;
-    const ckpt = store && o.checkpoint?.resume ? await store.loadLatest() : null;
-    // the checkpoint is read before the trainer is built: its head size may be the one to build
-    const fit = ckpt ? optionsForCheckpoint(o.trainer, ckpt) : { opts: o.trainer };
-    if (fit.kept) log(`keeping the ${fit.kept}`);
-    const frameTrainer = new FrameTrainer(fit.opts);
-    let resumedFrom: string | undefined;
-    if (ckpt) {
-      try {
-        frameTrainer.restoreExtra(restoreTrainer(frameTrainer.trainer, ckpt));
-        resumedFrom = ckpt.file;
-        log(`resumed from ${ckpt.file} at step ${ckpt.header.step}`);
-      } catch (e) {
-        // a checkpoint of another model is not ours to overwrite silently: refuse to start
-        frameTrainer.dispose();
-        throw e;
-      }
-    } else if (store && o.checkpoint?.resume) {
-      log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
-    }
+    const store = o.checkpoint ? new CheckpointStore(o.checkpoint.dir, { keep: o.checkpoint.keep, log, validate: validateTrainerCheckpoint }) : null;
+    store?.removeStaleTemps();
+    const resumed = store && o.checkpoint?.resume ? await resumeFrameTrainer(store, o.trainer, log) : null;
+    if (resumed?.kept) log(`keeping the ${resumed.kept}`);
+    const frameTrainer = resumed?.frameTrainer ?? new FrameTrainer(o.trainer);
+    const resumedFrom = resumed?.ckpt.file;
+    if (resumed) log(`resumed from ${resumed.ckpt.file} at step ${resumed.ckpt.header.step}`);
+    else if (store && o.checkpoint?.resume) log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
     return { service: new TrainerService(frameTrainer, store), ready: { info, step: frameTrainer.trainer.stepCount, resumedFrom } };
   }
 

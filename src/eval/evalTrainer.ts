@@ -4,6 +4,7 @@ import { modelSize, type ModelSizeName } from '../model/modelSizes';
 import { recipe, type RecipeName } from '../train/recipes';
 import { CheckpointStore } from '../train/CheckpointStore';
 import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
+import { validateTrainerCheckpoint } from '../train/TrainerCheckpointSchema';
 import { KOLEO_SCHEDULES, type TrainerOptions } from '../train/TrainerOptions';
 import { CENTERINGS } from '../train/DINOLoss';
 import { EvalInputError } from './EvalInputError';
@@ -79,7 +80,7 @@ export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTraine
   if (o.overrides) options = applyOverrides(options, o.overrides);
   let ckpt = null;
   if (o.checkpoint) {
-    const store = new CheckpointStore(o.checkpoint);
+    const store = new CheckpointStore(o.checkpoint, { validate: validateTrainerCheckpoint, log: o.log });
     ckpt = o.checkpoint.endsWith('.dino') ? await store.load(o.checkpoint) : await store.loadLatest();
     if (!ckpt) throw new Error(`no checkpoint found in ${o.checkpoint}`);
     options = checkpointOptions(ckpt);

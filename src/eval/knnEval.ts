@@ -25,7 +25,7 @@ export interface KnnEvalOptions {
   checkpoint?: string;
   /** Changes to the recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
   overrides?: RecipeOverrides;
-  /** Save the trained agent here at every evaluation (each mark and the end): ckpt-<step>.dino files. */
+  /** Save the trained agent here at every evaluation (each mark and the end): ckpt-<run>-<step>.dino files. */
   saveDir?: string;
   /** Also score each train image against the rest of the train bank (leave-one-out), for every feature set. */
   trainLeaveOneOut?: boolean;
