@@ -5,7 +5,7 @@
  * checkpoint written and verified). Usage: crashChild <dir> [n]: one real training step every n checkpoints.
  */
 import * as fs from 'node:fs';
-import { TrainerService } from '../src/agent/TrainerService';
+import { TrainerService } from '../src/train/TrainerService';
 import { modelSize } from '../src/model/modelSizes';
 import { recipe } from '../src/train/recipes';
 import { Random } from '../src/util/Random';

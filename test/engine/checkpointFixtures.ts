@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Random } from '../../src/util/Random';
-import { TrainerService } from '../../src/agent/TrainerService';
+import { TrainerService } from '../../src/train/TrainerService';
 import type { Frame } from '../../streams/Frame';
 import { resumeOptions } from './resumeRun';
 

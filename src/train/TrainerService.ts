@@ -1,10 +1,10 @@
 import { selectBackend, type BackendInfo, type SelectBackendOptions } from '../backend';
-import { FrameTrainer } from '../train/FrameTrainer';
-import type { StepResult } from '../train/Trainer';
-import type { TrainerOptions } from '../train/TrainerOptions';
-import { CheckpointStore } from '../train/CheckpointStore';
-import { resumeFrameTrainer, saveTrainer } from '../train/TrainerCheckpoint';
-import { validateTrainerCheckpoint } from '../train/TrainerCheckpointSchema';
+import { FrameTrainer } from './FrameTrainer';
+import type { StepResult } from './Trainer';
+import type { TrainerOptions } from './TrainerOptions';
+import { CheckpointStore } from './CheckpointStore';
+import { resumeFrameTrainer, saveTrainer } from './TrainerCheckpoint';
+import { validateTrainerCheckpoint } from './TrainerCheckpointSchema';
 import type { Frame } from '../../streams/Frame';
 
 export interface TrainerServiceOptions {
