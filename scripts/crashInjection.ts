@@ -8,8 +8,12 @@ export interface CrashInjectionOptions {
   /** Stop after this many checkpoints were written and verified, over all lives of the child. */
   cycles: number;
   seed: number;
-  /** A life that got through its start is killed after a random time in [0, this) from then. */
-  maxLifeMs: number;
+  /**
+   * A life that got through its start writes a random number of checkpoints, uniform in [0, this), and is killed
+   * at a random time within the next one's cycle (as long as the last cycle took): at random points of the write
+   * cycle, whatever the machine's speed.
+   */
+  maxSavesPerLife: number;
   /** The share of lives killed at a random time during their start (loading, resuming, removing temp files). */
   startupKills: number;
   /** The child does one real training step every this many checkpoints (the others only advance its step). */
@@ -49,12 +53,9 @@ function childScript(): string {
   throw new Error(`${built} missing: run npm run build`);
 }
 
-type Kill = { afterSpawnMs: number } | { afterStartMs: number | null };
+type Kill = { afterSpawnMs: number } | { afterSaves: number; rng: Random } | 'when started';
 
-/**
- * One life of the child: spawn, collect its events, SIGKILL it at the chosen time (after its start, or during it);
- * `afterStartMs: null` kills it as soon as it has started.
- */
+/** One life of the child: spawn, collect its events, SIGKILL it at the chosen point. */
 function life(dir: string, trainEvery: number, when: Kill): Promise<{ events: ChildEvent[]; killed: boolean; code: number | null; stderr: string; startMs: number }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
@@ -64,11 +65,18 @@ function life(dir: string, trainEvery: number, when: Kill): Promise<{ events: Ch
     let stderr = '';
     let killed = false;
     let startMs = NaN;
+    let saves = 0;
+    let lastEventAt = t0;
     const kill = () => {
       killed = true;
       proc.kill('SIGKILL');
     };
-    let timer = setTimeout(kill, 'afterSpawnMs' in when ? when.afterSpawnMs : 120_000);
+    // a child that neither starts nor saves for this long is stuck: kill it (the life then reports no progress)
+    let timer = setTimeout(kill, typeof when === 'object' && 'afterSpawnMs' in when ? when.afterSpawnMs : 120_000);
+    const killWithin = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(kill, when !== 'when started' && 'rng' in when ? when.rng.uniform(0, ms) : 0);
+    };
     proc.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       let nl: number;
@@ -82,13 +90,15 @@ function life(dir: string, trainEvery: number, when: Kill): Promise<{ events: Ch
           continue;
         }
         events.push(e);
+        const now = Date.now();
+        const cycleMs = Math.max(1, now - lastEventAt);
+        lastEventAt = now;
         if (e.type === 'started') {
-          startMs = Date.now() - t0;
-          if ('afterStartMs' in when) {
-            clearTimeout(timer);
-            if (when.afterStartMs === null) kill();
-            else timer = setTimeout(kill, when.afterStartMs);
-          }
+          startMs = now - t0;
+          if (when === 'when started') kill();
+          else if ('afterSaves' in when && when.afterSaves === 0) killWithin(50);
+        } else if (e.type === 'saved' && typeof when === 'object' && 'afterSaves' in when && ++saves === when.afterSaves) {
+          killWithin(cycleMs);
         }
       }
     });
@@ -120,10 +130,10 @@ export async function runCrashInjection(o: CrashInjectionOptions): Promise<Crash
     const done = r.cycles >= o.cycles;
     // the last life is not killed at random: it only has to start, and is then stopped
     const when: Kill = done
-      ? { afterStartMs: null }
+      ? 'when started'
       : rng.next() < o.startupKills
         ? { afterSpawnMs: rng.uniform(0, startMs) }
-        : { afterStartMs: rng.uniform(0, o.maxLifeMs) };
+        : { afterSaves: rng.int(o.maxSavesPerLife), rng };
     const l = await life(o.dir, o.trainEvery, when);
     if (Number.isFinite(l.startMs)) startMs = l.startMs;
     r.lives++;

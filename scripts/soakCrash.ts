@@ -1,5 +1,5 @@
 /**
- * npm run soak:crash -- [--cycles 2000] [--max-life-ms 1000] [--train-every 1] [--seed 1] [--dir <dir>]: the long
+ * npm run soak:crash -- [--cycles 2000] [--max-saves-per-life 20] [--train-every 1] [--seed 1] [--dir <dir>]: the long
  * version of the crash-injection test (test/engine/checkpointCrash.test.ts). Prints the counts and exits 1 on any
  * broken promise.
  */
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const r = await runCrashInjection({
     dir,
     cycles: Number(arg('cycles', '2000')),
-    maxLifeMs: Number(arg('max-life-ms', '1000')),
+    maxSavesPerLife: Number(arg('max-saves-per-life', '20')),
     startupKills: 0.2,
     trainEvery: Number(arg('train-every', '1')),
     seed: Number(arg('seed', '1')),
