@@ -84,6 +84,13 @@ export const configSchema = z
         /** Set to pause training (embedding and detection continue with the loaded teacher). */
         enabled: z.boolean().default(true),
         seed: z.number().int().default(0),
+        /**
+         * Failed training steps in a row (each retried with back-off) before the agent writes a checkpoint and
+         * exits non-zero, for a supervisor to restart it.
+         */
+        maxStepFailures: z.number().int().min(1).max(1000).default(5),
+        /** A step (or any other request to the trainer worker) that takes longer than this has failed. */
+        stepTimeoutSec: z.number().positive().max(86400).default(120),
       })
       .strict()
       .prefault({}),

@@ -6,7 +6,8 @@ import type { AgentConfig } from '../../config/schema';
 import { selectBackend, type BackendInfo } from '../backend';
 import { modelSize } from '../model/modelSizes';
 import { recipe } from '../train/recipes';
-import { WorkerTrainer, type TrainerHandle } from '../train/WorkerTrainer';
+import { WorkerTrainer, type TrainerHandle, type WorkerTimeouts } from '../train/WorkerTrainer';
+import type { TrainerServiceOptions } from '../train/TrainerService';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
@@ -19,6 +20,12 @@ import { AgentMetrics } from './AgentMetrics';
 import { StreamRates } from './StreamRates';
 import { agentPipeline, type AgentSinks } from './agentPipeline';
 import { statusLine } from './statusLine';
+
+/** Parts a test (or an embedding application) may replace. */
+export interface AgentDeps {
+  /** How the trainer is started; default: WorkerTrainer.start, a worker thread. */
+  startTrainer?: (o: TrainerServiceOptions, log: (msg: string) => void, timeouts: Partial<WorkerTimeouts>) => Promise<TrainerHandle>;
+}
 
 export interface AgentStarted {
   url: string;
@@ -57,8 +64,15 @@ export class Agent {
   private server: AgentServer | null = null;
   private lastStats: StatsMessage | undefined;
   private stopping: Promise<void> | null = null;
+  private fail!: (e: Error) => void;
+  /** Resolves when the agent cannot go on (training gave up); the CLI then checkpoints and exits non-zero. */
+  readonly failed = new Promise<Error>((resolve) => (this.fail = resolve));
 
-  constructor(readonly config: AgentConfig, log?: pino.Logger) {
+  constructor(
+    readonly config: AgentConfig,
+    log?: pino.Logger,
+    private readonly deps: AgentDeps = {},
+  ) {
     this.log = log ?? createLogger(config.log.level, config.log.format);
   }
 
@@ -81,13 +95,15 @@ export class Agent {
     const backendOpts = { backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native };
     const backend = await selectBackend({ ...backendOpts, log: (m) => this.log.info(`embedder ${m}`) });
     const trainerOptions = recipe(cfg.train.recipe, { model, batchSize: cfg.train.batchSize, horizonSteps: cfg.train.horizonSteps, seed: cfg.train.seed });
-    this.trainer = await WorkerTrainer.start(
+    const stepMs = cfg.train.stepTimeoutSec * 1000;
+    this.trainer = await (this.deps.startTrainer ?? WorkerTrainer.start)(
       {
         trainer: trainerOptions,
         backend: backendOpts,
         checkpoint: { dir: path.resolve(cfg.checkpoint.dir), keep: cfg.checkpoint.keep, resume: cfg.checkpoint.resume },
       },
       (m) => this.log.info(`trainer ${m}`),
+      { step: stepMs, snapshot: stepMs, checkpoint: 2 * stepMs },
     );
     const ready = this.trainer.ready;
     if (ready.resumedFrom) log(`resumed from checkpoint ${ready.resumedFrom} (step ${ready.step})`);
@@ -122,7 +138,7 @@ export class Agent {
         interval(1000).pipe(tap(() => this.rates.tick())),
         interval(cfg.checkpoint.everySec * 1000).pipe(exhaustMap(() => this.checkpoint())),
         cfg.log.statusEverySec > 0 ? interval(cfg.log.statusEverySec * 1000).pipe(tap(() => log(this.status()))) : EMPTY,
-      ).subscribe(),
+      ).subscribe({ error: (e: unknown) => this.fail(e instanceof Error ? e : new Error(String(e))) }),
     );
 
     this.server = new AgentServer({

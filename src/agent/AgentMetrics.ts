@@ -17,6 +17,7 @@ export class AgentMetrics {
   private readonly collapsed: Gauge;
   private readonly teacherStep: Gauge;
   private readonly probe: Gauge;
+  private readonly stepFailures: Counter;
 
   constructor(registry: Registry) {
     const g = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
@@ -35,6 +36,11 @@ export class AgentMetrics {
     this.collapsed = g('dino_collapse_alert', '1 while a collapse alert is active');
     this.teacherStep = g('dino_embedder_teacher_step', 'Training step of the teacher copy used for embeddings');
     this.probe = g('dino_probe_knn_top1', 'Live k-NN top-1 accuracy on the probe set (when configured)');
+    this.stepFailures = new Counter({ name: 'dino_train_step_failures_total', help: 'Training steps that failed (each is retried)', registers: [registry] });
+  }
+
+  onStepFailure(): void {
+    this.stepFailures.inc();
   }
 
   onStats(s: StatsMessage): void {

@@ -9,6 +9,7 @@ import { ReplayBuffer } from '../../streams/ReplayBuffer';
 import { throttleFps } from '../../streams/operators/throttleFps';
 import { fairMix } from '../../streams/operators/fairMix';
 import { trainingLoop, type TrainingLoopStats } from '../../streams/operators/trainingLoop';
+import { stepFailureHandler } from './stepFailures';
 import { latestPerStreamRounds } from '../../streams/operators/latestPerStreamRounds';
 import { doublingInterval } from '../../streams/operators/doublingInterval';
 import { CollapseMonitor } from '../detect/CollapseMonitor';
@@ -96,15 +97,15 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
             batchSize: cfg.train.batchSize,
             updatesPerFrame: cfg.train.updatesPerFrame,
             upstreamDrops: drops,
+            onStepError: stepFailureHandler({ max: cfg.train.maxStepFailures, log, onFailure: () => metrics.onStepFailure() }),
           }),
           map((s) => statsMessage(s, rates, probeTop1)),
           tap((m) => sinks.stats.next(m)),
           concatMap((m) => collapseEvents(collapse, m, log)),
           tap((e) => sinks.events.next(e)),
-          catchError((e: unknown) => {
-            log.error({ err: e instanceof Error ? e.message : String(e) }, 'training stopped');
-            return EMPTY;
-          }),
+          // training gave up (stepFailureHandler): the error ends the pipeline, and the agent checkpoints and exits
+          // non-zero for a supervisor to restart it
+          tap({ error: (e: unknown) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'training stopped') }),
         )
       : EMPTY;
 

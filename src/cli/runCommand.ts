@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { envLayer, readConfigFile, resolveConfig, ConfigError, type ConfigLayer } from '../../config/loadConfig';
 import { parseSourceSpec } from './sourceSpec';
 import { Agent } from '../agent/Agent';
+import { superviseAgent } from './superviseAgent';
 
 interface RunFlags {
   config?: string;
@@ -87,21 +88,7 @@ export function registerRun(program: Command): void {
         }
         throw e;
       }
-      let stopping = false;
-      const shutdown = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        agent.log.info(`${signal}: finishing the current step, writing a checkpoint, stopping`);
-        agent.stop().then(
-          () => process.exit(0),
-          (e: unknown) => {
-            agent.log.error({ err: (e as Error).message }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', () => shutdown('SIGINT'));
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      superviseAgent(agent);
       try {
         await agent.start();
       } catch (e) {

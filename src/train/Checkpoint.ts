@@ -54,6 +54,8 @@ export async function encodeCheckpoint(
   let offset = 0;
   for (const [name, t] of tensors) {
     const values = (await t.data()) as Float32Array;
+    // a diverged state is not worth keeping: the previous checkpoints stay the newest
+    if (!values.every(Number.isFinite)) throw new Error(`tensor "${name}" holds NaN or infinite values: checkpoint not written`);
     entries.push({ name, shape: t.shape.slice(), offset, size: values.length });
     chunks.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
     offset += values.length;

@@ -111,4 +111,19 @@ describe('checkpoint runs', () => {
     const mine = await saveAtStep(store, 1);
     expect(new CheckpointStore(dir).list().map((f) => path.basename(f))).toEqual([mine, future]);
   });
+
+  test('a state holding NaN is not written: the previous checkpoint stays the newest', async () => {
+    const dir = tmpDir();
+    const store = new CheckpointStore(dir);
+    const good = await saveAtStep(store, 1);
+    const t = new Trainer(resumeOptions());
+    t.stepCount = 2;
+    const [, v] = t.student.namedParameters()[0]!;
+    const nan = tf.fill(v.shape, NaN);
+    v.assign(nan);
+    nan.dispose();
+    await expect(saveTrainer(store, t)).rejects.toThrow(/tensor "student\..+" holds NaN or infinite values: checkpoint not written/);
+    t.dispose();
+    expect(ls(dir)).toEqual([good]);
+  });
 });
