@@ -8,7 +8,7 @@ import { ImageFolderError } from '../probe/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
-import { CHECKPOINT_RECIPE, type RecipeOverrides } from '../eval/evalTrainer';
+import { CHECKPOINT_RECIPE, type EvalTraining, type RecipeOverrides } from '../eval/evalTrainer';
 import { REPLAY_POLICIES, type ReplayPolicy } from '../../streams/ReplayBuffer';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
 
@@ -77,6 +77,23 @@ function addModelFlags(cmd: Command): Command {
     .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
     .option('--json <file>', 'also write the results as JSON')
     .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
+}
+
+/** The flags every eval subcommand shares, checked: how it trains (or loads) its agent. */
+export function trainingOf(f: CommonFlags): EvalTraining {
+  checkCommon(f);
+  return {
+    model: f.model as ModelSizeName,
+    recipe: f.recipe as RecipeName,
+    batchSize: integer('batch', f.batch)!,
+    bufferSize: integer('buffer', f.buffer)!,
+    bufferPolicy: f.bufferPolicy as ReplayPolicy,
+    seed: Number(f.seed),
+    backend: { backend: f.backend as 'auto' },
+    checkpoint: f.checkpoint,
+    overrides: parseSets(f.set),
+    log: (m) => console.error(m),
+  };
 }
 
 /** --set key=value pairs: numbers, booleans, else strings (the recipe's own type is checked when applied). */
@@ -198,23 +215,13 @@ export function registerEval(program: Command): void {
       .option('--save <dir>', 'keep the trained agent: a checkpoint at every evaluation, for --checkpoint or `run --checkpoint-dir`'),
   ).action((f: CommonFlags & { data: string; save?: string; trainLoo?: boolean }) =>
     guarded(async () => {
-      checkCommon(f);
       const report = await knnEval({
+        ...trainingOf(f),
         data: f.data,
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: positive('batch', f.batch)!,
         budget: budgetOf(f),
         marks: f.evalAt ? f.evalAt.split(',').map((s) => positive('eval-at', s)!) : undefined,
-        bufferSize: positive('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        seed: Number(f.seed),
-        backend: { backend: f.backend as 'auto' },
-        checkpoint: f.checkpoint,
-        overrides: parseSets(f.set),
         saveDir: f.save,
         trainLeaveOneOut: f.trainLoo ?? false,
-        log: (m) => console.error(m),
       });
       console.log(knnTable(report));
       if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));
@@ -230,23 +237,13 @@ export function registerEval(program: Command): void {
       .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)'),
   ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string }) =>
     guarded(async () => {
-      checkCommon(f);
       const report = await noveltyEval({
+        ...trainingOf(f),
         data: f.data,
         holdout: f.holdout.split(','),
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: integer('batch', f.batch)!,
         budget: budgetOf(f),
-        bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        seed: Number(f.seed),
-        backend: { backend: f.backend as 'auto' },
-        checkpoint: f.checkpoint,
         k: integer('k', f.k),
         limitPerClass: integer('limit-per-class', f.limitPerClass),
-        overrides: parseSets(f.set),
-        log: (m) => console.error(m),
       });
       console.log(noveltyTable(report));
       // per-image scores stay out of the file: the documented keys are the metrics
@@ -272,7 +269,7 @@ export function registerEval(program: Command): void {
       .option('--margin <x>', "and MMD^2 at least this many times the reference's own block statistic; 0 = off (agent default)", String(d.driftMargin)),
   ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; maxFrames?: string; seeds?: string; window: string; recent: string; alpha: string; minStatistic: string; margin: string }) =>
     guarded(async () => {
-      checkCommon(f);
+      const training = trainingOf(f);
       const alpha = positive('alpha', f.alpha)!;
       if (alpha >= 1) throw new Error(`--alpha must be below 1, got "${f.alpha}"`);
       const window = integer('window', f.window)!;
@@ -288,21 +285,13 @@ export function registerEval(program: Command): void {
         throw new Error('--seeds with --checkpoint repeats one run (the seed only changes training): add --train-steps, or drop --seeds');
       }
       // parsed once; each seed's run differs only in its seed
-      const options: Omit<DriftEvalOptions, 'seed'> = {
+      const options: DriftEvalOptions = {
+        ...training,
         videos: f.video,
         fps: positive('fps', f.fps),
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: integer('batch', f.batch)!,
-        bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        backend: { backend: f.backend as 'auto' },
-        checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),
         maxFramesPerVideo: integer('max-frames', f.maxFrames),
-        overrides: parseSets(f.set),
         detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
-        log: (m) => console.error(m),
       };
       const run = (seed: number) => driftEval({ ...options, seed });
       if (f.seeds === undefined) {
