@@ -8,10 +8,9 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import pino from 'pino';
 import { firstValueFrom, filter } from 'rxjs';
-import { configSchema } from '../../config/schema';
-import { Agent, type AgentDeps } from '../../src/agent/Agent';
+import type { AgentDeps } from '../../src/agent/Agent';
+import { microAgent } from './microAgent';
 import { superviseAgent } from '../../src/cli/superviseAgent';
 import { WorkerTrainer } from '../../src/train/WorkerTrainer';
 import { AgentProcess } from './agentProcess';
@@ -34,27 +33,10 @@ function injecting(fails: (call: number) => boolean): AgentDeps & { calls: () =>
   };
 }
 
-function microAgent(deps: AgentDeps) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-faults-'));
-  const lines: { level: number; msg: string; err?: string }[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-  const config = configSchema.parse({
-    model: { size: 'micro' },
-    train: { batchSize: 4, bufferSize: 64, frameSize: 16, updatesPerFrame: 1, maxStepFailures: 3 },
-    backend: { name: 'cpu' },
-    sources: [{ kind: 'synthetic', id: 'cam', fps: 20 }],
-    server: { port: 0 },
-    checkpoint: { dir, everySec: 3600 },
-    log: { statusEverySec: 0 },
-    embed: { fps: 2, thumbnailFps: 0 },
-  });
-  return { agent: new Agent(config, log, deps), dir, lines, msgs: () => lines.map((l) => l.msg) };
-}
-
 describe('training survives faults', () => {
   test('a step that throws is logged, counted on /metrics and retried; training goes on', async () => {
     const inject = injecting((n) => n === 3);
-    const { agent, msgs } = microAgent(inject);
+    const { agent, msgs } = microAgent({ train: { maxStepFailures: 3 } }, inject);
     await agent.start();
     try {
       const stats = await firstValueFrom(agent.hub.stats$.pipe(filter((s) => s.step >= 5)));
@@ -71,7 +53,7 @@ describe('training survives faults', () => {
 
   test('maxStepFailures steps failing in a row: a checkpoint of the last good step, then exit 1', async () => {
     const inject = injecting((n) => n > 2);
-    const { agent, dir, msgs } = microAgent(inject);
+    const { agent, dir, msgs } = microAgent({ train: { maxStepFailures: 3 } }, inject);
     const exit = new Promise<number>((resolve) => superviseAgent(agent, { proc: new EventEmitter(), exit: resolve }));
     await agent.start();
     expect(await exit).toBe(1);

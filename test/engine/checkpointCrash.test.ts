@@ -25,7 +25,8 @@ test('SIGKILL at random points over 200 checkpoint cycles: every restart resumes
   const files = fs.readdirSync(dir);
   expect(files.filter((f) => f.endsWith('.tmp'))).toEqual([]);
   const store = new CheckpointStore(dir, { validate: validateTrainerCheckpoint });
-  expect(store.list().length).toBeLessThanOrEqual(3);
+  // keep (3), plus one when a kill fell between a checkpoint's rename and the pruning after its verification
+  expect(store.list().length).toBeLessThanOrEqual(4);
   for (const f of store.list()) await store.load(f);
   expect((await store.loadLatest())!.header.step).toBe(r.finalStep);
   expect(path.basename(store.list()[0]!)).toMatch(new RegExp(`-0*${r.finalStep}\\.dino$`));
