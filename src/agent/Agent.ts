@@ -106,6 +106,7 @@ export class Agent {
       { step: stepMs, snapshot: stepMs, checkpoint: 2 * stepMs },
     );
     const ready = this.trainer.ready;
+    metrics.watchTrainer(this.trainer.memory?.bind(this.trainer));
     if (ready.resumedFrom) log(`resumed from checkpoint ${ready.resumedFrom} (step ${ready.step})`);
 
     this.teacher = new EmbeddingService(trainerOptions.model);

@@ -1,4 +1,6 @@
+import * as tf from '@tensorflow/tfjs';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { TensorMemory } from '../train/workerProtocol';
 import type { AgentEvent, StatsMessage } from '../types/messages';
 
 /** The agent's Prometheus metrics (the server adds its own to the same registry). */
@@ -18,6 +20,7 @@ export class AgentMetrics {
   private readonly teacherStep: Gauge;
   private readonly probe: Gauge;
   private readonly stepFailures: Counter;
+  private trainerMemory: (() => Promise<TensorMemory>) | undefined;
 
   constructor(registry: Registry) {
     const g = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
@@ -37,6 +40,23 @@ export class AgentMetrics {
     this.teacherStep = g('dino_embedder_teacher_step', 'Training step of the teacher copy used for embeddings');
     this.probe = g('dino_probe_knn_top1', 'Live k-NN top-1 accuracy on the probe set (when configured)');
     this.stepFailures = new Counter({ name: 'dino_train_step_failures_total', help: 'Training steps that failed (each is retried)', registers: [registry] });
+    const self = this;
+    new Gauge({
+      name: 'dino_tfjs_tensors',
+      help: 'tfjs tensors alive, in the main thread (teacher copy, embedding) and in the trainer worker (a leak grows it)',
+      labelNames: ['thread'] as const,
+      registers: [registry],
+      async collect() {
+        this.set({ thread: 'main' }, tf.memory().numTensors);
+        const m = await self.trainerMemory?.().catch(() => undefined);
+        if (m) this.set({ thread: 'trainer' }, m.numTensors);
+      },
+    });
+  }
+
+  /** Where the trainer's tensor count comes from (the worker). */
+  watchTrainer(memory: (() => Promise<TensorMemory>) | undefined): void {
+    this.trainerMemory = memory;
   }
 
   onStepFailure(): void {

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Frame } from '../../streams/Frame';
 import type { StepResult } from './Trainer';
 import type { TeacherSnapshot, TrainerReady, TrainerServiceOptions } from './TrainerService';
-import type { WorkerRequest, WorkerResponse } from './workerProtocol';
+import type { TensorMemory, WorkerRequest, WorkerResponse } from './workerProtocol';
 
 /** What the agent needs from the trainer, wherever it runs. */
 export interface TrainerHandle {
@@ -12,6 +12,8 @@ export interface TrainerHandle {
   step(frames: Frame[]): Promise<StepResult>;
   snapshot(): Promise<TeacherSnapshot>;
   checkpoint(): Promise<string | null>;
+  /** The trainer's tfjs memory, for /metrics (a handle without one reports none). */
+  memory?(): Promise<TensorMemory>;
   close(): Promise<void>;
 }
 
@@ -30,7 +32,7 @@ function workerScript(): string {
 export type WorkerTimeouts = Record<WorkerRequest['type'], number>;
 
 /** Resuming a large checkpoint on a busy machine, a slow step, a checkpoint queued behind a step. */
-export const DEFAULT_WORKER_TIMEOUTS: WorkerTimeouts = { init: 600_000, step: 120_000, snapshot: 120_000, checkpoint: 240_000, close: 30_000 };
+export const DEFAULT_WORKER_TIMEOUTS: WorkerTimeouts = { init: 600_000, step: 120_000, snapshot: 120_000, checkpoint: 240_000, memory: 10_000, close: 30_000 };
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -109,6 +111,10 @@ export class WorkerTrainer implements TrainerHandle {
 
   checkpoint(): Promise<string | null> {
     return this.request({ type: 'checkpoint' }) as Promise<string | null>;
+  }
+
+  memory(): Promise<TensorMemory> {
+    return this.request({ type: 'memory' }) as Promise<TensorMemory>;
   }
 
   async close(): Promise<void> {

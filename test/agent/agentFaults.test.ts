@@ -27,6 +27,7 @@ function injecting(fails: (call: number) => boolean): AgentDeps & { calls: () =>
         step: (frames) => (++calls, fails(calls) ? Promise.reject(new Error(`injected fault in step call ${calls}`)) : real.step(frames)),
         snapshot: () => real.snapshot(),
         checkpoint: () => real.checkpoint(),
+        memory: () => real.memory(),
         close: () => real.close(),
       };
     },
@@ -44,6 +45,10 @@ describe('training survives faults', () => {
       expect(inject.calls()).toBeGreaterThanOrEqual(6); // the failed call is not a step
       expect(msgs()).toContain('training step failed (1 in a row of at most 3); retrying in 1000 ms');
       expect(await agent.registry.getSingleMetricAsString('dino_train_step_failures_total')).toMatch(/^dino_train_step_failures_total 1$/m);
+      // the soak watches these: the teacher copy's tensors here, the trainer's in its worker
+      const tensors = await agent.registry.getSingleMetricAsString('dino_tfjs_tensors');
+      expect(Number(/thread="main"\} (\d+)/.exec(tensors)?.[1])).toBeGreaterThan(10);
+      expect(Number(/thread="trainer"\} (\d+)/.exec(tensors)?.[1])).toBeGreaterThan(10);
       const failed = await Promise.race([agent.failed.then(() => 'failed'), new Promise((r) => setTimeout(() => r('running'), 10))]);
       expect(failed).toBe('running');
     } finally {
