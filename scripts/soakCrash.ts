@@ -1,6 +1,6 @@
 /**
  * npm run soak:crash -- [--cycles 2000] [--max-saves-per-life 20] [--train-every 1] [--seed 1] [--dir <dir>]: the long
- * version of the crash-injection test (test/engine/checkpointCrash.test.ts). Prints the counts and exits 1 on any
+ * version of the crash-injection test (test/train/checkpointCrash.test.ts). Prints the counts and exits 1 on any
  * broken promise.
  */
 import * as fs from 'node:fs';

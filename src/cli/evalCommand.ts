@@ -1,9 +1,11 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
 import type { Budget } from '../eval/StreamTrainingRun';
 import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
-import type { RecipeName } from '../train/recipes';
+import { RECIPE_NAMES, type RecipeName } from '../train/recipes';
+import { PretrainedError } from '../pretrained/PretrainedWeights';
 import { ImageFolderError } from '../probe/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
@@ -25,6 +27,7 @@ interface CommonFlags {
   backend: string;
   json?: string;
   checkpoint?: string;
+  init?: string;
   evalAt?: string;
   /** --set key=value, repeatable (parseSets). */
   set?: string[];
@@ -49,7 +52,7 @@ function integer(name: string, v: string | undefined): number | undefined {
 
 function checkCommon(f: CommonFlags): void {
   if (!(f.model in MODEL_SIZES)) throw new Error(`--model must be one of ${Object.keys(MODEL_SIZES).join(', ')}, got "${f.model}"`);
-  if (f.recipe !== 'stream' && f.recipe !== 'paper') throw new Error(`--recipe must be stream or paper, got "${f.recipe}"`);
+  if (!(RECIPE_NAMES as readonly string[]).includes(f.recipe)) throw new Error(`--recipe must be one of ${RECIPE_NAMES.join(', ')}, got "${f.recipe}"`);
   if (!(REPLAY_POLICIES as readonly string[]).includes(f.bufferPolicy)) {
     throw new Error(`--buffer-policy must be one of ${REPLAY_POLICIES.join(', ')}, got "${f.bufferPolicy}"`);
   }
@@ -67,14 +70,15 @@ function addCommon(cmd: Command): Command {
 /** Model, training and output flags shared by every eval subcommand (the budget flags are not: drift has its own). */
 function addModelFlags(cmd: Command): Command {
   return cmd
-    .option('--model <name>', 'model size (micro, small, tiny, cifar)', 'cifar')
-    .option('--recipe <name>', 'training recipe: stream or paper', 'stream')
+    .option('--model <name>', `model size (${Object.keys(MODEL_SIZES).join(', ')})`, 'cifar')
+    .option('--recipe <name>', `training recipe: ${RECIPE_NAMES.join(', ')}`, 'stream')
     .option('--batch <n>', 'images per training step', '64')
     .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
     .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
     .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', 'auto')
     .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
+    .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (--model must be the preset of its shape)')
     .option('--json <file>', 'also write the results as JSON')
     .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
 }
@@ -91,6 +95,7 @@ export function trainingOf(f: CommonFlags): EvalTraining {
     seed: Number(f.seed),
     backend: { backend: f.backend as 'auto' },
     checkpoint: f.checkpoint,
+    init: f.init,
     overrides: parseSets(f.set),
     log: (m) => console.error(m),
   };
@@ -125,7 +130,7 @@ export function knnTable(r: KnnEvalReport): string {
   const row = (name: string, a: Accuracy) => [name, f2(a.top1), f2(a.top5), ...(loo ? [f2(a.train_loo_top1 ?? NaN)] : [])];
   const rows = [
     row('raw pixels', r.raw_pixels),
-    row('random-init teacher', r.random_init),
+    row(r.init ? `init weights (${path.basename(r.init)})` : 'random-init teacher', r.random_init),
     row(`teacher (${trainedLabel(r)})`, r.teacher),
     row(`student (${trainedLabel(r)})`, r.student),
   ];
@@ -195,7 +200,7 @@ async function guarded(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
-    if (e instanceof ImageFolderError || e instanceof EvalInputError || (e instanceof Error && e.message.startsWith('--'))) {
+    if (e instanceof ImageFolderError || e instanceof EvalInputError || e instanceof PretrainedError || (e instanceof Error && e.message.startsWith('--'))) {
       console.error(`dino-stream eval: ${e.message}`);
       process.exit(2);
     }

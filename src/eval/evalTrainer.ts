@@ -1,7 +1,8 @@
 import type { BackendInfo, SelectBackendOptions } from '../backend';
 import { TrainerService } from '../train/TrainerService';
-import { modelSize, type ModelSizeName } from '../model/modelSizes';
-import { recipe, type RecipeName } from '../train/recipes';
+import type { ModelSizeName } from '../model/modelSizes';
+import type { RecipeName } from '../train/recipes';
+import { trainerOptionsFor } from '../train/trainerOptionsFor';
 import { CheckpointStore } from '../train/CheckpointStore';
 import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
 import { validateTrainerCheckpoint } from '../train/TrainerCheckpointSchema';
@@ -26,6 +27,8 @@ export interface EvalTraining {
   backend: SelectBackendOptions;
   /** A saved agent (checkpoint file or directory) instead of a fresh, randomly initialised one. */
   checkpoint?: string;
+  /** Pretrained weights (.pth or .safetensors) the student and teacher start from, instead of a random init. */
+  init?: string;
   /** Changes to the recipe, as dotted paths into TrainerOptions (momentumTeacher, model.head.outDim, ...). */
   overrides?: RecipeOverrides;
   /** Progress lines. */
@@ -86,7 +89,8 @@ export interface EvalTrainer {
  * loaded from a checkpoint. The caller disposes `service`.
  */
 export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTrainer> {
-  let options = recipe(o.recipe, { model: modelSize(o.model), batchSize: o.batchSize, horizonSteps: Math.max(2, o.horizonSteps), seed: o.seed });
+  if (o.init && o.checkpoint) throw new EvalInputError('--init and --checkpoint both give the starting weights: choose one');
+  let { options } = trainerOptionsFor(o.model, o.recipe, { batchSize: o.batchSize, horizonSteps: Math.max(2, o.horizonSteps), seed: o.seed }, o.init);
   if (o.overrides) options = applyOverrides(options, o.overrides);
   let ckpt = null;
   if (o.checkpoint) {
@@ -97,7 +101,7 @@ export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTraine
   }
   // keep every checkpoint asked for (a curve's marks), and never resume from what is already in the directory
   const checkpoint = o.saveDir ? { dir: o.saveDir, keep: Number.MAX_SAFE_INTEGER, resume: false } : undefined;
-  const { service, ready } = await TrainerService.create({ trainer: options, backend: o.backend, checkpoint }, o.log ?? (() => undefined));
+  const { service, ready } = await TrainerService.create({ trainer: options, backend: o.backend, checkpoint, init: o.init }, o.log ?? (() => undefined));
   try {
     if (ckpt) service.frameTrainer.restoreExtra(restoreTrainer(service.frameTrainer.trainer, ckpt));
   } catch (e) {

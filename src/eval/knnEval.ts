@@ -44,7 +44,9 @@ export interface KnnEvalReport {
   train_images: number;
   test_images: number;
   raw_pixels: Accuracy;
+  /** The teacher before any training: a random initialisation, or the --init weights (then `init` names the file). */
   random_init: Accuracy;
+  init?: string;
   teacher: Accuracy;
   student: Accuracy;
   images_seen: number;
@@ -102,7 +104,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
 
     const trainer = service.frameTrainer.trainer;
     const randomInit = checkpointFile ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
-    if (!checkpointFile) log(`random-init teacher: top-1 ${randomInit.top1.toFixed(2)}`);
+    if (!checkpointFile) log(`${o.init ? 'init weights' : 'random-init'} teacher: top-1 ${randomInit.top1.toFixed(2)}`);
     const curve: KnnPoint[] = [];
     const evaluate = async (imagesSeen: number, steps: number, trainS: number) => {
       const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
@@ -129,6 +131,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
       test_images: test.images.length,
       raw_pixels: raw,
       random_init: randomInit,
+      ...(o.init ? { init: o.init } : {}),
       teacher: last.teacher,
       student: last.student,
       images_seen: run.imagesSeen,

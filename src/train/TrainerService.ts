@@ -6,11 +6,14 @@ import { CheckpointStore } from './CheckpointStore';
 import { resumeFrameTrainer, saveTrainer } from './TrainerCheckpoint';
 import { validateTrainerCheckpoint } from './TrainerCheckpointSchema';
 import type { Frame } from '../../streams/Frame';
+import { describeWeights, loadWeights, readPretrained } from '../pretrained/PretrainedWeights';
 
 export interface TrainerServiceOptions {
   trainer: TrainerOptions;
   backend: SelectBackendOptions;
   checkpoint?: { dir: string; keep: number; resume: boolean };
+  /** Pretrained weights (a .pth or .safetensors file) the student and teacher start from when nothing is resumed. */
+  init?: string;
 }
 
 /** The teacher backbone's weights at one step: what the embedder needs to follow training. */
@@ -43,8 +46,25 @@ export class TrainerService {
     if (resumed?.kept) log(`keeping the ${resumed.kept}`);
     const frameTrainer = resumed?.frameTrainer ?? new FrameTrainer(o.trainer);
     const resumedFrom = resumed?.ckpt.file;
-    if (resumed) log(`resumed from ${resumed.ckpt.file} at step ${resumed.ckpt.header.step}`);
-    else if (store && o.checkpoint?.resume) log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
+    if (resumed) {
+      log(`resumed from ${resumed.ckpt.file} at step ${resumed.ckpt.header.step}`);
+    } else if (o.init) {
+      try {
+        const w = readPretrained(o.init);
+        const t = frameTrainer.trainer;
+        loadWeights(w, [
+          { module: t.student, tensors: 'student' },
+          { module: t.teacher, tensors: 'teacher' },
+        ]);
+        log(`initialised from ${describeWeights(w)}`);
+      } catch (e) {
+        frameTrainer.dispose();
+        throw e;
+      }
+    } else if (store && o.checkpoint?.resume) {
+      log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
+    }
+    if (resumed && o.init) log(`--init ${o.init} not applied: the resumed checkpoint continues from it`);
     return { service: new TrainerService(frameTrainer, store), ready: { info, step: frameTrainer.trainer.stepCount, resumedFrom } };
   }
 
