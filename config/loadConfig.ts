@@ -59,6 +59,7 @@ const ENV_ALIASES: Record<string, string> = {
   DINO_HOST: 'server.host',
   DINO_PORT: 'server.port',
   DINO_BACKEND: 'backend.name',
+  DINO_PRECISION: 'backend.precision',
   DINO_MODEL: 'model.size',
   DINO_CHECKPOINT_DIR: 'checkpoint.dir',
   DINO_LOG_LEVEL: 'log.level',

@@ -94,7 +94,9 @@ export class Agent {
     const model = trainerOptions.model;
     // The probe set is decoded before anything starts, so a bad probe.dir fails the start with its layout error.
     const probe = cfg.probe.dir ? await LiveProbe.load({ dir: path.resolve(cfg.probe.dir), perClass: cfg.probe.perClass, size: model.crops.globalSize }) : null;
-    const backendOpts = { backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native };
+    const backendOpts = {
+      backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native, precision: cfg.backend.precision,
+    };
     const backend = await selectBackend({ ...backendOpts, log: (m) => this.log.info(`embedder ${m}`) });
     const stepMs = cfg.train.stepTimeoutSec * 1000;
     this.trainer = await (this.deps.startTrainer ?? WorkerTrainer.start)(

@@ -73,11 +73,14 @@ interface EmbeddedRound {
  * The agent's data path, as one composition (what `dino-stream run` subscribes to):
  *
  *   sources (each at its own rate; pushed frames throttled per stream)
- *     -> fair mix (every stream a turn per round; a flood drops its own oldest frames, counted)
- *     -> { replay buffer -> training loop (one step at a time, in the worker) -> stats, collapse events }
+ *     -> { fair mix (every stream a turn per round; a flood drops its own oldest frames, counted) -> replay buffer
+ *          -> training loop (one step at a time, in the worker) -> stats, collapse events }
  *        { each stream's newest frame -> embedding rounds (skipped while one runs) -> detectors -> embeddings,
  *          events, attention maps }
  *        { each stream's newest frame -> thumbnails }
+ *
+ * The embedding and thumbnail rounds take one frame per stream each, fair by construction; the fair mix is where
+ * fairness needs a queue (what earns training steps and enters the buffer), and its rounds would only delay them.
  *   beside it: camera states -> events; trainer snapshots -> the teacher copy (and the detectors' memories);
  *   the live probe.
  *
@@ -93,7 +96,6 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
     p.pushed$.pipe(throttleFps((id) => p.sources.pushed.get(id) ?? DEFAULT_SOURCE_FPS)),
   ).pipe(
     tap((f) => rates.onFrame(f)),
-    fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops }),
     share(),
   );
 
@@ -102,6 +104,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const training$ =
     trainer && cfg.train.enabled
       ? frames$.pipe(
+          fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops }),
           trainingLoop({
             buffer: new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size }),
             runner: trainer,
@@ -198,7 +201,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
 
 /**
  * The fair mixer's round: twice the fastest configured source, so that every stream within its rate passes
- * (a late round leaves at most two frames queued) while one that pushes faster is capped and its excess counted.
+ * (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess counted.
  */
 function mixPeriodMs(cfg: AgentConfig): number {
   return 500 / Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps));

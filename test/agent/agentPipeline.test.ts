@@ -70,7 +70,7 @@ describe('agentPipeline', () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
   });
 
-  test('sources -> per-stream rate -> fair mix -> {training loop, embedding rounds -> detectors, thumbnails} -> hub', async () => {
+  test('sources -> per-stream rate -> {fair mix -> training loop, embedding rounds -> detectors, thumbnails} -> hub', async () => {
     const cfg = configSchema.parse({
       // fifo never turns a frame away, so every frame counted as dropped was dropped by the fair mix
       train: { frameSize: SIZE, batchSize: 4, bufferSize: 32, bufferPolicy: 'fifo', updatesPerFrame: 0.5 },
