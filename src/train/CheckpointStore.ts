@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { CheckpointError, decodeCheckpoint, encodeCheckpoint, type DecodedCheckpoint } from './Checkpoint';
 import { RUN_ID } from './CheckpointHeader';
-import { removeStaleTemps, writeFileAtomic } from './AtomicFile';
+import { removeStaleTemps, writeFileAtomic } from '../util/writeFileAtomic';
 
 export interface LoadedCheckpoint extends DecodedCheckpoint {
   file: string;
