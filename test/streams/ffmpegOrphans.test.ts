@@ -1,11 +1,13 @@
 /**
- * No ffmpeg outlives the agent, even on kill -9: `dino-stream run` reads a real RTSP camera that has gone silent
+ * No ffmpeg outlives the agent, even on kill -9: `dino-stream run` reads a real RTSP camera (for training, and
+ * for a viewer of /live/<stream>) that has gone silent
  * (SIGSTOP: the TCP connection stays open, nothing flows, so ffmpeg blocks in a read), the agent is SIGKILLed, and
  * within 10 s no ffmpeg it started is left. The source's watchdog and ffmpeg's own I/O timeout are set to 60 s, so
  * only the tie to the agent (setpriv --pdeathsig) can end them that fast. A control spawns the same ffmpeg untied
  * from a process that is SIGKILLed the same way: it is still running afterwards.
  */
 import { spawn } from 'node:child_process';
+import { WebSocket } from 'ws';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -58,11 +60,18 @@ requireTool('ffmpeg', 'gst-rtsp-server')('ffmpeg children and kill -9 of the age
     fs.writeFileSync(config, JSON.stringify({ sources: [{ kind: 'url', id: 'door', url: camera.url, fps: 5, watchdogSec: 60 }] }));
     const agent = new AgentProcess(['-c', config, '--port', '0', '--model', 'micro', '--checkpoint-dir', path.join(dir, 'ckpt'), '--no-train']);
     try {
+      const [, port] = await agent.waitFor(/dashboard http:\/\/127\.0\.0\.1:(\d+)\//, 90_000);
       await agent.waitFor(/^camera door: live$/, 90_000);
+      // a viewer of the live view: the relay's own ffmpeg (MPEG-1 for the dashboard)
+      const viewer = new WebSocket(`ws://127.0.0.1:${port}/live/door`);
+      viewer.on('error', () => undefined);
+      let bytes = 0;
+      viewer.on('message', (d: Buffer) => (bytes += d.length));
+      await waitFor(() => bytes > 10_000, 30_000, 'live video from the relay');
       camera.pause();
       await sleep(1000);
       const children = ffmpegChildren(agent.pid);
-      expect(children.length).toBeGreaterThanOrEqual(1);
+      expect(children.length).toBe(2); // the source's and the relay's
       left.push(...children);
       agent.kill();
       await agent.exited;
