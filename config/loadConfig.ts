@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { configSchema, type AgentConfig } from './schema';
+import { redactSecrets, SECRET_KEY } from '../src/util/redactSecrets';
 
 /** A layer of settings and where it came from, for error messages ("from --port", "from env DINO_PORT"). */
 export interface ConfigLayer {
@@ -58,6 +59,8 @@ const ENV_ALIASES: Record<string, string> = {
   DINO_TOKEN: 'server.token',
   DINO_HOST: 'server.host',
   DINO_PORT: 'server.port',
+  DINO_ALLOWED_HOSTS: 'server.allowedHosts',
+  DINO_ALLOWED_ORIGINS: 'server.allowedOrigins',
   DINO_BACKEND: 'backend.name',
   DINO_MODEL: 'model.size',
   DINO_CHECKPOINT_DIR: 'checkpoint.dir',
@@ -94,6 +97,16 @@ export function envLayer(env: NodeJS.ProcessEnv = process.env): ConfigLayer {
     else if (name.startsWith('DINO__')) set(name.slice(6).split('__').map(camel).join('.'), raw, name);
   }
   return { source: 'environment', values, origins };
+}
+
+/** A value as a config error shows it: secret fields (token, password, ...) masked, credentials in URLs redacted. */
+function showValue(value: unknown, path: PropertyKey[]): string {
+  if (path.some((k) => typeof k === 'string' && SECRET_KEY.test(k))) {
+    return typeof value === 'string' ? `(hidden, ${value.length} characters)` : '(hidden)';
+  }
+  const mask = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(mask) : isPlain(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) ? '***' : mask(x)])) : v;
+  return redactSecrets(JSON.stringify(mask(value)));
 }
 
 function describePath(path: PropertyKey[]): string {
@@ -143,8 +156,8 @@ export function resolveConfig(layers: ConfigLayer[]): AgentConfig {
         .join('\n  - ');
     }
     const value = valueAt(merged, issue.path);
-    const shown = value === undefined ? 'missing' : `= ${JSON.stringify(value)}`;
-    return `${describePath(issue.path)} ${shown} (from ${originOf(issue.path)}): ${issue.message}`;
+    const shown = value === undefined ? 'missing' : `= ${showValue(value, issue.path)}`;
+    return `${describePath(issue.path)} ${shown} (from ${originOf(issue.path)}): ${redactSecrets(issue.message)}`;
   });
   throw new ConfigError(problems);
 }

@@ -11,6 +11,16 @@ const streamId = z
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters of letters, digits, "_", "." or "-"' });
 const fps = z.number().positive().max(120);
 
+/** A list from config (an array) or from env and flags (a comma-separated string). */
+const list = <T extends z.ZodType>(item: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x.length > 0) : v), z.array(item)).default([]);
+const hostName = z
+  .string()
+  .regex(/^(\*|\.?[A-Za-z0-9_.-]+|\[?[0-9A-Fa-f:.]+\]?)$/, { error: 'must be a host name (dash.example.com), a domain with a leading dot (.example.com), an address, or "*"' });
+const pageOrigin = z.string().refine((v) => v === '*' || /^https?:\/\/[^/?#\s]+\/?$/i.test(v), {
+  error: 'must be an origin: scheme, host and optional port, no path (https://dash.example.com, http://10.0.0.5:3000), or "*"',
+});
+
 const sourceBase = { id: streamId.optional(), fps: fps.default(10) };
 
 export const sourceSchema = z.discriminatedUnion('kind', [
@@ -143,6 +153,24 @@ export const configSchema = z
         token: z.string().min(8, { error: 'must be at least 8 characters' }).optional(),
         insecure: z.boolean().default(false),
         maxClients: z.number().int().min(1).default(256),
+        /** Host header names accepted besides loopback names and host (DNS rebinding guard); "*" turns the check off. */
+        allowedHosts: list(hostName),
+        /** Page origins that may open the websockets besides the same origin and loopback pages; "*" turns the check off. */
+        allowedOrigins: list(pageOrigin),
+        /** Accept /ingest/<id> for any valid id, not only the declared ws: sources (then at most maxStreams of them). */
+        openIngest: z.boolean().default(false),
+        /** Undeclared ingest streams kept at once with openIngest; the least recently used one is forgotten for a new one. */
+        maxStreams: z.number().int().min(1).max(4096).default(64),
+        /** An ingest producer that sends no frame for this long is closed, freeing its stream id (0: never). */
+        ingestIdleSec: z.number().min(0).default(10),
+        /** Open websockets from one remote address, all endpoints together (0: no cap). */
+        maxConnectionsPerAddress: z.number().int().min(0).default(32),
+        /** Messages per second a subscriber (/embeddings, /events, /ui) may send; bursts of twice that. */
+        messagesPerSec: z.number().positive().default(20),
+        /** Frames per second one ingest connection may send; bursts of twice that. */
+        ingestMessagesPerSec: z.number().positive().default(60),
+        /** Largest ingest image in pixels, read from its header before decoding; null: 1024 x frameSize^2 (at least 1 MP). */
+        maxInputPixels: z.number().int().min(1).nullable().default(null),
       })
       .strict()
       .prefault({}),

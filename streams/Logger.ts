@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { redactingLogOptions } from '../src/util/redactSecrets';
 
 /**
  * The logging surface the streams code needs. A pino logger satisfies it; tests can pass a silent one.
@@ -15,7 +16,7 @@ let shared: StreamLogger | undefined;
 
 /** One pino instance for all streams code that was not handed a logger (level from LOG_LEVEL, default info). */
 export function defaultLogger(): StreamLogger {
-  shared ??= pino({ name: 'streams', level: process.env.LOG_LEVEL ?? 'info' });
+  shared ??= pino({ name: 'streams', level: process.env.LOG_LEVEL ?? 'info', ...redactingLogOptions });
   return shared;
 }
 

@@ -21,6 +21,7 @@ import { WorkerTrainer, type TrainerHandle } from './WorkerTrainer';
 import { statusLine } from './statusLine';
 import { createLogger } from './createLogger';
 import { LiveProbe } from '../eval/LiveProbe';
+import { registerSecret, registerUrlCredentials } from '../util/redactSecrets';
 import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from './messages';
 
 export interface AgentStarted {
@@ -66,6 +67,8 @@ export class Agent {
 
   constructor(readonly config: AgentConfig, log?: pino.Logger) {
     this.log = log ?? createLogger(config.log.level, config.log.format);
+    registerSecret(config.server.token);
+    for (const s of config.sources) if (s.kind === 'url') registerUrlCredentials(s.url);
   }
 
   async start(): Promise<AgentStarted> {
@@ -101,7 +104,19 @@ export class Agent {
     this.loop = new EmbedLoop(cfg.embed, this.embedding, detectors, sinks, metrics, this.log);
 
     const size = cfg.train.frameSize;
-    const ingest = new WebSocketIngest({ width: size, height: size, logger: this.log });
+    const srv = cfg.server;
+    const ingest = new WebSocketIngest({
+      width: size,
+      height: size,
+      declared: cfg.sources.flatMap((s) => (s.kind === 'ws' ? [s.id] : [])),
+      open: srv.openIngest,
+      maxStreams: srv.maxStreams,
+      idleTimeoutMs: srv.ingestIdleSec * 1000,
+      messagesPerSecond: srv.ingestMessagesPerSec,
+      messageBurst: Math.max(1, 2 * srv.ingestMessagesPerSec),
+      maxInputPixels: srv.maxInputPixels ?? undefined,
+      logger: this.log,
+    });
     this.sources = buildSources(cfg, this.log, ingest);
     for (const s of this.sources) {
       if (s.start) this.subs.push(s.start());
@@ -114,7 +129,7 @@ export class Agent {
         );
       }
     }
-    // declared ws streams are fed by the ingest route (which accepts any valid id): show them before their first frame
+    // declared ws streams are fed by the ingest route: show them before their first frame
     for (const s of this.sources) if (s.kind === 'ws') this.streamEntry(s.id);
     const frames$ = merge(...this.sources.filter((s) => s.kind !== 'ws').map((s) => s.frames$), ingest.frames$).pipe(share());
     this.subs.push(
@@ -163,7 +178,14 @@ export class Agent {
       port: cfg.server.port,
       token: cfg.server.token,
       insecure: cfg.server.insecure,
-      limits: { maxClients: cfg.server.maxClients },
+      allowedHosts: srv.allowedHosts,
+      allowedOrigins: srv.allowedOrigins,
+      limits: {
+        maxClients: srv.maxClients,
+        maxConnectionsPerAddress: srv.maxConnectionsPerAddress,
+        messagesPerSecond: srv.messagesPerSec,
+        messageBurst: Math.max(1, 2 * srv.messagesPerSec),
+      },
       registry: this.registry,
       log: this.log,
     });

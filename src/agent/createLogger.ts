@@ -1,5 +1,6 @@
 import pino from 'pino';
 import pretty from 'pino-pretty';
+import { redactingLogOptions } from '../util/redactSecrets';
 
 /**
  * The agent's logger: human-readable lines on a terminal (format 'pretty'), one JSON object per line for log
@@ -7,9 +8,9 @@ import pretty from 'pino-pretty';
  * never lost.
  */
 export function createLogger(level: string, format: 'pretty' | 'json'): pino.Logger {
-  if (format === 'json') return pino({ name: 'dino-stream', level });
+  if (format === 'json') return pino({ name: 'dino-stream', level, ...redactingLogOptions });
   return pino(
-    { name: 'dino-stream', level },
+    { name: 'dino-stream', level, ...redactingLogOptions },
     pretty({ sync: true, colorize: process.stdout.isTTY, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss' }),
   );
 }

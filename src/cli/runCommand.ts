@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { envLayer, readConfigFile, resolveConfig, ConfigError, type ConfigLayer } from '../../config/loadConfig';
 import { parseSourceSpec } from './sourceSpec';
 import { Agent } from '../agent/Agent';
+import { redactSecrets } from '../util/redactSecrets';
 
 interface RunFlags {
   config?: string;
@@ -11,6 +12,9 @@ interface RunFlags {
   backend?: string;
   port?: string;
   host?: string;
+  allowedHost?: string[];
+  allowedOrigin?: string[];
+  openIngest?: boolean;
   model?: string;
   recipe?: string;
   resume?: boolean;
@@ -37,6 +41,9 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   set('backend.name', f.backend, '--backend');
   set('server.port', num(f.port), '--port');
   set('server.host', f.host, '--host');
+  if (f.allowedHost?.length) set('server.allowedHosts', f.allowedHost, '--allowed-host');
+  if (f.allowedOrigin?.length) set('server.allowedOrigins', f.allowedOrigin, '--allowed-origin');
+  if (f.openIngest) set('server.openIngest', true, '--open-ingest');
   set('model.size', f.model, '--model');
   set('train.recipe', f.recipe, '--recipe');
   if (f.resume === false) set('checkpoint.resume', false, '--no-resume');
@@ -70,6 +77,9 @@ export function registerRun(program: Command): void {
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu')
     .option('-p, --port <port>', 'HTTP/ws port of the dashboard and the API (0 = any free port)')
     .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required: env DINO_TOKEN)')
+    .option('--allowed-host <name>', 'a Host name the server answers to besides loopback and --host (repeatable; .example.com: a domain; env DINO_ALLOWED_HOSTS)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--allowed-origin <origin>', 'a page origin that may use the API besides the same origin and loopback (repeatable; env DINO_ALLOWED_ORIGINS)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--open-ingest', 'accept /ingest/<id> for any id, not only ws:<id> sources (at most server.maxStreams of them, least recently used forgotten)')
     .option('--model <size>', 'model size: micro, small, tiny or cifar')
     .option('--recipe <name>', 'training recipe: stream (tuned for live feeds) or paper (the DINO paper defaults)')
     .option('--no-resume', 'start from a fresh model even if the checkpoint dir has a checkpoint')
@@ -82,7 +92,7 @@ export function registerRun(program: Command): void {
         agent = new Agent(configFromFlags(flags));
       } catch (e) {
         if (e instanceof ConfigError || (e instanceof Error && e.message.startsWith('--source'))) {
-          console.error(`dino-stream: ${e.message}`);
+          console.error(`dino-stream: ${redactSecrets(e.message)}`);
           process.exit(2);
         }
         throw e;

@@ -6,6 +6,7 @@ import { defaultLogger, StreamLogger } from '../Logger';
 import { resolveFfmpegPath } from './ffmpegPath';
 import { hasExited, killGracefully, trackChild } from './childProcess';
 import { StderrTail } from './StderrTail';
+import { redactSecrets, registerUrlCredentials } from '../../src/util/redactSecrets';
 
 export interface FfmpegSourceOptions {
   streamId: string;
@@ -97,6 +98,7 @@ export class FfmpegSource {
       throw new Error(`FfmpegSource ${options.streamId}: width/height must be positive integers`);
     }
     if (options.fps !== undefined && !(options.fps > 0)) throw new Error(`FfmpegSource ${options.streamId}: fps must be > 0`);
+    registerUrlCredentials(options.url);
     const network = NETWORK_URL.test(options.url);
     const watchdogMs = options.watchdogMs ?? 10_000;
     this.opts = {
@@ -206,7 +208,7 @@ export class FfmpegSource {
         proc.once('close', () => resolve());
         proc.once('error', () => resolve());
       });
-      this.setState('connecting', `${this.ffmpegPath} ${o.url} (pid ${proc.pid ?? '?'})`);
+      this.setState('connecting', `${this.ffmpegPath} ${redactSecrets(o.url)} (pid ${proc.pid ?? '?'})`);
 
       const spawnedAt = Date.now();
       let gotFrame = false;

@@ -50,7 +50,7 @@ describe('configuration', () => {
     const msg = problems(() => configFromFlags({ config: file }, {}));
     expect(msg).toMatch(/train\.batchsize \(from config file .*c\.json\) is not a known setting; known here: .*batchSize/);
     expect(msg).toMatch(/sources\[0\]\.url missing \(from config file .*\): .*expected string/);
-    expect(problems(() => configFromFlags({}, { DINO_TOKEN: 'short' }))).toMatch(/server\.token = "short" \(from env DINO_TOKEN\): must be at least 8 characters/);
+    expect(problems(() => configFromFlags({}, { DINO_TOKEN: 'short' }))).toMatch(/server\.token = \(hidden, 5 characters\) \(from env DINO_TOKEN\): must be at least 8 characters/);
   });
 
   test('unreadable or malformed files are named', () => {
