@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { REPLAY_POLICIES } from '../streams/ReplayBuffer';
+import { REPLAY_POLICIES } from '../src/types/ReplayPolicy';
 
 /**
  * The agent's configuration, validated at start. Every field has a default, so an empty file is a valid

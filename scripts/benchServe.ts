@@ -13,7 +13,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 import { Subject } from 'rxjs';
 import { WebSocket } from 'ws';
-import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../src/agent/messages';
+import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../src/types/messages';
 import { AgentServer } from '../src/serve/AgentServer';
 import { decodeBinary } from '../src/serve/EmbeddingCodec';
 import { silentLogger } from '../streams/Logger';

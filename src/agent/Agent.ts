@@ -10,19 +10,19 @@ import { CollapseMonitor } from '../detect/CollapseMonitor';
 import { ReplayBuffer } from '../../streams/ReplayBuffer';
 import { trainingLoop, type TrainingLoopStats } from '../../streams/trainingLoop';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
-import type { CameraStateName } from '../../streams/CameraState';
+import type { CameraStateName } from '../types/CameraStateName';
 import { AgentServer } from '../serve/AgentServer';
 import { buildSources, type AgentSource } from './buildSources';
 import { EmbeddingService } from './EmbeddingService';
 import { EmbedLoop } from './EmbedLoop';
 import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
-import { WorkerTrainer, type TrainerHandle } from './WorkerTrainer';
+import { WorkerTrainer, type TrainerHandle } from '../train/WorkerTrainer';
 import { statusLine } from './statusLine';
 import { createLogger } from './createLogger';
-import { LiveProbe } from '../eval/LiveProbe';
+import { LiveProbe } from '../probe/LiveProbe';
 import { registerSecret, registerUrlCredentials } from '../util/redactSecrets';
-import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from './messages';
+import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../types/messages';
 
 export interface AgentStarted {
   url: string;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { AgentEvent, StatsMessage } from './messages';
+import type { AgentEvent, StatsMessage } from '../types/messages';
 
 /** The agent's Prometheus metrics (the server adds its own to the same registry). */
 export class AgentMetrics {

@@ -4,9 +4,9 @@ import type { Frame } from '../../streams/Frame';
 import type { StreamLogger } from '../../streams/Logger';
 import type { AgentConfig } from '../../config/schema';
 import type { EmbeddingService } from './EmbeddingService';
-import type { TeacherSnapshot } from './TrainerService';
+import type { TeacherSnapshot } from '../train/TrainerService';
 import type { StreamDetectors } from './StreamDetectors';
-import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from './messages';
+import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from '../types/messages';
 import type { AgentMetrics } from './AgentMetrics';
 
 export interface EmbedLoopSinks {

@@ -5,7 +5,7 @@ import type { ModelConfig } from '../model/modelSizes';
 import { framesToTensor } from '../views/framesToTensor';
 import { Normalize } from '../views/Normalize';
 import type { Frame } from '../../streams/Frame';
-import type { TeacherSnapshot } from './TrainerService';
+import type { TeacherSnapshot } from '../train/TrainerService';
 
 export interface FrameEmbeddings {
   normalized: Float32Array[];

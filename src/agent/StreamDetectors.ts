@@ -1,9 +1,9 @@
 import type { NoveltyDetector, NoveltyResult } from '../detect/NoveltyDetector';
 import type { MMDDriftDetector } from '../detect/MMDDriftDetector';
-import { createDriftDetector, createNoveltyDetector } from './detectorFactory';
+import { createDriftDetector, createNoveltyDetector } from '../detect/detectorFactory';
 import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
-import type { AgentEvent } from './messages';
+import type { AgentEvent } from '../types/messages';
 
 interface PerStream {
   novelty: NoveltyDetector<Frame>;

@@ -3,7 +3,7 @@ import { ReplayBuffer, type ReplayPolicy } from '../../streams/ReplayBuffer';
 import { trainingLoop } from '../../streams/trainingLoop';
 import type { Frame } from '../../streams/Frame';
 import { Random } from '../util/Random';
-import type { TrainerService } from '../agent/TrainerService';
+import type { TrainerService } from '../train/TrainerService';
 import type { StepResult } from '../train/Trainer';
 
 export interface Budget {

@@ -7,7 +7,7 @@ import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { silentLogger } from '../../streams/Logger';
 import { configSchema } from '../../config/schema';
-import { createDriftDetector, type DetectSettings } from '../agent/detectorFactory';
+import { createDriftDetector, type DetectSettings } from '../detect/detectorFactory';
 import { backboneFeatures } from './featureExtraction';
 import { runStreamTraining } from './StreamTrainingRun';
 import { openEvalTrainer, type RecipeOverrides } from './evalTrainer';

@@ -1,5 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
-import type { EmbeddingMessage } from '../agent/messages';
+import type { EmbeddingMessage } from '../types/messages';
 import type { StreamLogger } from '../../streams/Logger';
 import type { ClientConnection } from './ClientConnection';
 import { boolParam, checkStreams, ControlError, ControlMessage, listParam } from './ControlMessages';

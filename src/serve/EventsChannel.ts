@@ -1,5 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
-import type { AgentEvent } from '../agent/messages';
+import type { AgentEvent } from '../types/messages';
 import type { StreamLogger } from '../../streams/Logger';
 import type { ClientConnection } from './ClientConnection';
 import { checkStreams, ControlError, ControlMessage, EVENT_TYPES, EventTypeName, listParam } from './ControlMessages';

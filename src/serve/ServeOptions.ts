@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { AgentHub } from '../agent/messages';
+import type { AgentHub } from '../types/messages';
 import type { StreamLogger } from '../../streams/Logger';
 import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 

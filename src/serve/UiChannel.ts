@@ -1,5 +1,5 @@
 import type { Subscription } from 'rxjs';
-import type { AgentEvent, AgentHub, AttentionMessage, StatsMessage, ThumbnailMessage } from '../agent/messages';
+import type { AgentEvent, AgentHub, AttentionMessage, StatsMessage, ThumbnailMessage } from '../types/messages';
 import type { StreamLogger } from '../../streams/Logger';
 import type { ClientConnection } from './ClientConnection';
 import { Pca2d, PcaResult } from './Pca2d';

@@ -4,7 +4,7 @@
  * back into training.
  */
 import type { Observable } from 'rxjs';
-import type { CameraStateName } from '../../streams/CameraState';
+import type { CameraStateName } from './CameraStateName';
 
 /** One teacher embedding of one frame. */
 export interface EmbeddingMessage {
