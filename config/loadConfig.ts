@@ -143,6 +143,9 @@ export function resolveConfig(layers: ConfigLayer[]): AgentConfig {
       const o = origin.get(key);
       if (o) return o;
     }
+    // a value of the wrong shape (an object where a list belongs): where its fields came from
+    const prefix = `${path.filter((k) => typeof k !== 'number').join('.')}.`;
+    for (const [k, o] of origin) if (k.startsWith(prefix)) return o;
     return 'defaults';
   };
   const problems = r.error.issues.map((issue) => {

@@ -157,6 +157,8 @@ export const configSchema = z
         allowedHosts: list(hostName),
         /** Page origins that may open the websockets besides the same origin and loopback pages; "*" turns the check off. */
         allowedOrigins: list(pageOrigin),
+        /** Concurrent /ingest connections. */
+        maxIngestConnections: z.number().int().min(1).default(16),
         /** Accept /ingest/<id> for any valid id, not only the declared ws: sources (then at most maxStreams of them). */
         openIngest: z.boolean().default(false),
         /** Undeclared ingest streams kept at once with openIngest; the least recently used one is forgotten for a new one. */

@@ -182,6 +182,7 @@ export class Agent {
       allowedOrigins: srv.allowedOrigins,
       limits: {
         maxClients: srv.maxClients,
+        maxIngestConnections: srv.maxIngestConnections,
         maxConnectionsPerAddress: srv.maxConnectionsPerAddress,
         messagesPerSecond: srv.messagesPerSec,
         messageBurst: Math.max(1, 2 * srv.messagesPerSec),

@@ -5,6 +5,7 @@ import { defaultLogger, StreamLogger } from '../Logger';
 import { StreamLru } from '../StreamLru';
 import { TokenBucket } from '../../src/util/TokenBucket';
 import type { Fit } from './decodeImage';
+import { FairScheduler } from './FairScheduler';
 import { IngestDecoder, IngestErrorCode, IngestProblem } from './IngestDecoder';
 
 export { encodeRawRgb, RAW_HEADER_BYTES, RAW_MAGIC } from './IngestDecoder';
@@ -35,8 +36,14 @@ export interface WebSocketIngestOptions {
   maxBytes?: number;
   /** Largest image in pixels, checked in the header before decoding. Default: defaultMaxInputPixels(width, height). */
   maxInputPixels?: number;
-  /** Messages waiting for the decoder per connection; beyond this the oldest is dropped (counted). Default 2. */
+  /**
+   * Messages waiting for the decoder per connection (four times as many for a producer whose frames decode); beyond
+   * this, or beyond maxPendingBytesPerConnection (default 8 MiB), the oldest is dropped, counted, and the client told. Default 2.
+   */
   maxPendingPerConnection?: number;
+  maxPendingBytesPerConnection?: number;
+  /** Images decoded at once, all connections together; the next slot goes to the connection whose messages fail least. Default 2. */
+  decodeConcurrency?: number;
   /** A producer that sends no decodable frame for this long is closed (4408), freeing the stream id. Default 10 s; 0: never. */
   idleTimeoutMs?: number;
   /** Messages per second per connection (token bucket with burst messageBurst); the excess is answered rate_limited. Default 60, burst 120. */
@@ -92,8 +99,10 @@ export class WebSocketIngest {
   private readonly declared: Set<string>;
   private readonly lru: StreamLru;
   private readonly decoder: IngestDecoder;
+  private readonly scheduler: FairScheduler<{ failRate: number }>;
   private readonly maxBytes: number;
   private readonly maxPending: number;
+  private readonly maxPendingBytes: number;
   private readonly idleMs: number;
   private readonly log: StreamLogger;
   private closed = false;
@@ -107,6 +116,9 @@ export class WebSocketIngest {
     this.decoder = new IngestDecoder({ width: o.width, height: o.height, fit: o.fit, maxInputPixels: o.maxInputPixels });
     this.maxBytes = o.maxBytes ?? 4 * 1024 * 1024;
     this.maxPending = Math.max(1, o.maxPendingPerConnection ?? 2);
+    this.maxPendingBytes = Math.max(this.maxBytes, o.maxPendingBytesPerConnection ?? 8 * 1024 * 1024);
+    // A connection whose messages mostly fail never holds the last decode slot.
+    this.scheduler = new FairScheduler(o.decodeConcurrency ?? 2, (c) => c.failRate, 0.5);
     this.idleMs = o.idleTimeoutMs ?? 10_000;
     this.log = o.logger ?? defaultLogger();
   }
@@ -178,14 +190,16 @@ export class WebSocketIngest {
     st.connections++;
     this.sockets.add(socket);
     this.producers.set(streamId, socket);
-    const pending: Buffer[] = [];
-    let busy = false;
+    // How often this connection's messages fail (moving average): the decoder serves clean producers first.
+    const conn = { failRate: 0 };
+    const outcome = (failed: boolean) => (conn.failRate = 0.9 * conn.failRate + (failed ? 0.1 : 0));
     let open = true;
     const rate = new TokenBucket(this.o.messagesPerSecond ?? 60, this.o.messageBurst ?? 120);
 
     const reply = (code: IngestErrorCode, message: string) => {
       st.errors++;
       st.errorsByCode[code] = (st.errorsByCode[code] ?? 0) + 1;
+      outcome(true);
       this.log.debug({ streamId, code, message }, 'ingest: bad message');
       if (!this.replyTo(socket, code, message)) st.repliesSkipped++;
     };
@@ -199,30 +213,27 @@ export class WebSocketIngest {
         : undefined;
     idle?.unref();
 
-    const pump = async () => {
-      if (busy) return;
-      busy = true;
+    const decode = async (msg: Buffer) => {
+      if (this.closed || !open) return;
       try {
-        while (pending.length > 0 && !this.closed && open) {
-          const msg = pending.shift()!;
-          try {
-            const rgb = await this.decoder.decode(msg);
-            // The producer left or the stream was forgotten while decoding: nothing may be kept for it now.
-            if (this.closed || !open) return;
-            const index = this.nextIndex.get(streamId) ?? 0;
-            this.nextIndex.set(streamId, index + 1);
-            st.frames++;
-            idle?.refresh();
-            if (!this.declared.has(streamId)) this.lru.touch(streamId);
-            this.subject.next({ streamId, t: Date.now(), index, width: this.o.width, height: this.o.height, rgb });
-          } catch (e) {
-            if (e instanceof IngestProblem) reply(e.code, e.message);
-            else reply('decode_failed', `cannot decode image: ${(e as Error).message}`);
-          }
-        }
-      } finally {
-        busy = false;
+        const rgb = await this.decoder.decode(msg);
+        // The producer left or the stream was forgotten while decoding: nothing may be kept for it now.
+        if (this.closed || !open) return;
+        const index = this.nextIndex.get(streamId) ?? 0;
+        this.nextIndex.set(streamId, index + 1);
+        st.frames++;
+        outcome(false);
+        idle?.refresh();
+        if (!this.declared.has(streamId)) this.lru.touch(streamId);
+        this.subject.next({ streamId, t: Date.now(), index, width: this.o.width, height: this.o.height, rgb });
+      } catch (e) {
+        if (e instanceof IngestProblem) reply(e.code, e.message);
+        else reply('decode_failed', `cannot decode image: ${(e as Error).message}`);
       }
+    };
+    const dropped = () => {
+      st.dropped++;
+      if (!this.replyTo(socket, 'dropped', 'frames arrive faster than they decode: dropped the oldest waiting one')) st.repliesSkipped++;
     };
 
     socket.on('message', (data: RawData, isBinary: boolean) => {
@@ -246,13 +257,9 @@ export class WebSocketIngest {
         if (e instanceof IngestProblem) return reply(e.code, e.message);
         throw e;
       }
-      pending.push(buf);
-      if (pending.length > this.maxPending) {
-        pending.shift();
-        st.dropped++;
-        if (!this.replyTo(socket, 'dropped', `frames arrive faster than they decode: dropped the oldest of ${this.maxPending + 1} waiting`)) st.repliesSkipped++;
-      }
-      void pump();
+      // A producer whose frames decode may queue more (an event-loop stall delivers its frames in a burst).
+      const jobs = conn.failRate < 0.5 ? 4 * this.maxPending : this.maxPending;
+      this.scheduler.enqueue(conn, () => decode(buf), buf.length, { jobs, bytes: this.maxPendingBytes }, dropped);
     });
     // ws emits 'error' on protocol violations; unhandled it would crash the process.
     socket.on('error', (err) => this.log.warn({ streamId, err: err.message }, 'ingest: socket error'));
@@ -262,13 +269,14 @@ export class WebSocketIngest {
       this.sockets.delete(socket);
       if (this.producers.get(streamId) === socket) this.producers.delete(streamId);
       st.connections--;
-      pending.length = 0;
+      this.scheduler.cancel(conn);
     });
   }
 
   /** Forgets an undeclared stream: its counters and frame numbering (its producer, if any, is closed). */
   remove(streamId: string): void {
     this.producers.get(streamId)?.close(1001, 'stream removed');
+    this.producers.delete(streamId);
     this.stats.delete(streamId);
     this.nextIndex.delete(streamId);
     this.lru.delete(streamId);

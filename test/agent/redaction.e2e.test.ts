@@ -93,14 +93,16 @@ function listen(url: string, done: (texts: string[]) => boolean, timeoutMs = 60_
     let out = '';
     let code = 0;
     try {
-      execFileSync(process.execPath, [CLI, 'run', '--config', bad], { stdio: 'pipe', env: { ...process.env, DINO_TOKEN: '' } });
+      const env = { ...process.env };
+      delete env['DINO_TOKEN'];
+      execFileSync(process.execPath, [CLI, 'run', '--config', bad], { stdio: 'pipe', env });
     } catch (e) {
       const err = e as { status: number; stderr: Buffer };
       code = err.status;
       out = err.stderr.toString();
     }
     expect(code).toBe(2);
-    expect(out).toMatch(/sources = \{"kind":"url","url":"rtsp:\/\/\*\*\*@127\.0\.0\.1:1\/x"\}/);
+    expect(out).toMatch(/sources = \{"kind":"url","url":"rtsp:\/\/\*\*\*@127\.0\.0\.1:1\/x"\} \(from config file .*bad\.json\)/);
     expect(out).toMatch(/server\.token = \(hidden, 5 characters\)/);
     expect(out).not.toContain(SECRET);
     expect(out).not.toContain('"short"');
