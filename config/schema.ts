@@ -10,6 +10,8 @@ const streamId = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters of letters, digits, "_", "." or "-"' });
 const fps = z.number().positive().max(120);
+/** Frames per second of a source that does not set its own (and of a pushed stream no `ws` source declares). */
+export const DEFAULT_SOURCE_FPS = 10;
 
 /** A list from config (an array) or from env and flags (a comma-separated string). */
 const list = <T extends z.ZodType>(item: T) =>
@@ -21,7 +23,7 @@ const pageOrigin = z.string().refine((v) => v === '*' || /^https?:\/\/[^/?#\s]+\
   error: 'must be an origin: scheme, host and optional port, no path (https://dash.example.com, http://10.0.0.5:3000), or "*"',
 });
 
-const sourceBase = { id: streamId.optional(), fps: fps.default(10) };
+const sourceBase = { id: streamId.optional(), fps: fps.default(DEFAULT_SOURCE_FPS) };
 
 export const sourceSchema = z.discriminatedUnion('kind', [
   z
@@ -53,7 +55,8 @@ export const sourceSchema = z.discriminatedUnion('kind', [
       shuffle: z.boolean().default(true),
     })
     .strict(),
-  z.object({ kind: z.literal('ws'), id: streamId }).strict(),
+  /** Frames pushed to /ingest/<id>; `fps` caps what is used of them (a client may push faster). */
+  z.object({ kind: z.literal('ws'), id: streamId, fps: fps.default(DEFAULT_SOURCE_FPS) }).strict(),
   z
     .object({
       kind: z.literal('synthetic'),

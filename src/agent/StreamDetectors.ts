@@ -35,7 +35,7 @@ export class StreamDetectors {
   observe(frame: Frame, embedding: Float32Array, teacherStep: number): { novelty: NoveltyResult; events: AgentEvent[] } {
     const s = this.forStream(frame.streamId);
     const events: AgentEvent[] = [];
-    const novelty = s.novelty.update(embedding, { teacherVersion: teacherStep, t: frame.t, payload: frame });
+    const novelty = s.novelty.update(embedding, { teacherStep: teacherStep, t: frame.t, payload: frame });
     if (novelty.event) {
       events.push({
         type: 'novelty',

@@ -5,7 +5,7 @@ import type { ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
 import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../util/Logger';
 import { configSchema } from '../../config/schema';
 import { createDriftDetector, type DetectSettings } from '../detect/detectorFactory';
 import { backboneFeatures } from './featureExtraction';

@@ -1,7 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import type { RawData, WebSocket } from 'ws';
 import { Frame } from '../Frame';
-import { defaultLogger, StreamLogger } from '../Logger';
+import { defaultLogger, Logger } from '../../src/util/Logger';
 import { StreamLru } from '../StreamLru';
 import { TokenBucket } from '../../src/util/TokenBucket';
 import type { Fit } from './decodeImage';
@@ -51,7 +51,7 @@ export interface WebSocketIngestOptions {
   messageBurst?: number;
   /** Error replies are skipped while the socket has this much unsent (a client that never reads). Default 256 KiB. */
   maxReplyBacklogBytes?: number;
-  logger?: StreamLogger;
+  logger?: Logger;
 }
 
 /** Why an upgrade to /ingest/<id> is refused: the HTTP status to answer with. */
@@ -104,7 +104,7 @@ export class WebSocketIngest {
   private readonly maxPending: number;
   private readonly maxPendingBytes: number;
   private readonly idleMs: number;
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
   private closed = false;
 
   constructor(private readonly o: WebSocketIngestOptions) {

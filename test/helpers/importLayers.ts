@@ -20,6 +20,8 @@ export const LAYERS: Record<string, readonly string[]> = {
   'src/detect': ['streams', 'src/util', 'src/types', 'config'],
   'src/probe': ['src/detect', 'src/util', 'src/types'],
   'src/serve': ['streams', 'src/util', 'src/types', 'config'],
+  // a subscriber to a running agent: the wire codec and the message types, nothing of the agent itself
+  'src/client': ['src/serve', 'src/util', 'src/types'],
   'src/agent': [
     'src/serve', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/model', 'src/ops', 'src/backend', 'streams',
     'src/util', 'src/types', 'config',

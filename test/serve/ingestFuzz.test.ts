@@ -3,7 +3,7 @@
  * of 4000x4000 and 65535x65535, 16-bit PNG and APNG, beside one well-behaved producer, through the real server.
  */
 import { AgentServer } from '../../src/serve/AgentServer';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { buildCorpus, FuzzCorpus, fuzzSocket, goodProducer } from '../../scripts/ingestFuzz';
 import { FakeHub } from './fakeHub';

@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'os';
 import { AgentServer } from '../../src/serve/AgentServer';
 import { isLoopbackName, OriginPolicy } from '../../src/serve/OriginPolicy';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { waitFor } from '../streams/waitFor';
 import { FakeHub } from './fakeHub';
