@@ -122,6 +122,7 @@ export class Agent {
       config: cfg,
       sources,
       pushed$: ingest.frames$,
+      forget$: ingest.evicted$,
       trainer: this.trainer,
       teacher: this.teacher,
       detectors: new StreamDetectors(cfg.detect),

@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Summary, type Registry } from 'prom-client';
 import type { AgentEvent, StatsMessage } from '../types/messages';
 
 /** The agent's Prometheus metrics (the server adds its own to the same registry). */
@@ -17,6 +17,7 @@ export class AgentMetrics {
   private readonly collapsed: Gauge;
   private readonly teacherStep: Gauge;
   private readonly probe: Gauge;
+  readonly embeddingRound: Summary;
 
   constructor(registry: Registry) {
     const g = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
@@ -35,6 +36,18 @@ export class AgentMetrics {
     this.collapsed = g('dino_collapse_alert', '1 while a collapse alert is active');
     this.teacherStep = g('dino_embedder_teacher_step', 'Training step of the teacher copy used for embeddings');
     this.probe = g('dino_probe_knn_top1', 'Live k-NN top-1 accuracy on the probe set (when configured)');
+    this.embeddingRound = new Summary({
+      name: 'dino_embedding_round_ms',
+      help: 'Duration of an embedding round (the teacher on each stream\'s newest frame), over the last minute',
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 60,
+      ageBuckets: 6,
+      registers: [registry],
+    });
+  }
+
+  onEmbeddingRound(ms: number): void {
+    this.embeddingRound.observe(ms);
   }
 
   onStats(s: StatsMessage): void {
@@ -59,6 +72,11 @@ export class AgentMetrics {
 
   onNovelty(streamId: string, calibrated: number): void {
     if (Number.isFinite(calibrated)) this.novelty.set({ stream: streamId }, calibrated);
+  }
+
+  /** Drops a forgotten stream's series (fps, dropped frames, novelty), so /metrics does not keep every id ever seen. */
+  removeStream(streamId: string): void {
+    for (const g of [this.streamFps, this.streamDropped, this.novelty]) g.remove({ stream: streamId });
   }
 
   onTeacher(step: number): void {

@@ -22,6 +22,16 @@ export class StreamDetectors {
 
   constructor(private readonly d: AgentConfig['detect']) {}
 
+  /** Streams with detectors. */
+  streamIds(): string[] {
+    return [...this.streams.keys()];
+  }
+
+  /** Forgets a stream's detectors (its novelty bank and drift windows). */
+  remove(streamId: string): boolean {
+    return this.streams.delete(streamId);
+  }
+
   private forStream(streamId: string): PerStream {
     let s = this.streams.get(streamId);
     if (!s) {

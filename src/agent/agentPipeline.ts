@@ -36,8 +36,10 @@ export interface AgentSinks {
 export interface AgentPipelineParts {
   config: AgentConfig;
   sources: AgentSources;
-  /** Frames pushed to /ingest/<id> (any valid id, declared or not). */
+  /** Frames pushed to /ingest/<id> (declared ids, or any with open ingest). */
   pushed$: Observable<Frame>;
+  /** Pushed streams the ingest forgot (open ingest keeps at most maxStreams): every per-stream state drops them. */
+  forget$?: Observable<string>;
   /** The trainer worker; null runs no training and never refreshes the teacher copy. */
   trainer: TrainerHandle | null;
   /** The main-thread teacher copy, loaded. */
@@ -73,31 +75,34 @@ interface EmbeddedRound {
  */
 export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const { config: cfg, trainer, teacher, detectors, sinks, metrics, rates, log } = p;
+  const forget$ = p.forget$ ?? EMPTY;
   const drops = new DropCounter();
   let probeTop1: number | undefined;
 
   const frames$ = merge(
     ...p.sources.paced.map((s) => s.frames$),
-    p.pushed$.pipe(throttleFps((id) => p.sources.pushed.get(id) ?? DEFAULT_SOURCE_FPS)),
+    p.pushed$.pipe(throttleFps((id) => p.sources.pushed.get(id) ?? DEFAULT_SOURCE_FPS, { forget$ })),
   ).pipe(
     tap((f) => rates.onFrame(f)),
-    fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops }),
+    fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops, forget$ }),
     share(),
   );
 
   const collapse = new CollapseMonitor({ warmupSteps: cfg.detect.collapseWarmupSteps });
   const size = cfg.train.frameSize;
+  const buffer = new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size });
   const training$ =
     trainer && cfg.train.enabled
       ? frames$.pipe(
           trainingLoop({
-            buffer: new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size }),
+            buffer,
             runner: trainer,
             batchSize: cfg.train.batchSize,
             updatesPerFrame: cfg.train.updatesPerFrame,
             upstreamDrops: drops,
+            forget$,
           }),
-          map((s) => statsMessage(s, rates, probeTop1)),
+          map((s) => statsMessage(s, rates, buffer.countsByStream(), probeTop1)),
           tap((m) => sinks.stats.next(m)),
           concatMap((m) => collapseEvents(collapse, m, log)),
           tap((e) => sinks.events.next(e)),
@@ -108,6 +113,16 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
         )
       : EMPTY;
 
+  // Streams the configuration names go in every round; streams opened by ingest clients (open ingest) fill at most
+  // openStreamsPerRound places, those waiting longest first, so a crowd of them cannot slow every round.
+  const configured = new Set([...p.sources.paced.map((s) => s.id), ...p.sources.pushed.keys()]);
+  const boundOpenStreams = (fresh: Frame[]): Frame[] => {
+    const open = fresh.filter((f) => !configured.has(f.streamId));
+    if (open.length <= cfg.embed.openStreamsPerRound) return fresh;
+    const keep = new Set(open.slice(0, cfg.embed.openStreamsPerRound));
+    return fresh.filter((f) => configured.has(f.streamId) || keep.has(f));
+  };
+
   let attentionDue = 0;
   let attentionTurn = 0;
   const embedRound = (frames: Frame[]): Observable<EmbeddedRound> =>
@@ -115,11 +130,14 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
       teacher.exclusive(async () => {
         const attention = cfg.embed.attentionEverySec > 0 && Date.now() >= attentionDue;
         if (attention) attentionDue = Date.now() + cfg.embed.attentionEverySec * 1000;
-        return { frames, out: await teacher.embed(frames, { attention }), teacherStep: teacher.teacherStep };
+        const t0 = performance.now();
+        const out = await teacher.embed(frames, { attention });
+        metrics.onEmbeddingRound(performance.now() - t0);
+        return { frames, out, teacherStep: teacher.teacherStep };
       }),
     ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed')));
   const embedding$ = frames$.pipe(
-    latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound),
+    latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound, { forget$, select: boundOpenStreams }),
     concatMap((round) =>
       defer(() =>
         merge(
@@ -134,7 +152,10 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const thumbnails$ =
     cfg.embed.thumbnailFps > 0
       ? frames$.pipe(
-          latestPerStreamRounds(interval(1000 / cfg.embed.thumbnailFps), (latest) => from(latest).pipe(concatMap((f) => thumbnail(f, log)))),
+          latestPerStreamRounds(interval(1000 / cfg.embed.thumbnailFps), (latest) => from(latest).pipe(concatMap((f) => thumbnail(f, log))), {
+            forget$,
+            select: boundOpenStreams,
+          }),
           tap((m) => sinks.thumbnails.next(m)),
         )
       : EMPTY;
@@ -180,7 +201,17 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
       )
     : EMPTY;
 
-  return merge(training$, embedding$, thumbnails$, cameras$, teacherRefresh$, probe$).pipe(ignoreElements());
+  // The state outside the operators: detectors, per-stream rates and drops, metric series.
+  const forgotten$ = forget$.pipe(
+    tap((id) => {
+      detectors.remove(id);
+      rates.remove(id);
+      drops.remove(id);
+      metrics.removeStream(id);
+    }),
+  );
+
+  return merge(training$, embedding$, thumbnails$, cameras$, teacherRefresh$, probe$, forgotten$).pipe(ignoreElements());
 }
 
 /**
@@ -191,7 +222,7 @@ function mixPeriodMs(cfg: AgentConfig): number {
   return 500 / Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps));
 }
 
-function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, probeTop1: number | undefined): StatsMessage {
+function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, buffered: Record<string, number>, probeTop1: number | undefined): StatsMessage {
   const r = s.stats;
   rates.onDropped(s.dropped);
   return {
@@ -208,7 +239,7 @@ function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, prob
     teacherTemp: r.teacherTemp,
     stepMs: s.stepMs,
     imagesPerSec: s.imagesPerSec,
-    streams: rates.summary(),
+    streams: rates.summary(buffered),
     bufferSize: s.bufferSize,
     ...(probeTop1 !== undefined ? { probeTop1 } : {}),
   };

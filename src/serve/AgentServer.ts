@@ -50,6 +50,7 @@ export class AgentServer {
   private readonly assets = new StaticAssets();
   private readonly healthStaleMs: number;
   private statsSub?: Subscription;
+  private readonly evictions?: Subscription;
   private lastStats?: { receivedAt: number; t: number; step: number };
   private startedAt = Date.now();
   private listening?: { port: number; host: string };
@@ -72,6 +73,11 @@ export class AgentServer {
     this.embeddings = new EmbeddingsChannel(o.hub.embeddings$, this.limits, this.metrics, this.log);
     this.events = new EventsChannel(o.hub.events$, this.limits, this.metrics, this.log);
     this.ui = new UiChannel(o.hub, this.limits, this.metrics, this.log, dash);
+    // Streams the ingest forgot leave the metrics and the dashboard's state.
+    this.evictions = o.ingest?.evicted$.subscribe((id) => {
+      this.metrics.removeStream(id);
+      this.ui.forget(id);
+    });
     this.channels = new Map<string, SubscriberChannel<unknown, unknown>>([
       ['/embeddings', this.embeddings as SubscriberChannel<unknown, unknown>],
       ['/events', this.events as SubscriberChannel<unknown, unknown>],
@@ -120,6 +126,7 @@ export class AgentServer {
   async stop(graceMs = 500): Promise<void> {
     this.heartbeat.stop();
     this.statsSub?.unsubscribe();
+    this.evictions?.unsubscribe();
     for (const c of this.channels.values()) c.stop();
     const sockets = [...this.controlWss.clients, ...this.ingestWss.clients];
     await Promise.all(

@@ -25,6 +25,8 @@ export interface TrainingLoopOptions<S> {
   /** Drops counted upstream (fairMix) to report alongside the buffer's rejections. */
   upstreamDrops?: DropCounter;
   now?: () => number;
+  /** Streams to forget: their frames leave the buffer and their counts the stats. */
+  forget$?: Observable<string>;
 }
 
 export interface TrainingLoopStats<S> {
@@ -128,6 +130,11 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
         );
     };
 
+    const forgetting = o.forget$?.subscribe((id) => {
+      o.buffer.remove(id);
+      delete received[id];
+      delete rejected[id];
+    });
     const sub = frames$.subscribe({
       next: (f) => {
         received[f.streamId] = (received[f.streamId] ?? 0) + 1;
@@ -145,6 +152,7 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
     return () => {
       stopped = true;
       sub.unsubscribe();
+      forgetting?.unsubscribe();
     };
   });
 }

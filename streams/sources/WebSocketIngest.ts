@@ -32,6 +32,8 @@ export interface WebSocketIngestOptions {
   open?: boolean;
   /** Undeclared streams kept at once (open only); a new one evicts the least recently used one without a producer. Default 64. */
   maxStreams?: number;
+  /** Evicted ids are announced on evicted$ at once and again this much later (frames in flight). Default 2 s. */
+  forgetAgainMs?: number;
   /** Largest accepted message in bytes (default 4 MiB). Give the ws server a maxPayload above this, or ws closes the connection (1009) before we can answer. */
   maxBytes?: number;
   /** Largest image in pixels, checked in the header before decoding. Default: defaultMaxInputPixels(width, height). */
@@ -90,7 +92,7 @@ export class WebSocketIngest {
   private readonly subject = new Subject<Frame>();
   readonly frames$: Observable<Frame> = this.subject.asObservable();
   private readonly evictions = new Subject<string>();
-  /** Undeclared stream ids forgotten to make room (open ingest): drop everything kept for them. */
+  /** Undeclared stream ids forgotten to make room (open ingest): drop everything kept for them (announced twice, see forgetAgainMs). */
   readonly evicted$: Observable<string> = this.evictions.asObservable();
   private readonly stats = new Map<string, IngestStreamStats>();
   private readonly nextIndex = new Map<string, number>();
@@ -295,6 +297,11 @@ export class WebSocketIngest {
     this.remove(streamId);
     this.log.debug({ streamId }, 'ingest: forgot the least recently used open stream');
     this.evictions.next(streamId);
+    // Again a little later, unless the id came back: frames already on their way downstream (a mixer's queue, an
+    // embedding round) may have recreated state for it after the first announcement.
+    setTimeout(() => {
+      if (!this.closed && !this.lru.has(streamId)) this.evictions.next(streamId);
+    }, this.o.forgetAgainMs ?? 2000).unref();
   }
 
   /** Sends an error message unless the client is not reading its replies; false when skipped. */

@@ -5,7 +5,7 @@ import type { Frame } from '../../streams/Frame';
 import { silentLogger } from '../../src/util/Logger';
 import { CLOSE_BUSY, CLOSE_IDLE, WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { sleep, waitFor } from '../streams/waitFor';
-import { FakeHub } from './fakeHub';
+import { embedding, FakeHub } from './fakeHub';
 import { refusedUpgrade, TestClient } from './wsClient';
 
 const CAT = readFileSync(resolve(__dirname, '../../../shared/data/cifar10/train/cat/0000.jpg'));
@@ -128,5 +128,62 @@ describe('ingest and websocket limits', () => {
     a.close();
     await waitFor(() => server.clientCounts()['/events'] === 0, 2000, 'the server saw the close');
     await open('/events');
+  });
+});
+
+describe('open ingest: a forgotten stream leaves the server', () => {
+  it("its ingest metric series and the dashboard's status entry go when the ingest evicts it", async () => {
+    const hub = new FakeHub();
+    const ingest = new WebSocketIngest({ width: 16, height: 16, open: true, maxStreams: 2, forgetAgainMs: 60_000, logger: silentLogger });
+    const server = new AgentServer({ hub, ingest, port: 0, log: silentLogger, env: {}, dashboard: { statusIntervalMs: 50 } });
+    const base = `ws://127.0.0.1:${(await server.start()).port}`;
+    const ui = await TestClient.open(`${base}/ui`);
+    try {
+      for (const id of ['a', 'b', 'c']) {
+        const c = await TestClient.open(`${base}/ingest/${id}`);
+        c.ws.send(CAT);
+        await waitFor(() => ingest.statsFor(id).frames === 1, 5000, `a frame of ${id}`);
+        hub.embeddingsS.next(embedding(id, 1));
+        if (id === 'b') {
+          const m = await server.registry.metrics();
+          expect(m).toMatch(/dino_serve_ingest_frames_total\{stream="a"\} 1/);
+          await ui.waitJson((s) => s.type === 'status' && s.streams.some((x: { streamId: string }) => x.streamId === 'a'), 'a on the dashboard');
+        }
+        c.close();
+        await waitFor(() => server.clientCounts()['/ingest'] === 0, 2000, 'closed');
+      }
+      const m = await server.registry.metrics();
+      expect(m).not.toMatch(/stream="a"/);
+      expect(m).toMatch(/dino_serve_ingest_frames_total\{stream="c"\} 1/);
+      const from = ui.json.length;
+      const status = await ui.waitJson((s) => s.type === 'status', 'a status after the eviction', from);
+      expect(status.streams.map((x: { streamId: string }) => x.streamId).sort()).toEqual(['b', 'c']);
+    } finally {
+      ui.close();
+      await server.stop();
+      ingest.close();
+    }
+  });
+});
+
+describe('idle sockets holding every ingest slot', () => {
+  it('are closed after the idle timeout, and the declared producer then connects', async () => {
+    const ids = ['s1', 's2', 's3', 'cam'];
+    const ingest = new WebSocketIngest({ width: 16, height: 16, declared: ids, idleTimeoutMs: IDLE_MS, logger: silentLogger });
+    const server = new AgentServer({ hub: new FakeHub(), ingest, port: 0, log: silentLogger, env: {}, limits: { maxIngestConnections: 3 } });
+    const base = `ws://127.0.0.1:${(await server.start()).port}`;
+    try {
+      const squatters = await Promise.all(['s1', 's2', 's3'].map((id) => TestClient.open(`${base}/ingest/${id}`)));
+      expect(await refusedUpgrade(`${base}/ingest/cam`)).toMatchObject({ status: 503, body: { code: 'too_many_clients' } });
+      await waitFor(() => squatters.every((q) => q.closed?.code === CLOSE_IDLE), IDLE_MS + 3000, 'every squatter closed as idle');
+      await waitFor(() => server.clientCounts()['/ingest'] === 0, 2000, 'the server saw the closes');
+      const cam = await TestClient.open(`${base}/ingest/cam`);
+      cam.ws.send(CAT);
+      await waitFor(() => ingest.statsFor('cam').frames === 1, 5000, 'the producer\'s frame');
+      cam.close();
+    } finally {
+      await server.stop();
+      ingest.close();
+    }
   });
 });
