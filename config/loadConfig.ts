@@ -113,8 +113,12 @@ function describePath(path: PropertyKey[]): string {
   return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
 }
 
+/** The value at a path; a comma-separated string indexed by number gives its item (lists from env and flags). */
 function valueAt(obj: unknown, path: PropertyKey[]): unknown {
-  return path.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined), obj);
+  return path.reduce<unknown>((o, k) => {
+    if (typeof o === 'string' && typeof k === 'number') return o.split(',').map((x) => x.trim()).filter((x) => x.length > 0)[k];
+    return o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined;
+  }, obj);
 }
 
 /** Known keys of the object at `path` in a fully defaulted config, for "did you mean" hints. */
