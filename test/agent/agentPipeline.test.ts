@@ -65,6 +65,14 @@ class FakeTrainer implements TrainerHandle {
   }
 }
 
+const newSinks = (): AgentSinks => ({
+  embeddings: new Subject<EmbeddingMessage>(),
+  events: new Subject<AgentEvent>(),
+  stats: new Subject<StatsMessage>(),
+  thumbnails: new Subject<ThumbnailMessage>(),
+  attention: new Subject<AttentionMessage>(),
+});
+
 describe('agentPipeline', () => {
   beforeAll(async () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
@@ -92,13 +100,7 @@ describe('agentPipeline', () => {
       { id: 'flood', kind: 'file' as const, frames$: interval(20).pipe(mergeMap((i) => range(5 * i, 5)), map((i) => frame('flood', i))), state$: states },
     ];
     const pushed$ = new Subject<Frame>();
-    const sinks: AgentSinks = {
-      embeddings: new Subject<EmbeddingMessage>(),
-      events: new Subject<AgentEvent>(),
-      stats: new Subject<StatsMessage>(),
-      thumbnails: new Subject<ThumbnailMessage>(),
-      attention: new Subject<AttentionMessage>(),
-    };
+    const sinks = newSinks();
     const got = { embeddings: [] as EmbeddingMessage[], events: [] as AgentEvent[], stats: [] as StatsMessage[], thumbnails: [] as ThumbnailMessage[], attention: [] as AttentionMessage[] };
     const subs: Subscription[] = Object.entries(sinks).map(([k, s]) => (s as Subject<unknown>).subscribe((m) => (got[k as keyof typeof got] as unknown[]).push(m)));
 
@@ -203,13 +205,7 @@ describe('agentPipeline', () => {
       rounds.push(frames.map((f) => f.streamId));
       return realEmbed(frames, opts);
     });
-    const sinks: AgentSinks = {
-      embeddings: new Subject<EmbeddingMessage>(),
-      events: new Subject<AgentEvent>(),
-      stats: new Subject<StatsMessage>(),
-      thumbnails: new Subject<ThumbnailMessage>(),
-      attention: new Subject<AttentionMessage>(),
-    };
+    const sinks = newSinks();
     const stats: StatsMessage[] = [];
     const embedded: string[] = [];
     sinks.stats.subscribe((m) => stats.push(m));

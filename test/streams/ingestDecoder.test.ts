@@ -1,48 +1,10 @@
 import sharp from 'sharp';
-import { crc32 } from 'zlib';
 import * as decodeImage from '../../streams/sources/decodeImage';
 import { readImageHeader } from '../../streams/sources/imageHeader';
 import { defaultMaxInputPixels, encodeRawRgb, IngestDecoder, IngestProblem } from '../../streams/sources/IngestDecoder';
+import { apngOf as apng, jpegDeclaring, pngDeclaring } from '../../scripts/ingestFuzz';
 
 const solid = (w: number, h: number, channels: 3 | 4 = 3) => sharp({ create: { width: w, height: h, channels, background: { r: 10, g: 200, b: 30, alpha: 1 } } });
-
-/** A PNG chunk with its CRC. */
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-/** The PNG with its IHDR saying w x h (CRC fixed): a bomb's header on a small body. */
-function pngDeclaring(png: Buffer, w: number, h: number): Buffer {
-  const ihdr = Buffer.from(png.subarray(16, 29));
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  return Buffer.concat([png.subarray(0, 8), chunk('IHDR', ihdr), png.subarray(33)]);
-}
-
-/** An animated PNG: acTL (2 frames) right after IHDR. */
-function apng(png: Buffer): Buffer {
-  const actl = Buffer.alloc(8);
-  actl.writeUInt32BE(2, 0);
-  return Buffer.concat([png.subarray(0, 33), chunk('acTL', actl), png.subarray(33)]);
-}
-
-/** The JPEG with its SOF saying w x h. */
-function jpegDeclaring(jpeg: Buffer, w: number, h: number): Buffer {
-  const b = Buffer.from(jpeg);
-  for (let i = 2; i < b.length - 9; i++) {
-    if (b[i] === 0xff && b[i + 1]! >= 0xc0 && b[i + 1]! <= 0xc2) {
-      b.writeUInt16BE(h, i + 5);
-      b.writeUInt16BE(w, i + 7);
-      return b;
-    }
-  }
-  throw new Error('no SOF');
-}
 
 async function problemOf(d: IngestDecoder, msg: Buffer): Promise<IngestProblem> {
   try {
