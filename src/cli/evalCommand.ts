@@ -1,14 +1,16 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
 import type { Budget } from '../eval/StreamTrainingRun';
 import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
-import type { RecipeName } from '../train/recipes';
+import { RECIPE_NAMES, type RecipeName } from '../train/recipes';
+import { PretrainedError } from '../pretrained/PretrainedWeights';
 import { ImageFolderError } from '../probe/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
-import { CHECKPOINT_RECIPE, type RecipeOverrides } from '../eval/evalTrainer';
+import { CHECKPOINT_RECIPE, type EvalTraining, type RecipeOverrides } from '../eval/evalTrainer';
 import { REPLAY_POLICIES, type ReplayPolicy } from '../../streams/ReplayBuffer';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
 
@@ -25,6 +27,7 @@ interface CommonFlags {
   backend: string;
   json?: string;
   checkpoint?: string;
+  init?: string;
   evalAt?: string;
   /** --set key=value, repeatable (parseSets). */
   set?: string[];
@@ -49,7 +52,7 @@ function integer(name: string, v: string | undefined): number | undefined {
 
 function checkCommon(f: CommonFlags): void {
   if (!(f.model in MODEL_SIZES)) throw new Error(`--model must be one of ${Object.keys(MODEL_SIZES).join(', ')}, got "${f.model}"`);
-  if (f.recipe !== 'stream' && f.recipe !== 'paper') throw new Error(`--recipe must be stream or paper, got "${f.recipe}"`);
+  if (!(RECIPE_NAMES as readonly string[]).includes(f.recipe)) throw new Error(`--recipe must be one of ${RECIPE_NAMES.join(', ')}, got "${f.recipe}"`);
   if (!(REPLAY_POLICIES as readonly string[]).includes(f.bufferPolicy)) {
     throw new Error(`--buffer-policy must be one of ${REPLAY_POLICIES.join(', ')}, got "${f.bufferPolicy}"`);
   }
@@ -67,16 +70,35 @@ function addCommon(cmd: Command): Command {
 /** Model, training and output flags shared by every eval subcommand (the budget flags are not: drift has its own). */
 function addModelFlags(cmd: Command): Command {
   return cmd
-    .option('--model <name>', 'model size (micro, small, tiny, cifar)', 'cifar')
-    .option('--recipe <name>', 'training recipe: stream or paper', 'stream')
+    .option('--model <name>', `model size (${Object.keys(MODEL_SIZES).join(', ')})`, 'cifar')
+    .option('--recipe <name>', `training recipe: ${RECIPE_NAMES.join(', ')}`, 'stream')
     .option('--batch <n>', 'images per training step', '64')
     .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
     .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
     .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', 'auto')
     .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
+    .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (--model must be the preset of its shape)')
     .option('--json <file>', 'also write the results as JSON')
     .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
+}
+
+/** The flags every eval subcommand shares, checked: how it trains (or loads) its agent. */
+export function trainingOf(f: CommonFlags): EvalTraining {
+  checkCommon(f);
+  return {
+    model: f.model as ModelSizeName,
+    recipe: f.recipe as RecipeName,
+    batchSize: integer('batch', f.batch)!,
+    bufferSize: integer('buffer', f.buffer)!,
+    bufferPolicy: f.bufferPolicy as ReplayPolicy,
+    seed: Number(f.seed),
+    backend: { backend: f.backend as 'auto' },
+    checkpoint: f.checkpoint,
+    init: f.init,
+    overrides: parseSets(f.set),
+    log: (m) => console.error(m),
+  };
 }
 
 /** --set key=value pairs: numbers, booleans, else strings (the recipe's own type is checked when applied). */
@@ -108,7 +130,7 @@ export function knnTable(r: KnnEvalReport): string {
   const row = (name: string, a: Accuracy) => [name, f2(a.top1), f2(a.top5), ...(loo ? [f2(a.train_loo_top1 ?? NaN)] : [])];
   const rows = [
     row('raw pixels', r.raw_pixels),
-    row('random-init teacher', r.random_init),
+    row(r.init ? `init weights (${path.basename(r.init)})` : 'random-init teacher', r.random_init),
     row(`teacher (${trainedLabel(r)})`, r.teacher),
     row(`student (${trainedLabel(r)})`, r.student),
   ];
@@ -178,7 +200,7 @@ async function guarded(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
-    if (e instanceof ImageFolderError || e instanceof EvalInputError || (e instanceof Error && e.message.startsWith('--'))) {
+    if (e instanceof ImageFolderError || e instanceof EvalInputError || e instanceof PretrainedError || (e instanceof Error && e.message.startsWith('--'))) {
       console.error(`dino-stream eval: ${e.message}`);
       process.exit(2);
     }
@@ -198,23 +220,13 @@ export function registerEval(program: Command): void {
       .option('--save <dir>', 'keep the trained agent: a checkpoint at every evaluation, for --checkpoint or `run --checkpoint-dir`'),
   ).action((f: CommonFlags & { data: string; save?: string; trainLoo?: boolean }) =>
     guarded(async () => {
-      checkCommon(f);
       const report = await knnEval({
+        ...trainingOf(f),
         data: f.data,
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: positive('batch', f.batch)!,
         budget: budgetOf(f),
         marks: f.evalAt ? f.evalAt.split(',').map((s) => positive('eval-at', s)!) : undefined,
-        bufferSize: positive('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        seed: Number(f.seed),
-        backend: { backend: f.backend as 'auto' },
-        checkpoint: f.checkpoint,
-        overrides: parseSets(f.set),
         saveDir: f.save,
         trainLeaveOneOut: f.trainLoo ?? false,
-        log: (m) => console.error(m),
       });
       console.log(knnTable(report));
       if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));
@@ -230,23 +242,13 @@ export function registerEval(program: Command): void {
       .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)'),
   ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string }) =>
     guarded(async () => {
-      checkCommon(f);
       const report = await noveltyEval({
+        ...trainingOf(f),
         data: f.data,
         holdout: f.holdout.split(','),
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: integer('batch', f.batch)!,
         budget: budgetOf(f),
-        bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        seed: Number(f.seed),
-        backend: { backend: f.backend as 'auto' },
-        checkpoint: f.checkpoint,
         k: integer('k', f.k),
         limitPerClass: integer('limit-per-class', f.limitPerClass),
-        overrides: parseSets(f.set),
-        log: (m) => console.error(m),
       });
       console.log(noveltyTable(report));
       // per-image scores stay out of the file: the documented keys are the metrics
@@ -272,7 +274,7 @@ export function registerEval(program: Command): void {
       .option('--margin <x>', "and MMD^2 at least this many times the reference's own block statistic; 0 = off (agent default)", String(d.driftMargin)),
   ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; maxFrames?: string; seeds?: string; window: string; recent: string; alpha: string; minStatistic: string; margin: string }) =>
     guarded(async () => {
-      checkCommon(f);
+      const training = trainingOf(f);
       const alpha = positive('alpha', f.alpha)!;
       if (alpha >= 1) throw new Error(`--alpha must be below 1, got "${f.alpha}"`);
       const window = integer('window', f.window)!;
@@ -288,21 +290,13 @@ export function registerEval(program: Command): void {
         throw new Error('--seeds with --checkpoint repeats one run (the seed only changes training): add --train-steps, or drop --seeds');
       }
       // parsed once; each seed's run differs only in its seed
-      const options: Omit<DriftEvalOptions, 'seed'> = {
+      const options: DriftEvalOptions = {
+        ...training,
         videos: f.video,
         fps: positive('fps', f.fps),
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: integer('batch', f.batch)!,
-        bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        backend: { backend: f.backend as 'auto' },
-        checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),
         maxFramesPerVideo: integer('max-frames', f.maxFrames),
-        overrides: parseSets(f.set),
         detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
-        log: (m) => console.error(m),
       };
       const run = (seed: number) => driftEval({ ...options, seed });
       if (f.seeds === undefined) {

@@ -4,14 +4,14 @@ import { PatchEmbed } from './PatchEmbed';
 import { Block } from './Block';
 import { LayerNorm } from './LayerNorm';
 import { normal, SeedSequence } from './init';
-import { bicubicMatrix } from './bicubic';
+import { bicubicAntialiasMatrix, bicubicMatrix } from './bicubic';
 import type { ViTConfig } from './modelSizes';
 import type { DropPathOptions } from './DropPath';
 
 export interface ViTOutput {
   /** Final-LayerNorm CLS feature [B, D] (the DINO feature). */
   cls: tf.Tensor2D;
-  /** Last block's attention probabilities [B, H, T, T] when requested (row 0 = the CLS attention map). */
+  /** Last block's attention probabilities [B, H, T, T] when requested (row 0 = the CLS attention map; patches start at prefixTokens). */
   lastAttention?: tf.Tensor4D;
 }
 
@@ -20,6 +20,8 @@ export class VisionTransformer extends Module {
   readonly patchEmbed: PatchEmbed;
   readonly clsToken: tf.Variable;
   readonly posEmbed: tf.Variable;
+  /** DINOv2 register tokens [1, R, D], or null. */
+  readonly registerTokens: tf.Variable | null = null;
   readonly blocks: Block[];
   readonly norm: LayerNorm;
   readonly gridSize: number;
@@ -35,11 +37,18 @@ export class VisionTransformer extends Module {
     this.patchEmbed = this.child('patch_embed', new PatchEmbed(p, D, seeds.next()));
     this.clsToken = this.param('cls_token', normal([1, 1, D], 0.02, seeds.next()));
     this.posEmbed = this.param('pos_embed', normal([1, 1 + this.gridSize ** 2, D], 0.02, seeds.next()));
+    const R = config.numRegisterTokens ?? 0;
+    if (R > 0) this.registerTokens = this.param('register_tokens', normal([1, R, D], 0.02, seeds.next()));
     this.blocks = [];
     for (let i = 0; i < config.depth; i++) {
-      this.blocks.push(this.child(`blocks.${i}`, new Block(D, config.numHeads, config.mlpRatio, seeds)));
+      this.blocks.push(this.child(`blocks.${i}`, new Block(D, config.numHeads, config.mlpRatio, seeds, config.layerScale)));
     }
     this.norm = this.child('norm', new LayerNorm(D));
+  }
+
+  /** Tokens before the patches: the CLS and the registers. */
+  get prefixTokens(): number {
+    return 1 + (this.config.numRegisterTokens ?? 0);
   }
 
   /** Position embeddings for a g x g grid: the learned grid, bicubic-resized as the official interpolate_pos_encoding. */
@@ -49,7 +58,10 @@ export class VisionTransformer extends Module {
     const D = this.config.embedDim;
     let w = this.interp.get(g);
     if (!w) {
-      w = bicubicMatrix(g0, g, (g + 0.1) / g0);
+      const mode = this.config.posEmbedInterpolation ?? 'offset';
+      if (mode === 'offset') w = bicubicMatrix(g0, g, (g + 0.1) / g0);
+      else if (mode === 'size') w = bicubicMatrix(g0, g, g / g0); // an output size maps coordinates by in / out
+      else w = bicubicAntialiasMatrix(g0, g);
       this.interp.set(g, w);
     }
     const m = tf.tensor2d(w, [g, g0]);
@@ -61,14 +73,22 @@ export class VisionTransformer extends Module {
     return tf.concat([cls, resized], 1) as tf.Tensor3D;
   }
 
-  /** images [B, S, S, 3] (normalised) -> tokens [B*T, D] with T = 1 + (S/p)^2. */
+  /** images [B, S, S, 3] (normalised) -> tokens [B*T, D] with T = 1 + R + (S/p)^2 (CLS, registers, patches). */
   private prepareTokens(images: tf.Tensor4D): { x: tf.Tensor2D; tokens: number } {
     const B = images.shape[0];
     const g = images.shape[1] / this.config.patchSize;
     const D = this.config.embedDim;
     const patches = tf.reshape(this.patchEmbed.apply(images), [B, g * g, D]);
     const withCls = tf.concat([tf.tile(this.clsToken, [B, 1, 1]), patches], 1);
-    const x = tf.add(withCls, this.posEmbedFor(g));
+    let x = tf.add(withCls, this.posEmbedFor(g));
+    if (this.registerTokens) {
+      // registers go in after the position embeddings, between the CLS and the patches (DINOv2)
+      const R = this.registerTokens.shape[1]!;
+      const cls = tf.slice(x, [0, 0, 0], [B, 1, D]);
+      const rest = tf.slice(x, [0, 1, 0], [B, g * g, D]);
+      x = tf.concat([cls, tf.tile(this.registerTokens, [B, 1, 1]), rest], 1);
+      return { x: tf.reshape(x, [B * (1 + R + g * g), D]) as tf.Tensor2D, tokens: 1 + R + g * g };
+    }
     return { x: tf.reshape(x, [B * (1 + g * g), D]) as tf.Tensor2D, tokens: 1 + g * g };
   }
 

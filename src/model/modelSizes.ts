@@ -1,3 +1,5 @@
+import { MODEL_SIZE_NAMES, type ModelSizeName } from '../types/ModelNames';
+
 /** Architecture of the ViT backbone (official vision_transformer.py names). */
 export interface ViTConfig {
   patchSize: number;
@@ -7,7 +9,25 @@ export interface ViTConfig {
   mlpRatio: number;
   /** Global crop size: the position embedding is learned for this grid and interpolated for other sizes. */
   imgSize: number;
+  /**
+   * The options below come with pretrained weights (DINOv2); absent, the ViT is DINO's, and checkpoints written
+   * before they existed load unchanged.
+   * LayerScale (DINOv2): each residual branch scaled per channel by a learned vector, initialised to this value.
+   */
+  layerScale?: number;
+  /** Register tokens (DINOv2 "-reg" models): learned tokens between the CLS and the patches, without position. */
+  numRegisterTokens?: number;
+  /**
+   * How the position embeddings are resized to another grid (all bicubic, PyTorch's F.interpolate):
+   * 'offset': scale factor (g + 0.1) / g0 (official DINO and DINOv2 code; the default);
+   * 'size': output size g (Hugging Face Dinov2Model);
+   * 'size-antialias': output size g with antialiasing (Hugging Face Dinov2WithRegistersModel).
+   */
+  posEmbedInterpolation?: PosEmbedInterpolation;
 }
+
+export const POS_EMBED_INTERPOLATIONS = ['offset', 'size', 'size-antialias'] as const;
+export type PosEmbedInterpolation = (typeof POS_EMBED_INTERPOLATIONS)[number];
 
 /** DINOHead (official names): nlayers-MLP to a bottleneck, L2-normalise, weight-normalised last layer. */
 export interface HeadConfig {
@@ -59,6 +79,10 @@ function size(
  * - small: the live default on 2 cores (DESIGN.md: ~300 ms/step on wasm at batch 16).
  * - tiny: bench-tiny of DESIGN.md, the benchmark configuration PyTorch was measured with.
  * - cifar: the evaluation configuration of issue 6 (32 px images, patch 4).
+ * - vits16, vits8: the official DINO ViT-S/16 and ViT-S/8 (dino_deitsmall16/8_pretrain.pth), 224 px global and
+ *   96 px local crops, DINO's head (65536 prototypes; the `stream` recipes cap it).
+ * - vits14: DINOv2 ViT-S/14 (facebook/dinov2-small): position grid of 518 px, LayerScale; 224 px global crops and
+ *   DINOv2's 98 px local crops (96 is not a multiple of 14).
  */
 export const MODEL_SIZES = {
   micro: size(
@@ -81,9 +105,24 @@ export const MODEL_SIZES = {
     { hiddenDim: 512, bottleneckDim: 128, outDim: 4096 },
     { globalSize: 32, localSize: 16, nLocal: 4 },
   ),
-} as const satisfies Record<string, ModelConfig>;
+  vits16: size(
+    { patchSize: 16, embedDim: 384, depth: 12, numHeads: 6, imgSize: 224 },
+    { hiddenDim: 2048, bottleneckDim: 256, outDim: 65536 },
+    { globalSize: 224, localSize: 96, nLocal: 8 },
+  ),
+  vits14: size(
+    { patchSize: 14, embedDim: 384, depth: 12, numHeads: 6, imgSize: 518, layerScale: 1e-5 },
+    { hiddenDim: 2048, bottleneckDim: 256, outDim: 65536 },
+    { globalSize: 224, localSize: 98, nLocal: 8 },
+  ),
+  vits8: size(
+    { patchSize: 8, embedDim: 384, depth: 12, numHeads: 6, imgSize: 224 },
+    { hiddenDim: 2048, bottleneckDim: 256, outDim: 65536 },
+    { globalSize: 224, localSize: 96, nLocal: 8 },
+  ),
+} as const satisfies Record<ModelSizeName, ModelConfig>;
 
-export type ModelSizeName = keyof typeof MODEL_SIZES;
+export { MODEL_SIZE_NAMES, type ModelSizeName };
 
 export function modelSize(name: string): ModelConfig {
   const m = (MODEL_SIZES as Record<string, ModelConfig>)[name];

@@ -57,6 +57,13 @@ export interface TrainerOptions {
    * means 0. `stream` uses 0.1; `paper` keeps 0, as its numbers in README.md were measured without it.
    */
   dropPathRate?: number;
+  /**
+   * Steps during which the backbone gets no update, only the head (a fresh head on pretrained weights would send
+   * random gradients into them). Optional so that older checkpoints load; absent means 0.
+   */
+  freezeBackboneSteps?: number;
+  /** Steps during which the patch embedding gets no update (pretrained low-level filters kept longer). Absent: 0. */
+  freezePatchEmbedSteps?: number;
   /** Seed of the weight initialisation. */
   seed: number;
 }

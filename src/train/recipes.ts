@@ -1,7 +1,8 @@
+import { RECIPE_NAMES, type RecipeName } from '../types/ModelNames';
 import type { ModelConfig } from '../model/modelSizes';
 import { paperRecipe, type TrainerOptions } from './TrainerOptions';
 
-export type RecipeName = 'paper' | 'stream';
+export { RECIPE_NAMES, type RecipeName };
 
 export interface RecipeInput {
   model: ModelConfig;
@@ -29,6 +30,7 @@ export interface RecipeInput {
 export function recipe(name: RecipeName, r: RecipeInput): TrainerOptions {
   const seed = r.seed ?? 0;
   if (name === 'paper') return { ...paperRecipe(r.model, r.batchSize, r.horizonSteps), seed };
+  if (name === 'finetune') return finetune(recipe('stream', r));
   const warm = Math.max(1, Math.min(200, Math.floor(r.horizonSteps / 10)));
   const model: ModelConfig = {
     ...r.model,
@@ -48,5 +50,25 @@ export function recipe(name: RecipeName, r: RecipeInput): TrainerOptions {
     freezeLastLayerSteps: warm,
     dropPathRate: 0.1,
     seed,
+  };
+}
+
+/**
+ * finetune: `stream` for a model that starts from pretrained weights (`--init`), so that online learning adapts to
+ * the cameras without first unlearning what the weights know. A fresh head sends large, random gradients into the
+ * backbone at first, so the backbone stays frozen while the head and the centre settle (the patch embedding longer);
+ * then a lower learning rate and a slow teacher (momentum 0.999 rising to 0.9995), so the teacher the detectors use
+ * moves only as far as the student's improvements carry it.
+ */
+export function finetune(stream: TrainerOptions): TrainerOptions {
+  const settle = Math.max(1, Math.min(300, Math.floor(stream.totalSteps / 10)));
+  return {
+    ...stream,
+    baseLr: stream.baseLr / 8,
+    momentumTeacher: 0.999,
+    momentumTeacherEnd: 0.9995,
+    freezeBackboneSteps: settle,
+    freezePatchEmbedSteps: 3 * settle,
+    freezeLastLayerSteps: 0,
   };
 }

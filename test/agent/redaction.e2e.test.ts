@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import WebSocket from 'ws';
 import { AgentProcess, CLI } from './agentProcess';
-import { hasFfmpeg } from '../helpers/systemTools';
+import { requireTool } from '../helpers/requireTool';
 
 jest.setTimeout(120_000);
 
@@ -39,7 +39,7 @@ function listen(url: string, done: (texts: string[]) => boolean, timeoutMs = 60_
   });
 }
 
-(hasFfmpeg() ? describe : describe.skip)('credentials never leave the process', () => {
+requireTool('ffmpeg')('credentials never leave the process', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-redact-'));
   let agent: AgentProcess | null = null;
   afterAll(() => agent?.kill());

@@ -40,4 +40,15 @@ describe('recipes', () => {
       expect(r.baseLr).toBe(5e-4);
     }
   });
+
+  it('finetune: stream with a frozen backbone for 10% of the horizon (at most 300 steps), patch embedding 3x as long, lr / 8, a slow teacher', () => {
+    for (const [horizonSteps, settle] of [[100, 10], [2500, 250], [100_000, 300]] as const) {
+      const s = recipe('stream', { model, batchSize: 64, horizonSteps });
+      const f = recipe('finetune', { model, batchSize: 64, horizonSteps });
+      expect(f.baseLr).toBe(s.baseLr / 8);
+      expect([f.momentumTeacher, f.momentumTeacherEnd]).toEqual([0.999, 0.9995]);
+      expect([f.freezeBackboneSteps, f.freezePatchEmbedSteps, f.freezeLastLayerSteps]).toEqual([settle, 3 * settle, 0]);
+      expect({ ...f, baseLr: s.baseLr, momentumTeacher: 0.99, momentumTeacherEnd: 0.996, freezeBackboneSteps: undefined, freezePatchEmbedSteps: undefined, freezeLastLayerSteps: s.freezeLastLayerSteps }).toEqual({ ...s, freezeBackboneSteps: undefined, freezePatchEmbedSteps: undefined });
+    }
+  });
 });

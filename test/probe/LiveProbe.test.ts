@@ -20,8 +20,9 @@ import { ImageFolderError } from '../../src/probe/ImageFolder';
 import { silentLogger } from '../../src/util/Logger';
 import type { Frame } from '../../streams/Frame';
 import { configSchema } from '../../config/schema';
+import { sharedData } from '../helpers/sharedData';
 
-const CIFAR = path.resolve(__dirname, '../../../shared/data/cifar10');
+const CIFAR = sharedData('cifar10');
 const PER_CLASS = 4;
 const BATCH = 7;
 
