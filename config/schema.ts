@@ -125,7 +125,7 @@ export const configSchema = z
         attentionEverySec: z.number().min(0).default(2),
         /** Thumbnails for the dashboard's live view, per stream per second (0: none). */
         thumbnailFps: z.number().min(0).max(30).default(2),
-        /** Streams opened by ingest clients (server.openIngest) embedded per round at most, beside the configured ones. */
+        /** Streams opened by ingest clients (server.openIngest) embedded per round at most, in rounds apart from the configured streams'. */
         openStreamsPerRound: z.number().int().min(1).default(4),
       })
       .strict()

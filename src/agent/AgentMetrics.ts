@@ -17,7 +17,7 @@ export class AgentMetrics {
   private readonly collapsed: Gauge;
   private readonly teacherStep: Gauge;
   private readonly probe: Gauge;
-  readonly embeddingRound: Summary;
+  readonly embeddingRound: Summary<'streams'>;
 
   constructor(registry: Registry) {
     const g = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
@@ -38,7 +38,8 @@ export class AgentMetrics {
     this.probe = g('dino_probe_knn_top1', 'Live k-NN top-1 accuracy on the probe set (when configured)');
     this.embeddingRound = new Summary({
       name: 'dino_embedding_round_ms',
-      help: 'Duration of an embedding round (the teacher on each stream\'s newest frame), over the last minute',
+      help: "Duration of an embedding round (the teacher on each stream's newest frame), over the last minute; streams: configured or open (opened by ingest clients)",
+      labelNames: ['streams'] as const,
       percentiles: [0.5, 0.9, 0.99],
       maxAgeSeconds: 60,
       ageBuckets: 6,
@@ -46,8 +47,8 @@ export class AgentMetrics {
     });
   }
 
-  onEmbeddingRound(ms: number): void {
-    this.embeddingRound.observe(ms);
+  onEmbeddingRound(streams: 'configured' | 'open', ms: number): void {
+    this.embeddingRound.observe({ streams }, ms);
   }
 
   onStats(s: StatsMessage): void {

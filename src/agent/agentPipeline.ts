@@ -113,31 +113,38 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
         )
       : EMPTY;
 
-  // Streams the configuration names go in every round; streams opened by ingest clients (open ingest) fill at most
-  // openStreamsPerRound places, those waiting longest first, so a crowd of them cannot slow every round.
+  // The streams the configuration names have rounds of their own; streams opened by ingest clients (open ingest) are
+  // embedded in separate rounds of at most openStreamsPerRound, those waiting longest first. Adding one frame to a
+  // round costs as much as the round (measured: batch 1 -> 2 doubles it), so a crowd of client-opened ids never
+  // lengthens the configured streams' rounds.
   const configured = new Set([...p.sources.paced.map((s) => s.id), ...p.sources.pushed.keys()]);
-  const boundOpenStreams = (fresh: Frame[]): Frame[] => {
-    const open = fresh.filter((f) => !configured.has(f.streamId));
-    if (open.length <= cfg.embed.openStreamsPerRound) return fresh;
-    const keep = new Set(open.slice(0, cfg.embed.openStreamsPerRound));
-    return fresh.filter((f) => configured.has(f.streamId) || keep.has(f));
-  };
+  const isConfigured = (f: Frame) => configured.has(f.streamId);
+  const firstOpen = (fresh: Frame[]) => fresh.slice(0, cfg.embed.openStreamsPerRound); // least recently taken first
+  const boundOpenStreams = (fresh: Frame[]): Frame[] => [...fresh.filter(isConfigured), ...firstOpen(fresh.filter((f) => !isConfigured(f)))];
 
   let attentionDue = 0;
   let attentionTurn = 0;
-  const embedRound = (frames: Frame[]): Observable<EmbeddedRound> =>
-    defer(() =>
-      teacher.exclusive(async () => {
-        const attention = cfg.embed.attentionEverySec > 0 && Date.now() >= attentionDue;
-        if (attention) attentionDue = Date.now() + cfg.embed.attentionEverySec * 1000;
-        const t0 = performance.now();
-        const out = await teacher.embed(frames, { attention });
-        metrics.onEmbeddingRound(performance.now() - t0);
-        return { frames, out, teacherStep: teacher.teacherStep };
-      }),
-    ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed')));
-  const embedding$ = frames$.pipe(
-    latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound, { forget$, select: boundOpenStreams }),
+  const embedRound =
+    (kind: 'configured' | 'open') =>
+    (frames: Frame[]): Observable<EmbeddedRound> =>
+      defer(() =>
+        teacher.exclusive(async () => {
+          const attention = kind === 'configured' && cfg.embed.attentionEverySec > 0 && Date.now() >= attentionDue;
+          if (attention) attentionDue = Date.now() + cfg.embed.attentionEverySec * 1000;
+          const t0 = performance.now();
+          const out = await teacher.embed(frames, { attention });
+          metrics.onEmbeddingRound(kind, performance.now() - t0);
+          return { frames, out, teacherStep: teacher.teacherStep };
+        }),
+      ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed')));
+  const rounds$ = merge(
+    frames$.pipe(filter(isConfigured), latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('configured'))),
+    frames$.pipe(
+      filter((f) => !isConfigured(f)),
+      latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('open'), { forget$, select: firstOpen }),
+    ),
+  );
+  const embedding$ = rounds$.pipe(
     concatMap((round) =>
       defer(() =>
         merge(
