@@ -62,6 +62,7 @@ const ENV_ALIASES: Record<string, string> = {
   DINO_ALLOWED_HOSTS: 'server.allowedHosts',
   DINO_ALLOWED_ORIGINS: 'server.allowedOrigins',
   DINO_BACKEND: 'backend.name',
+  DINO_PRECISION: 'backend.precision',
   DINO_MODEL: 'model.size',
   DINO_CHECKPOINT_DIR: 'checkpoint.dir',
   DINO_LOG_LEVEL: 'log.level',

@@ -111,6 +111,8 @@ export const configSchema = z
         threads: z.number().int().min(0).max(256).default(0),
         /** Use the native kernels (N-API addon) on the wasm backend when they built. */
         native: z.boolean().default(true),
+        /** Matmul precision: auto (bf16 where the CPU has AVX512_BF16), fp32, or bf16 (emulated, slower, elsewhere). */
+        precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
       })
       .strict()
       .prefault({}),

@@ -1,6 +1,6 @@
 import {
   catchError, concatMap, defer, EMPTY, exhaustMap, filter, from, ignoreElements, interval, map, merge, Observable, share,
-  startWith, tap, type Subject,
+  startWith, Subject, tap,
 } from 'rxjs';
 import { DEFAULT_SOURCE_FPS, type AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
@@ -33,6 +33,17 @@ export interface AgentSinks {
   attention: Subject<AttentionMessage>;
 }
 
+/** Fresh sinks, one Subject per kind of message. */
+export function createSinks(): AgentSinks {
+  return {
+    embeddings: new Subject<EmbeddingMessage>(),
+    events: new Subject<AgentEvent>(),
+    stats: new Subject<StatsMessage>(),
+    thumbnails: new Subject<ThumbnailMessage>(),
+    attention: new Subject<AttentionMessage>(),
+  };
+}
+
 export interface AgentPipelineParts {
   config: AgentConfig;
   sources: AgentSources;
@@ -63,11 +74,14 @@ interface EmbeddedRound {
  * The agent's data path, as one composition (what `dino-stream run` subscribes to):
  *
  *   sources (each at its own rate; pushed frames throttled per stream)
- *     -> fair mix (every stream a turn per round; a flood drops its own oldest frames, counted)
- *     -> { replay buffer -> training loop (one step at a time, in the worker) -> stats, collapse events }
+ *     -> { fair mix (every stream a turn per round; a flood drops its own oldest frames, counted) -> replay buffer
+ *          -> training loop (one step at a time, in the worker) -> stats, collapse events }
  *        { each stream's newest frame -> embedding rounds (skipped while one runs) -> detectors -> embeddings,
  *          events, attention maps }
  *        { each stream's newest frame -> thumbnails }
+ *
+ * The embedding and thumbnail rounds take one frame per stream each, fair by construction; the fair mix is where
+ * fairness needs a queue (what earns training steps and enters the buffer), and its rounds would only delay them.
  *   beside it: camera states -> events; trainer snapshots -> the teacher copy (and the detectors' memories);
  *   the live probe.
  *
@@ -84,7 +98,6 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
     p.pushed$.pipe(throttleFps((id) => p.sources.pushed.get(id) ?? DEFAULT_SOURCE_FPS, { forget$ })),
   ).pipe(
     tap((f) => rates.onFrame(f)),
-    fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops, forget$ }),
     share(),
   );
 
@@ -94,6 +107,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const training$ =
     trainer && cfg.train.enabled
       ? frames$.pipe(
+          fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops, forget$ }),
           trainingLoop({
             buffer,
             runner: trainer,
@@ -102,7 +116,8 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
             upstreamDrops: drops,
             forget$,
           }),
-          map((s) => statsMessage(s, rates, buffer.countsByStream(), probeTop1)),
+          tap((s) => rates.onDropped(s.dropped)),
+          map((s) => statsMessage(s, rates.summary(buffer.countsByStream()), probeTop1)),
           tap((m) => sinks.stats.next(m)),
           concatMap((m) => collapseEvents(collapse, m, log)),
           tap((e) => sinks.events.next(e)),
@@ -223,15 +238,14 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
 
 /**
  * The fair mixer's round: twice the fastest configured source, so that every stream within its rate passes
- * (a late round leaves at most two frames queued) while one that pushes faster is capped and its excess counted.
+ * (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess counted.
  */
 function mixPeriodMs(cfg: AgentConfig): number {
   return 500 / Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps));
 }
 
-function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, buffered: Record<string, number>, probeTop1: number | undefined): StatsMessage {
+function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
   const r = s.stats;
-  rates.onDropped(s.dropped);
   return {
     t: Date.now(),
     step: r.step + 1,
@@ -246,7 +260,7 @@ function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, buff
     teacherTemp: r.teacherTemp,
     stepMs: s.stepMs,
     imagesPerSec: s.imagesPerSec,
-    streams: rates.summary(buffered),
+    streams,
     bufferSize: s.bufferSize,
     ...(probeTop1 !== undefined ? { probeTop1 } : {}),
   };

@@ -10,6 +10,7 @@ interface RunFlags {
   fps?: string;
   checkpointDir?: string;
   backend?: string;
+  precision?: string;
   port?: string;
   host?: string;
   allowedHost?: string[];
@@ -40,6 +41,7 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   if (f.source?.length) set('sources', f.source.map((s) => parseSourceSpec(s, num(f.fps) as number | undefined)), '--source');
   set('checkpoint.dir', f.checkpointDir, '--checkpoint-dir');
   set('backend.name', f.backend, '--backend');
+  set('backend.precision', f.precision, '--precision');
   set('server.port', num(f.port), '--port');
   set('server.host', f.host, '--host');
   if (f.allowedHost?.length) set('server.allowedHosts', f.allowedHost, '--allowed-host');
@@ -77,6 +79,7 @@ export function registerRun(program: Command): void {
     .option('--fps <n>', 'frames per second used from each --source')
     .option('--checkpoint-dir <dir>', 'where checkpoints are written and resumed from')
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu')
+    .option('--precision <p>', 'matmul precision: auto (bf16 where the CPU has AVX512_BF16), fp32 or bf16; env DINO_PRECISION')
     .option('-p, --port <port>', 'HTTP/ws port of the dashboard and the API (0 = any free port)')
     .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required: env DINO_TOKEN)')
     .option('--allowed-host <name>', 'a Host name the server answers to besides loopback and --host (repeatable; .example.com: a domain; env DINO_ALLOWED_HOSTS)', (v: string, prev: string[] = []) => [...prev, v])

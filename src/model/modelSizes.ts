@@ -76,9 +76,9 @@ function size(
 /**
  * Named sizes.
  * - micro: for tests (finite differences, leak checks) — seconds on the cpu backend.
- * - small: the live default on 2 cores (DESIGN.md: ~300 ms/step on wasm at batch 16).
- * - tiny: bench-tiny of DESIGN.md, the benchmark configuration PyTorch was measured with.
- * - cifar: the evaluation configuration of issue 6 (32 px images, patch 4).
+ * - small: the live default on 2 cores (about 300 ms a training step on wasm at batch 16).
+ * - tiny: `npm run bench:train`'s model, the one PyTorch's step time is compared with (README, Measured speed).
+ * - cifar: the evaluation model for the shared CIFAR-10 images (32 px, patch 4; docs/experiments.md).
  * - vits16, vits8: the official DINO ViT-S/16 and ViT-S/8 (dino_deitsmall16/8_pretrain.pth), 224 px global and
  *   96 px local crops, DINO's head (65536 prototypes; the `stream` recipes cap it).
  * - vits14: DINOv2 ViT-S/14 (facebook/dinov2-small): position grid of 518 px, LayerScale; 224 px global crops and

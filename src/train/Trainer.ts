@@ -3,11 +3,12 @@ import { MultiCropWrapper } from '../model/MultiCropWrapper';
 import { DINOHead } from '../model/DINOHead';
 import { DINOLoss } from './DINOLoss';
 import { KoLeoLoss } from './KoLeoLoss';
-import { AdamW, clipGradients, type ParamUpdate } from './AdamW';
+import { AdamW, emaUpdate, type ParamUpdate } from './AdamW';
 import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
 import type { TrainerOptions } from './TrainerOptions';
 import { variableFrom } from '../util/variables';
 import { l2Normalize } from '../ops/l2';
+import { variableGrads } from '../ops/variableGrads';
 import { Random } from '../util/Random';
 
 /** What one training step reports: the loss, the schedule values used, and the collapse monitors. */
@@ -142,28 +143,33 @@ export class Trainer {
     // monitors read; kept tensors outlive every tidy, so it is disposed by hand below
     let koleoKept: tf.Scalar | undefined;
     const scalars = tf.tidy(() => {
-      const t = this.teacher.apply(crops.slice(0, 2));
+      // in its own scope: the teacher's activations need not live through the student's forward and backward
+      const t = tf.tidy(() => {
+        const { logits, features } = this.teacher.apply(crops.slice(0, 2));
+        return { logits, features };
+      });
       const targets = this.dinoLoss.teacherTargets(t.logits, temp);
       const entropy = tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.add(targets, 1e-12))), 1)));
       const feats = l2Normalize(t.features);
       const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
 
       const params = this.trainableParams(it);
-      const { value, grads } = tf.variableGrads(
+      const { value, grads } = variableGrads(
         () => this.studentLoss(crops, targets, kw, (k) => (koleoKept = tf.keep(k))),
         params.map(([, v]) => v),
       );
       const present = params.filter(([, v]) => grads[v.name] !== undefined);
-      const raw = present.map(([, v]) => grads[v.name]!);
-      const clipped = this.opts.clipGrad > 0 ? clipGradients(raw, this.opts.clipGrad) : raw;
-      const updates: ParamUpdate[] = present.map(([name, v], i) => ({
+      // clipping, AdamW and the teacher's EMA in one pass per parameter (AdamW.step); the EMA of parameters
+      // without a gradient (a frozen last layer, weight_g) follows
+      const updates: ParamUpdate[] = present.map(([name, v]) => ({
         name,
         param: v,
-        grad: clipped[i]!,
+        grad: grads[v.name]!,
         decay: Trainer.decays(name, v),
       }));
-      this.optimizer.step(updates, lr, wd);
-      this.updateTeacher(m);
+      const teacher = new Map(this.teacher.namedParameters());
+      const emaDone = this.optimizer.step(updates, lr, wd, { clip: this.opts.clipGrad, ema: { teacher, momentum: m } });
+      this.updateTeacher(m, emaDone);
       this.dinoLoss.updateCenter(t.logits);
       const koleoValue = koleoKept ?? tf.scalar(0);
       const dino = tf.sub(value, tf.mul(koleoValue, kw));
@@ -210,13 +216,12 @@ export class Trainer {
     });
   }
 
-  /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA, no gradient). */
-  updateTeacher(m: number): void {
+  /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA), except the names in `skip`. */
+  updateTeacher(m: number, skip: ReadonlySet<string> = new Set()): void {
     const student = new Map(this.student.namedParameters());
     tf.tidy(() => {
       for (const [name, tv] of this.teacher.namedParameters()) {
-        const sv = student.get(name)!;
-        tv.assign(tf.add(tf.mul(tv, m), tf.mul(sv, 1 - m)));
+        if (!skip.has(name)) tv.assign(emaUpdate(tv, student.get(name)!, m));
       }
     });
   }

@@ -16,7 +16,7 @@ import { VisionTransformer } from '../../src/model/VisionTransformer';
 import type { StepResult } from '../../src/train/Trainer';
 import type { TeacherSnapshot } from '../../src/train/TrainerService';
 import type { TrainerHandle } from '../../src/train/WorkerTrainer';
-import { agentPipeline, type AgentSinks } from '../../src/agent/agentPipeline';
+import { agentPipeline, createSinks } from '../../src/agent/agentPipeline';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
@@ -65,20 +65,13 @@ class FakeTrainer implements TrainerHandle {
   }
 }
 
-const newSinks = (): AgentSinks => ({
-  embeddings: new Subject<EmbeddingMessage>(),
-  events: new Subject<AgentEvent>(),
-  stats: new Subject<StatsMessage>(),
-  thumbnails: new Subject<ThumbnailMessage>(),
-  attention: new Subject<AttentionMessage>(),
-});
 
 describe('agentPipeline', () => {
   beforeAll(async () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
   });
 
-  test('sources -> per-stream rate -> fair mix -> {training loop, embedding rounds -> detectors, thumbnails} -> hub', async () => {
+  test('sources -> per-stream rate -> {fair mix -> training loop, embedding rounds -> detectors, thumbnails} -> hub', async () => {
     const cfg = configSchema.parse({
       // fifo never turns a frame away, so every frame counted as dropped was dropped by the fair mix
       train: { frameSize: SIZE, batchSize: 4, bufferSize: 32, bufferPolicy: 'fifo', updatesPerFrame: 0.5 },
@@ -100,7 +93,7 @@ describe('agentPipeline', () => {
       { id: 'flood', kind: 'file' as const, frames$: interval(20).pipe(mergeMap((i) => range(5 * i, 5)), map((i) => frame('flood', i))), state$: states },
     ];
     const pushed$ = new Subject<Frame>();
-    const sinks = newSinks();
+    const sinks = createSinks();
     const got = { embeddings: [] as EmbeddingMessage[], events: [] as AgentEvent[], stats: [] as StatsMessage[], thumbnails: [] as ThumbnailMessage[], attention: [] as AttentionMessage[] };
     const subs: Subscription[] = Object.entries(sinks).map(([k, s]) => (s as Subject<unknown>).subscribe((m) => (got[k as keyof typeof got] as unknown[]).push(m)));
 
@@ -205,7 +198,7 @@ describe('agentPipeline', () => {
       rounds.push(frames.map((f) => f.streamId));
       return realEmbed(frames, opts);
     });
-    const sinks = newSinks();
+    const sinks = createSinks();
     const stats: StatsMessage[] = [];
     const embedded: string[] = [];
     sinks.stats.subscribe((m) => stats.push(m));

@@ -9,11 +9,10 @@ import { Subject } from 'rxjs';
 import { selectBackend } from '../../src/backend';
 import { modelSize } from '../../src/model/modelSizes';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
-import { agentPipeline } from '../../src/agent/agentPipeline';
+import { agentPipeline, createSinks } from '../../src/agent/agentPipeline';
 import { StreamRates } from '../../src/agent/StreamRates';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
-import type { AgentEvent, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../../src/types/messages';
 import { KnnClassifier } from '../../src/probe/KnnClassifier';
 import { LiveProbe } from '../../src/probe/LiveProbe';
 import { ImageFolderError } from '../../src/probe/ImageFolder';
@@ -47,14 +46,8 @@ describe('LiveProbe', () => {
     expect(probe.imageSize).toBe(16);
     // a pushed stream at up to 120 fps, embedded up to 60 times a second
     const cfg = configSchema.parse({ sources: [{ kind: 'ws', id: 'cam', fps: 120 }], embed: { fps: 60, attentionEverySec: 0, thumbnailFps: 0 } });
-    const embeddings = new Subject<EmbeddingMessage>();
-    const sinks = {
-      embeddings,
-      events: new Subject<AgentEvent>(),
-      stats: new Subject<StatsMessage>(),
-      thumbnails: new Subject<ThumbnailMessage>(),
-      attention: new Subject<AttentionMessage>(),
-    };
+    const sinks = createSinks();
+    const embeddings = sinks.embeddings;
     const pushed$ = new Subject<Frame>();
     const pipeline = agentPipeline({
       config: cfg,

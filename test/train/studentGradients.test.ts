@@ -5,9 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend';
-import { MultiCropWrapper } from '../../src/model/MultiCropWrapper';
-import { DINOLoss } from '../../src/train/DINOLoss';
-import { modelSize } from '../../src/model/modelSizes';
+import { microStudent } from '../helpers/microStudent';
 import { Random } from '../../src/util/Random';
 
 describe('student gradients vs finite differences', () => {
@@ -17,20 +15,12 @@ describe('student gradients vs finite differences', () => {
   // function of the weights; the micro model's 2 blocks drop at 0 and 0.5
   test.each([0, 0.5])('every parameter of the micro student (drop path rate %p)', (rate) => {
     const n0 = tf.memory().numTensors;
-    const cfg = modelSize('micro');
-    const B = 2;
-    const model = new MultiCropWrapper(cfg, 3);
-    const loss = new DINOLoss({ outDim: cfg.head.outDim, nCrops: 2 + cfg.crops.nLocal });
-    const crops = [
-      ...[0, 1].map((i) => tf.randomUniform([B, 16, 16, 3], -2, 2, 'float32', 10 + i) as tf.Tensor4D),
-      ...[0, 1].map((i) => tf.randomUniform([B, 8, 8, 3], -2, 2, 'float32', 20 + i) as tf.Tensor4D),
-    ];
-    const targets = tf.tidy(() => tf.softmax(tf.randomNormal([2 * B, cfg.head.outDim], 0, 3, 'float32', 5))) as tf.Tensor2D;
+    const { model, crops, targets, loss: studentLoss, dispose } = microStudent(2);
     const dropPath = () => (rate > 0 ? { rate, rng: new Random(17) } : undefined);
-    const f = () => loss.lossFromTargets(model.apply(crops, dropPath()).logits, targets);
+    const f = () => studentLoss(dropPath());
     if (rate > 0) {
       // the masks must change the loss, or this case would only repeat the first
-      const [on, off] = tf.tidy(() => [f().dataSync()[0]!, loss.lossFromTargets(model.apply(crops).logits, targets).dataSync()[0]!]);
+      const [on, off] = tf.tidy(() => [f().dataSync()[0]!, studentLoss().dataSync()[0]!]);
       expect(Math.abs(on - off)).toBeGreaterThan(1e-3);
     }
     const params = model.namedParameters().filter(([, v]) => v.trainable);
@@ -66,9 +56,7 @@ describe('student gradients vs finite differences', () => {
     const total = tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.abs(g)))).dataSync()[0]!);
     expect(total).toBeGreaterThan(1e-2);
     tf.dispose(Object.values(grads));
-    tf.dispose([...crops, targets]);
-    model.dispose();
-    loss.dispose();
+    dispose();
     expect(tf.memory().numTensors).toBe(n0);
   });
 });
