@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     }),
   );
   const cli = path.resolve(__dirname, '../src/cli.js');
-  const agent = spawn(process.execPath, [...(process.env['SOAK_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), cli, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const agent = spawn(process.execPath, [cli, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let exited: number | null | undefined;
   agent.on('exit', (code) => (exited = code));
   const errorLines: string[] = [];

@@ -256,8 +256,8 @@ export class WebSocketIngest {
       try {
         this.decoder.check(buf); // cheap header checks answer at once; only plausible images wait for the decoder
       } catch (e) {
-        if (e instanceof IngestProblem) return reply(e.code, e.message);
-        throw e;
+        // a parser bug on hostile bytes must cost this message, never the process
+        return e instanceof IngestProblem ? reply(e.code, e.message) : reply('bad_header', `cannot read the image header: ${(e as Error).message}`);
       }
       // A producer whose frames decode may queue more (an event-loop stall delivers its frames in a burst).
       const jobs = conn.failRate < 0.5 ? 4 * this.maxPending : this.maxPending;
