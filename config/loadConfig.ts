@@ -87,7 +87,7 @@ export function envLayer(env: NodeJS.ProcessEnv = process.env): ConfigLayer {
   let values: Record<string, unknown> = {};
   const origins: Record<string, string> = {};
   const set = (dotted: string, raw: string, name: string) => {
-    const value = dotted === 'server.token' ? raw : parseEnvValue(raw);
+    const value = isSecretPath(dotted.split('.')) ? raw : parseEnvValue(raw);
     const obj = dotted.split('.').reduceRight<unknown>((acc, key) => ({ [key]: acc }), value) as Record<string, unknown>;
     values = mergeDeep(values, obj);
     origins[dotted] = `env ${name}`;
@@ -100,11 +100,11 @@ export function envLayer(env: NodeJS.ProcessEnv = process.env): ConfigLayer {
   return { source: 'environment', values, origins };
 }
 
-/** A value as a config error shows it: secret fields (token, password, ...) masked, credentials in URLs redacted. */
-function showValue(value: unknown, path: PropertyKey[]): string {
-  if (path.some((k) => typeof k === 'string' && SECRET_KEY.test(k))) {
-    return typeof value === 'string' ? `(hidden, ${value.length} characters)` : '(hidden)';
-  }
+/** Settings whose values are secrets (a token, a password, a webhook secret): kept as strings from the environment, never shown in an error. */
+const isSecretPath = (path: PropertyKey[]) => SECRET_KEY.test(String(path[path.length - 1] ?? ''));
+
+/** A value as a config error shows it: secret fields inside it masked, credentials in URLs redacted. */
+function showValue(value: unknown): string {
   const mask = (v: unknown): unknown =>
     Array.isArray(v) ? v.map(mask) : isPlain(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) ? '***' : mask(x)])) : v;
   return redactSecrets(JSON.stringify(mask(value)));
@@ -164,7 +164,7 @@ export function resolveConfig(layers: ConfigLayer[]): AgentConfig {
         .join('\n  - ');
     }
     const value = valueAt(merged, issue.path);
-    const shown = value === undefined ? 'missing' : `= ${showValue(value, issue.path)}`;
+    const shown = value === undefined ? 'missing' : isSecretPath(issue.path) ? '(value hidden)' : `= ${showValue(value)}`;
     return `${describePath(issue.path)} ${shown} (from ${originOf(issue.path)}): ${redactSecrets(issue.message)}`;
   });
   throw new ConfigError(problems);

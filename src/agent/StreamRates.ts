@@ -26,8 +26,8 @@ export class StreamRates {
     this.entry(streamId);
   }
 
-  /** Forgets a stream: it leaves the stats messages and the status line. */
-  remove(streamId: string): void {
+  /** A stream removed at run time leaves the stats. */
+  forget(streamId: string): void {
     this.streams.delete(streamId);
   }
 

@@ -1,5 +1,5 @@
 import {
-  catchError, concatMap, defer, EMPTY, exhaustMap, filter, from, ignoreElements, interval, map, merge, Observable, share,
+  catchError, concatMap, defer, EMPTY, exhaustMap, filter, from, ignoreElements, interval, map, merge, Observable, of, share,
   startWith, Subject, tap,
 } from 'rxjs';
 import { DEFAULT_SOURCE_FPS, type AgentConfig } from '../../config/schema';
@@ -7,6 +7,7 @@ import type { Frame } from '../../streams/Frame';
 import { DropCounter } from '../../streams/DropCounter';
 import { ReplayBuffer } from '../../streams/ReplayBuffer';
 import { throttleFps } from '../../streams/operators/throttleFps';
+import { applyMask } from '../../streams/operators/applyMask';
 import { fairMix } from '../../streams/operators/fairMix';
 import { trainingLoop, type TrainingLoopStats } from '../../streams/operators/trainingLoop';
 import { latestPerStreamRounds } from '../../streams/operators/latestPerStreamRounds';
@@ -19,10 +20,11 @@ import type { AgentEvent, AttentionMessage, EmbeddingMessage, StatsMessage, Thum
 import type { Logger } from '../util/Logger';
 import type { AgentSources } from './buildSources';
 import type { EmbeddingService, FrameEmbeddings } from './EmbeddingService';
-import type { StreamDetectors } from './StreamDetectors';
+import type { DetectedEvent, StreamDetectors } from './StreamDetectors';
+import type { EventInput, EventRecord, PictureName } from '../types/EventLog';
 import type { AgentMetrics } from './AgentMetrics';
 import type { StreamRates } from './StreamRates';
-import { frameJpeg } from './frameJpeg';
+import { frameJpeg } from '../../streams/frameJpeg';
 
 /** Where the pipeline publishes: the agent's hub, which the server and the metrics read. */
 export interface AgentSinks {
@@ -44,13 +46,25 @@ export function createSinks(): AgentSinks {
   };
 }
 
+/** Where novelty and drift events get their id and pictures before they are published (the EventStore). */
+export interface EventRecorder {
+  record<E extends EventInput>(event: E, pictures: Partial<Record<PictureName, Frame>>): Promise<EventRecord<E>>;
+}
+
 export interface AgentPipelineParts {
   config: AgentConfig;
   sources: AgentSources;
   /** Frames pushed to /ingest/<id> (declared ids, or any with open ingest). */
   pushed$: Observable<Frame>;
-  /** Pushed streams the ingest forgot (open ingest keeps at most maxStreams): every per-stream state drops them. */
+  /** Pushed streams opened by clients (open ingest), not named by any source: they are embedded in rounds apart. */
+  isOpenStream?: (streamId: string) => boolean;
+  /**
+   * Streams to forget: those the ingest evicted (open ingest keeps at most maxStreams) and sources removed at run
+   * time. Every per-stream state drops them: operators, replay buffer, detectors, rates, metric series.
+   */
   forget$?: Observable<string>;
+  /** Stores each novelty and drift event with its pictures before it is published; null publishes them as they are. */
+  events: EventRecorder | null;
   /** The trainer worker; null runs no training and never refreshes the teacher copy. */
   trainer: TrainerHandle | null;
   /** The main-thread teacher copy, loaded. */
@@ -94,8 +108,11 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   let probeTop1: number | undefined;
 
   const frames$ = merge(
-    ...p.sources.paced.map((s) => s.frames$),
-    p.pushed$.pipe(throttleFps((id) => p.sources.pushed.get(id) ?? DEFAULT_SOURCE_FPS, { forget$ })),
+    p.sources.frames$, // each source masked right after it
+    p.pushed$.pipe(
+      throttleFps((id) => p.sources.pushedFps(id) ?? DEFAULT_SOURCE_FPS, { forget$ }),
+      applyMask((id) => p.sources.maskOf(id)),
+    ),
   ).pipe(
     tap((f) => rates.onFrame(f)),
     share(),
@@ -107,7 +124,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const training$ =
     trainer && cfg.train.enabled
       ? frames$.pipe(
-          fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops, forget$ }),
+          fairMix({ periodMs: mixPeriodMs(p.sources), capacityPerStream: 2, counter: drops, forget$ }),
           trainingLoop({
             buffer,
             runner: trainer,
@@ -128,14 +145,12 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
         )
       : EMPTY;
 
-  // The streams the configuration names have rounds of their own; streams opened by ingest clients (open ingest) are
-  // embedded in separate rounds of at most openStreamsPerRound, those waiting longest first. Adding one frame to a
-  // round costs as much as the round (measured: batch 1 -> 2 doubles it), so a crowd of client-opened ids never
-  // lengthens the configured streams' rounds.
-  const configured = new Set([...p.sources.paced.map((s) => s.id), ...p.sources.pushed.keys()]);
-  const isConfigured = (f: Frame) => configured.has(f.streamId);
+  // Streams opened by ingest clients (open ingest) are embedded in rounds apart from the sources', at most
+  // openStreamsPerRound a round, those waiting longest first. One more frame in a round costs about as much as the
+  // round (measured: batch 1 -> 2 doubles it), so a crowd of client-opened ids never lengthens the sources' rounds.
+  const isOpen = (f: Frame) => p.isOpenStream?.(f.streamId) ?? false;
   const firstOpen = (fresh: Frame[]) => fresh.slice(0, cfg.embed.openStreamsPerRound); // least recently taken first
-  const boundOpenStreams = (fresh: Frame[]): Frame[] => [...fresh.filter(isConfigured), ...firstOpen(fresh.filter((f) => !isConfigured(f)))];
+  const boundOpenStreams = (fresh: Frame[]): Frame[] => [...fresh.filter((f) => !isOpen(f)), ...firstOpen(fresh.filter(isOpen))];
 
   let attentionDue = 0;
   let attentionTurn = 0;
@@ -153,17 +168,17 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
         }),
       ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed')));
   const rounds$ = merge(
-    frames$.pipe(filter(isConfigured), latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('configured'))),
     frames$.pipe(
-      filter((f) => !isConfigured(f)),
-      latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('open'), { forget$, select: firstOpen }),
+      filter((f) => !isOpen(f)),
+      latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('configured'), { forget$ }),
     ),
+    frames$.pipe(filter(isOpen), latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('open'), { forget$, select: firstOpen })),
   );
   const embedding$ = rounds$.pipe(
     concatMap((round) =>
       defer(() =>
         merge(
-          from(scoreRound(round, detectors, metrics)),
+          from(scoreRound(round, detectors, metrics)).pipe(concatMap((m) => ('detected' in m ? stored(m.detected, p.events) : of(m)))),
           round.out.attention ? attentionMessage(round, round.out.attention, attentionTurn++, teacher) : EMPTY,
         ),
       ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed'))),
@@ -182,7 +197,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
         )
       : EMPTY;
 
-  const cameras$ = merge(...p.sources.paced.map((s) => s.state$ ?? EMPTY)).pipe(
+  const cameras$ = p.sources.states$.pipe(
     tap((s) => rates.onState(s)),
     map((s): AgentEvent => ({ type: 'camera', streamId: s.streamId, t: s.t, state: s.state, detail: s.detail })),
     tap((e) => sinks.events.next(e)),
@@ -226,8 +241,8 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   // The state outside the operators: detectors, per-stream rates and drops, metric series.
   const forgotten$ = forget$.pipe(
     tap((id) => {
-      detectors.remove(id);
-      rates.remove(id);
+      detectors.forget(id);
+      rates.forget(id);
       drops.remove(id);
       metrics.removeStream(id);
     }),
@@ -237,11 +252,12 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
 }
 
 /**
- * The fair mixer's round: twice the fastest configured source, so that every stream within its rate passes
- * (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess counted.
+ * The fair mixer's round: twice the fastest source (configured or added), so that every stream within its rate
+ * passes (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess
+ * counted.
  */
-function mixPeriodMs(cfg: AgentConfig): number {
-  return 500 / Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps));
+function mixPeriodMs(sources: AgentSources): number {
+  return 500 / sources.maxFps;
 }
 
 function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
@@ -286,10 +302,11 @@ function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger)
 }
 
 type Published = { embedding: EmbeddingMessage } | { event: AgentEvent } | { attention: AttentionMessage };
+type Scored = { embedding: EmbeddingMessage } | { detected: DetectedEvent };
 
 /** The detectors' verdict on every frame of a round: its embedding message, then any novelty or drift event. */
-function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Published[] {
-  const out: Published[] = [];
+function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Scored[] {
+  const out: Scored[] = [];
   round.frames.forEach((f, i) => {
     const embedding = round.out.normalized[i]!;
     const { novelty, events } = detectors.observe(f, embedding, round.teacherStep);
@@ -306,9 +323,18 @@ function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: A
         novelty: novelty.warm ? novelty.calibrated : undefined,
       },
     });
-    for (const event of events) out.push({ event });
+    for (const detected of events) out.push({ detected });
   });
   return out;
+}
+
+/**
+ * A detector event, published only once the store has its id and its pictures are on disk (so whoever reads it
+ * can fetch them at once); the store never fails it, a write it could not make is carried in `snapshotError`.
+ */
+function stored(d: DetectedEvent, recorder: EventRecorder | null): Observable<Published> {
+  if (!recorder) return of({ event: d.event });
+  return defer(() => recorder.record(d.event, d.pictures)).pipe(map((event) => ({ event })));
 }
 
 /** The round's attention map over one of its frames (each in turn), with that frame as JPEG for the overlay. */

@@ -26,8 +26,10 @@ export interface WebSocketIngestOptions {
   width: number;
   height: number;
   fit?: Fit;
-  /** Stream ids a client may push to (the `ws:` sources). */
-  declared?: Iterable<string>;
+  /** Stream ids a client may push to (the `ws:` sources): a fixed list, or a test for sources that change at run time. */
+  declared?: Iterable<string> | ((streamId: string) => boolean);
+  /** Ids fed by other sources (cameras, files): never accepted here, open ingest or not. */
+  reserved?: (streamId: string) => boolean;
   /** Accept any valid stream id, not only the declared ones; undeclared streams are then bounded by maxStreams. */
   open?: boolean;
   /** Undeclared streams kept at once (open only); a new one evicts the least recently used one without a producer. Default 64. */
@@ -98,7 +100,7 @@ export class WebSocketIngest {
   private readonly nextIndex = new Map<string, number>();
   private readonly sockets = new Set<WebSocket>();
   private readonly producers = new Map<string, WebSocket>();
-  private readonly declared: Set<string>;
+  private readonly isDeclared: (streamId: string) => boolean;
   private readonly lru: StreamLru;
   private readonly decoder: IngestDecoder;
   private readonly scheduler: FairScheduler<{ failRate: number }>;
@@ -113,7 +115,12 @@ export class WebSocketIngest {
     if (!Number.isInteger(o.width) || !Number.isInteger(o.height) || o.width <= 0 || o.height <= 0) {
       throw new Error('WebSocketIngest: width/height must be positive integers');
     }
-    this.declared = new Set(o.declared ?? []);
+    const declared = o.declared;
+    if (typeof declared === 'function') this.isDeclared = declared;
+    else {
+      const ids = new Set(declared ?? []);
+      this.isDeclared = (id) => ids.has(id);
+    }
     this.lru = new StreamLru(o.maxStreams ?? 64);
     this.decoder = new IngestDecoder({ width: o.width, height: o.height, fit: o.fit, maxInputPixels: o.maxInputPixels });
     this.maxBytes = o.maxBytes ?? 4 * 1024 * 1024;
@@ -139,6 +146,11 @@ export class WebSocketIngest {
     return Object.fromEntries([...this.stats.keys()].map((k) => [k, this.statsFor(k)]));
   }
 
+  /** Whether frames of this id come from a client that opened it (open ingest), not from a declared source. */
+  isOpen(streamId: string): boolean {
+    return !!this.o.open && !this.isDeclared(streamId) && !this.o.reserved?.(streamId);
+  }
+
   /** Undeclared stream ids currently kept, least recently used first. */
   openStreams(): string[] {
     return this.lru.ids();
@@ -156,7 +168,10 @@ export class WebSocketIngest {
         message: `stream ${streamId} already has a producer; one connection per stream id (an idle one is closed after ${this.idleMs / 1000} s)`,
       };
     }
-    if (this.declared.has(streamId) || this.lru.has(streamId)) return undefined;
+    if (this.o.reserved?.(streamId)) {
+      return { status: 404, code: 'unknown_stream', message: `stream ${streamId} is fed by another source, not by websocket ingest` };
+    }
+    if (this.isDeclared(streamId) || this.lru.has(streamId)) return undefined;
     if (!this.o.open) {
       return {
         status: 404,
@@ -226,7 +241,7 @@ export class WebSocketIngest {
         st.frames++;
         outcome(false);
         idle?.refresh();
-        if (!this.declared.has(streamId)) this.lru.touch(streamId);
+        if (this.lru.has(streamId)) this.lru.touch(streamId);
         this.subject.next({ streamId, t: Date.now(), index, width: this.o.width, height: this.o.height, rgb });
       } catch (e) {
         if (e instanceof IngestProblem) reply(e.code, e.message);

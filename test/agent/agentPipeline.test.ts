@@ -17,6 +17,7 @@ import type { StepResult } from '../../src/train/Trainer';
 import type { TeacherSnapshot } from '../../src/train/TrainerService';
 import type { TrainerHandle } from '../../src/train/WorkerTrainer';
 import { agentPipeline, createSinks } from '../../src/agent/agentPipeline';
+import { fixedSources } from '../../src/agent/buildSources';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
@@ -114,8 +115,9 @@ describe('agentPipeline', () => {
     const tensorsBefore = tf.memory().numTensors;
     const run = agentPipeline({
       config: cfg,
-      sources: { paced, pushed: new Map([['phone', 20]]) },
+      sources: fixedSources(paced, 10, new Map([['phone', 20]])),
       pushed$,
+      events: null,
       trainer,
       teacher,
       detectors: new StreamDetectors(cfg.detect),
@@ -213,9 +215,11 @@ describe('agentPipeline', () => {
     const cam = { id: 'cam', kind: 'synthetic' as const, frames$: new SyntheticCamera({ streamId: 'cam', width: SIZE, height: SIZE, fps: 10, seed: 1 }).frames$ };
     const run = agentPipeline({
       config: cfg,
-      sources: { paced: [cam], pushed: new Map() },
+      sources: fixedSources([cam], 10),
       pushed$,
+      isOpenStream: (id) => id !== 'cam',
       forget$,
+      events: null,
       trainer: new FakeTrainer(),
       teacher,
       detectors,

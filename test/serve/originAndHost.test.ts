@@ -54,7 +54,7 @@ describe('Origin and Host checks (cross-site websocket hijacking, DNS rebinding)
         expect(r.body).toMatchObject({ type: 'error', code: 'forbidden_origin', message: expect.stringMatching(/allowedOrigins/) });
       }
     }
-    expect(server.clientCounts()).toEqual({ '/embeddings': 0, '/events': 0, '/ui': 0, '/ingest': 0 });
+    expect(Object.values(server.clientCounts()).every((n) => n === 0)).toBe(true);
     const text = await server.registry.metrics();
     expect(Number(/^dino_serve_rejected_total\{path="\/ui",reason="forbidden_origin"\} (\d+)/m.exec(text)?.[1])).toBe(hostile.length);
   });
