@@ -168,19 +168,25 @@ describe('stream-id churn', () => {
     const report = { cycles, refused, p99ms: { quiet1, busy1, quiet2, busy2 }, heapMb: { heap0, heapMid, heap1 }, rssMb: { rss0, rssMid, rss1 }, mem: [mem0, memMid, mem1], churnSeries: churnSeries.size, statsStreams: Object.keys(stats.streams).length, realBuffered: stats.streams['real']?.buffered };
     console.log(JSON.stringify(report));
 
-    expect(cycles).toBeGreaterThanOrEqual(CYCLES_PER_PHASE); // thousands on a quiet machine (two phases of 1000)
+    // Past the cap many times over: every id beyond the first eight made the agent forget one.
+    expect(cycles).toBeGreaterThanOrEqual(20 * MAX_STREAMS);
     expect(churnSeries.size).toBeLessThanOrEqual(MAX_STREAMS);
     expect(Object.keys(stats.streams).length).toBeLessThanOrEqual(1 + MAX_STREAMS);
     // Each churn stream sent one frame: at most maxStreams of them hold a slot, the real stream keeps the rest.
     expect(stats.streams['real']!.buffered).toBeGreaterThanOrEqual(BUFFER - MAX_STREAMS);
-    // A stream kept after it left holds at least its 48 KB frame: thousands would show as ~100 MB.
-    expect(heap1 - heap0).toBeLessThan(30);
-    // The configured stream's rounds do not slow down as ids accumulate: the second thousand against the first.
-    expect(busy2).toBeLessThanOrEqual(1.2 * busy1);
-    // Nor beside the churn at all, against the slower quiet phase. This one compares wall times under different
-    // loads: on a machine already running more threads than it has cores, the churn's own CPU decides it.
-    if (os.loadavg()[0] <= os.cpus().length) expect(Math.max(busy1, busy2)).toBeLessThanOrEqual(1.2 * Math.max(quiet1, quiet2));
-    else console.warn(`load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores: rounds beside the churn not compared with quiet ones`);
+    // A stream kept after it left holds at least its 48 KB frame: allow a quarter of that per cycle, and 5 MB of noise.
+    expect(heap1 - heap0).toBeLessThan(5 + (cycles * 12) / 1024);
+    // Timing compares wall clocks, which a machine running more threads than it has cores decides by itself: there
+    // the numbers are printed, not judged (CI runs on a quiet machine).
+    if (os.loadavg()[0] <= os.cpus().length) {
+      expect(cycles).toBeGreaterThanOrEqual(2 * CYCLES_PER_PHASE); // thousands of ids, at the set pace
+      // the configured stream's rounds do not slow down as ids accumulate (the second thousand against the first),
+      expect(busy2).toBeLessThanOrEqual(1.2 * busy1);
+      // nor beside the churn at all (against the slower quiet phase)
+      expect(Math.max(busy1, busy2)).toBeLessThanOrEqual(1.2 * Math.max(quiet1, quiet2));
+    } else {
+      console.warn(`load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores: the round times above are not compared`);
+    }
     real.close();
   });
 });
