@@ -80,7 +80,8 @@ describe('SourceSet: sources added and removed at run time', () => {
     expect(later.some((x) => x.streamId === 'syn')).toBe(false);
     expect(set.list().map((s) => [s.id, s.origin])).toEqual([['added', 'runtime'], ['door', 'runtime']]);
     expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).removed).toEqual(['syn']);
-    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    // the door camera (port 1 refuses) fails on its own: only its errors may show, the other sources go on
+    expect(lines.filter((l) => l.level === 'error' && (l.obj as { streamId?: string }).streamId !== 'door')).toEqual([]);
     sub.unsubscribe();
     set.stop();
 
