@@ -103,7 +103,7 @@ requireTool('ffmpeg')('credentials never leave the process', () => {
     }
     expect(code).toBe(2);
     expect(out).toMatch(/sources = \{"kind":"url","url":"rtsp:\/\/\*\*\*@127\.0\.0\.1:1\/x"\} \(from config file .*bad\.json\)/);
-    expect(out).toMatch(/server\.token = \(hidden, 5 characters\)/);
+    expect(out).toMatch(/server\.token \(value hidden\) \(from config file .*bad\.json\): must be at least 8 characters/);
     expect(out).not.toContain(SECRET);
     expect(out).not.toContain('"short"');
     let spec = '';
