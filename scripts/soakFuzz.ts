@@ -1,9 +1,12 @@
 /**
- * npm run soak:fuzz [-- --messages 100000 --sockets 16 --per-sec 50 --good-fps 10 --model small]
+ * npm run soak:fuzz [-- --messages 100000 --sockets 16 --per-sec 50 --good-fps 10 --model small --reference-sec 60]
  *
  * The real agent (`dino-stream run`, training on) with one well-behaved ws producer and `sockets` fuzzing ones,
  * each declared as a ws: source. Pass: the agent stays up, every hostile message is answered or became a frame,
  * its peak RSS stays under 1 GiB, and the well-behaved producer gets at least 90% of its frames through.
+ * First, as a reference in the same conditions (a shared machine's load), the producer runs alone for
+ * `reference-sec`: its share then says what the machine allows without the fuzzers. The event loop's delay
+ * (prom-client's nodejs_eventloop_lag_*) is sampled in both phases.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,6 +34,7 @@ async function main(): Promise<void> {
   const goodFps = Number(arg('good-fps', '10'));
   const model = arg('model', 'small');
   const perSocket = Math.ceil(messages / sockets);
+  const load0 = os.loadavg()[0]!.toFixed(1);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-soak-fuzz-'));
   const config = path.join(dir, 'config.json');
   const ids = Array.from({ length: sockets }, (_, i) => `fuzz${i}`);
@@ -85,18 +89,49 @@ async function main(): Promise<void> {
     const s = procStatus(agent.pid!);
     if (s) rssSamples.push(s.rssMb);
   }, 1000);
+  const lag = { p99: 0, max: 0 };
+  const sampleLag = async () => {
+    metricsAt = 0;
+    await framesOf('good');
+    const v = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(metricsText)?.[1] ?? 0);
+    lag.p99 = Math.max(lag.p99, v('nodejs_eventloop_lag_p99_seconds'));
+    lag.max = Math.max(lag.max, v('nodejs_eventloop_lag_max_seconds'));
+  };
+  const lagPhase = async <T>(run: Promise<T>): Promise<{ result: T; lag: { p99: number; max: number } }> => {
+    Object.assign(lag, { p99: 0, max: 0 });
+    let done = false;
+    const t = (async () => {
+      while (!done) {
+        await sampleLag().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    })();
+    const r = await run;
+    done = true;
+    await t;
+    return { result: r, lag: { ...lag } };
+  };
   const corpus = await buildCorpus();
+  const referenceMs = Number(arg('reference-sec', '60')) * 1000;
+  const ref = await lagPhase(goodProducer(`ws://${base}/ingest/good`, goodFps, referenceMs));
+  metricsAt = 0;
+  const refSent = ref.result.sent;
+  const refFrames = await framesOf('good');
+  await new Promise((r) => setTimeout(r, 1000)); // the server sees the reference producer leave (one producer per id)
   const t0 = Date.now();
   const durationMs = Math.max((perSocket / perSec) * 1000, Number(arg('seconds', '0')) * 1000);
   const good = goodProducer(`ws://${base}/ingest/good`, goodFps, durationMs);
-  const fuzz = await Promise.all(
-    ids.map((id, i) => fuzzSocket({ url: `ws://${base}/ingest/${id}`, messages: perSocket, perSec, seed: 1000 + i, corpus, maxBytes: MAX_BYTES, frames: () => framesOf(id), settleMs: 30_000 })),
+  const fuzzPhase = await lagPhase(
+    Promise.all(
+      ids.map((id, i) => fuzzSocket({ url: `ws://${base}/ingest/${id}`, messages: perSocket, perSec, seed: 1000 + i, corpus, maxBytes: MAX_BYTES, frames: () => framesOf(id), settleMs: 30_000 })),
+    ),
   );
+  const fuzz = fuzzPhase.result;
   const g = await good;
   const elapsed = (Date.now() - t0) / 1000;
   clearInterval(sampler);
   metricsAt = 0;
-  const goodFrames = await framesOf('good');
+  const goodFrames = (await framesOf('good')) - refFrames;
   const fuzzFrames = await Promise.all(ids.map((id) => framesOf(id)));
   const health = await fetch(`http://${base}/healthz`).then((r) => r.status, () => 0);
   const status = procStatus(agent.pid!);
@@ -121,7 +156,11 @@ async function main(): Promise<void> {
         ['decoded into frames', fuzzFrames.reduce((a, b) => a + b, 0)],
         ['neither (vanished)', sent - answered],
         ['fuzz sockets closed by the agent', closedEarly],
-        ['well-behaved frames sent / through', `${g.sent} / ${goodFrames} (${(100 * goodShare).toFixed(1)} %)`],
+        ['reference (producer alone, same agent): frames sent / through', `${refSent} / ${refFrames} (${((100 * refFrames) / refSent).toFixed(1)} %)`],
+        ['well-behaved frames sent / through, beside the fuzzers', `${g.sent} / ${goodFrames} (${(100 * goodShare).toFixed(1)} %)`],
+        ['event-loop delay p99 / max, reference', `${(ref.lag.p99 * 1000).toFixed(0)} / ${(ref.lag.max * 1000).toFixed(0)} ms`],
+        ['event-loop delay p99 / max, fuzz', `${(fuzzPhase.lag.p99 * 1000).toFixed(0)} / ${(fuzzPhase.lag.max * 1000).toFixed(0)} ms`],
+        ['load average at start / end', `${load0} / ${os.loadavg()[0]!.toFixed(1)}`],
         ['agent RSS start / max sampled / peak (VmHWM)', `${rssSamples[0]?.toFixed(0)} / ${Math.max(...rssSamples).toFixed(0)} / ${peak.toFixed(0)} MB`],
         ['agent alive at the end, /healthz', `${alive}, ${health}`],
         ['error lines in the agent log', errorLines.length],
