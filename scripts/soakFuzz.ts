@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   );
   const cli = path.resolve(__dirname, '../src/cli.js');
   const agent = spawn(process.execPath, [cli, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  process.once('exit', () => agent.kill('SIGKILL')); // a failed run must not leave the agent behind
   let exited: number | null | undefined;
   agent.on('exit', (code) => (exited = code));
   const errorLines: string[] = [];
@@ -76,10 +77,22 @@ async function main(): Promise<void> {
 
   let metricsAt = 0;
   let metricsText = '';
+  let scrapeRetries = 0;
+  // A kept-alive connection the server is closing just then resets the request: try again on a new one.
+  const scrape = async (): Promise<string> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await (await fetch(`http://${base}/metrics`)).text();
+      } catch (e) {
+        if (attempt >= 3) throw e;
+        scrapeRetries++;
+      }
+    }
+  };
   const framesOf = async (id: string) => {
     if (Date.now() - metricsAt > 500) {
       metricsAt = Date.now();
-      metricsText = await (await fetch(`http://${base}/metrics`)).text();
+      metricsText = await scrape();
     }
     return Number(new RegExp(`^dino_serve_ingest_frames_total\\{stream="${id}"\\} (\\d+)`, 'm').exec(metricsText)?.[1] ?? 0);
   };
@@ -160,6 +173,7 @@ async function main(): Promise<void> {
         ['well-behaved frames sent / through, beside the fuzzers', `${g.sent} / ${goodFrames} (${(100 * goodShare).toFixed(1)} %)`],
         ['event-loop delay p99 / max, reference', `${(ref.lag.p99 * 1000).toFixed(0)} / ${(ref.lag.max * 1000).toFixed(0)} ms`],
         ['event-loop delay p99 / max, fuzz', `${(fuzzPhase.lag.p99 * 1000).toFixed(0)} / ${(fuzzPhase.lag.max * 1000).toFixed(0)} ms`],
+        ['/metrics scrapes retried after a reset', scrapeRetries],
         ['load average at start / end', `${load0} / ${os.loadavg()[0]!.toFixed(1)}`],
         ['agent RSS start / max sampled / peak (VmHWM)', `${rssSamples[0]?.toFixed(0)} / ${Math.max(...rssSamples).toFixed(0)} / ${peak.toFixed(0)} MB`],
         ['agent alive at the end, /healthz', `${alive}, ${health}`],
