@@ -12,6 +12,7 @@ import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
 import { createLogger } from '../util/Logger';
 import { registerSecret, registerUrlCredentials } from '../util/redactSecrets';
+import { ingestSettings, serverSettings } from './serverSettings';
 import type { AgentHub, StatsMessage } from '../types/messages';
 import { EventStore } from '../events/EventStore';
 import { LiveVideo } from '../serve/LiveVideo';
@@ -109,23 +110,15 @@ export class Agent {
     this.teacher.load(await this.trainer.snapshot());
     metrics.onTeacher(this.teacher.teacherStep);
 
-    const size = cfg.train.frameSize;
     const store = await this.openEventStore();
     const sources = (this.sources = new SourceSet(cfg, this.log, path.resolve(cfg.state.sourcesFile)));
     sources.open();
-    const srv = cfg.server;
     const ingest = new WebSocketIngest({
-      width: size,
-      height: size,
-      // the ws sources, configured or added at run time; the other sources' ids are theirs
-      declared: (id) => sources.pushedFps(id) !== undefined,
-      reserved: (id) => sources.pushedFps(id) === undefined && sources.list().some((s) => s.id === id),
-      open: srv.openIngest,
-      maxStreams: srv.maxStreams,
-      idleTimeoutMs: srv.ingestIdleSec * 1000,
-      messagesPerSecond: srv.ingestMessagesPerSec,
-      messageBurst: Math.max(1, 2 * srv.ingestMessagesPerSec),
-      maxInputPixels: srv.maxInputPixels ?? undefined,
+      ...ingestSettings(cfg, {
+        // the ws sources, configured or added at run time; the other sources' ids are theirs
+        declared: (id) => sources.pushedFps(id) !== undefined,
+        reserved: (id) => sources.pushedFps(id) === undefined && sources.list().some((s) => s.id === id),
+      }),
       logger: this.log,
     });
     // declared ws streams are fed by the ingest route: show them before their first frame
@@ -164,19 +157,7 @@ export class Agent {
     this.server = new AgentServer({
       hub: this.hub,
       ingest,
-      host: cfg.server.host,
-      port: cfg.server.port,
-      token: cfg.server.token,
-      insecure: cfg.server.insecure,
-      allowedHosts: srv.allowedHosts,
-      allowedOrigins: srv.allowedOrigins,
-      limits: {
-        maxClients: srv.maxClients,
-        maxIngestConnections: srv.maxIngestConnections,
-        maxConnectionsPerAddress: srv.maxConnectionsPerAddress,
-        messagesPerSecond: srv.messagesPerSec,
-        messageBurst: Math.max(1, 2 * srv.messagesPerSec),
-      },
+      ...serverSettings(cfg.server),
       registry: this.registry,
       log: this.log,
       events: store ?? undefined,
