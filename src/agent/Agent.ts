@@ -12,6 +12,8 @@ import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
 import { createLogger } from '../util/Logger';
+import { registerSecret, registerUrlCredentials } from '../util/redactSecrets';
+import { ingestSettings, serverSettings } from './serverSettings';
 import type { AgentHub, StatsMessage } from '../types/messages';
 import { EventStore } from '../events/EventStore';
 import { LiveVideo } from '../serve/LiveVideo';
@@ -74,6 +76,8 @@ export class Agent {
     private readonly deps: AgentDeps = {},
   ) {
     this.log = log ?? createLogger(config.log.level, config.log.format);
+    registerSecret(config.server.token);
+    for (const s of config.sources) if (s.kind === 'url') registerUrlCredentials(s.url);
   }
 
   async start(): Promise<AgentStarted> {
@@ -123,12 +127,18 @@ export class Agent {
     this.teacher.load(await this.trainer.snapshot());
     metrics.onTeacher(this.teacher.teacherStep);
 
-    const size = cfg.train.frameSize;
-    const ingest = new WebSocketIngest({ width: size, height: size, logger: this.log });
     const store = await this.openEventStore();
     const sources = (this.sources = new SourceSet(cfg, this.log, path.resolve(cfg.state.sourcesFile)));
     sources.open();
-    // declared ws streams are fed by the ingest route (which accepts any valid id): show them before their first frame
+    const ingest = new WebSocketIngest({
+      ...ingestSettings(cfg, {
+        // the ws sources, configured or added at run time; the other sources' ids are theirs
+        declared: (id) => sources.pushedFps(id) !== undefined,
+        reserved: (id) => sources.pushedFps(id) === undefined && sources.list().some((s) => s.id === id),
+      }),
+      logger: this.log,
+    });
+    // declared ws streams are fed by the ingest route: show them before their first frame
     for (const id of sources.pushedIds()) this.rates.declare(id);
     const detectors = new StreamDetectors(cfg.detect);
     const live = (this.live = new LiveVideo({ urlOf: (id) => sources.urlOf(id), log: this.log }));
@@ -138,6 +148,8 @@ export class Agent {
       config: cfg,
       sources,
       pushed$: ingest.frames$,
+      isOpenStream: (id) => ingest.isOpen(id),
+      forget$: merge(ingest.evicted$, sources.removed$),
       events: store,
       trainer: this.trainer,
       teacher: this.teacher,
@@ -162,11 +174,7 @@ export class Agent {
     this.server = new AgentServer({
       hub: this.hub,
       ingest,
-      host: cfg.server.host,
-      port: cfg.server.port,
-      token: cfg.server.token,
-      insecure: cfg.server.insecure,
-      limits: { maxClients: cfg.server.maxClients },
+      ...serverSettings(cfg.server),
       registry: this.registry,
       log: this.log,
       events: store ?? undefined,
@@ -182,9 +190,8 @@ export class Agent {
         if (s.kind === 'ws') this.rates.declare(s.id);
         notifications.addStream(s.id);
       }),
+      // the data path forgets the stream itself (forget$ above)
       sources.removed$.subscribe((id) => {
-        detectors.forget(id);
-        this.rates.forget(id);
         notifications.removeStream(id);
         void live.close(id);
       }),

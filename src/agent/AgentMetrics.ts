@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Summary, type Registry } from 'prom-client';
 import type { TensorMemory } from '../train/workerProtocol';
 import type { AgentEvent, StatsMessage } from '../types/messages';
 
@@ -21,6 +21,7 @@ export class AgentMetrics {
   private readonly probe: Gauge;
   private readonly stepFailures: Counter;
   private trainerMemory: (() => Promise<TensorMemory>) | undefined;
+  readonly embeddingRound: Summary<'streams'>;
 
   constructor(registry: Registry) {
     const g = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
@@ -39,6 +40,15 @@ export class AgentMetrics {
     this.collapsed = g('dino_collapse_alert', '1 while a collapse alert is active');
     this.teacherStep = g('dino_embedder_teacher_step', 'Training step of the teacher copy used for embeddings');
     this.probe = g('dino_probe_knn_top1', 'Live k-NN top-1 accuracy on the probe set (when configured)');
+    this.embeddingRound = new Summary({
+      name: 'dino_embedding_round_ms',
+      help: "Duration of an embedding round (the teacher on each stream's newest frame), over the last minute; streams: configured or open (opened by ingest clients)",
+      labelNames: ['streams'] as const,
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 60,
+      ageBuckets: 6,
+      registers: [registry],
+    });
     this.stepFailures = new Counter({ name: 'dino_train_step_failures_total', help: 'Training steps that failed (each is retried)', registers: [registry] });
     const self = this;
     new Gauge({
@@ -63,6 +73,10 @@ export class AgentMetrics {
     this.stepFailures.inc();
   }
 
+  onEmbeddingRound(streams: 'configured' | 'open', ms: number): void {
+    this.embeddingRound.observe({ streams }, ms);
+  }
+
   onStats(s: StatsMessage): void {
     this.step.set(s.step);
     this.loss.set(s.loss);
@@ -85,6 +99,11 @@ export class AgentMetrics {
 
   onNovelty(streamId: string, calibrated: number): void {
     if (Number.isFinite(calibrated)) this.novelty.set({ stream: streamId }, calibrated);
+  }
+
+  /** Drops a forgotten stream's series (fps, dropped frames, novelty), so /metrics does not keep every id ever seen. */
+  removeStream(streamId: string): void {
+    for (const g of [this.streamFps, this.streamDropped, this.novelty]) g.remove({ stream: streamId });
   }
 
   onTeacher(step: number): void {

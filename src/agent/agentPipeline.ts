@@ -55,8 +55,15 @@ export interface EventRecorder {
 export interface AgentPipelineParts {
   config: AgentConfig;
   sources: AgentSources;
-  /** Frames pushed to /ingest/<id> (any valid id, declared or not). */
+  /** Frames pushed to /ingest/<id> (declared ids, or any with open ingest). */
   pushed$: Observable<Frame>;
+  /** Pushed streams opened by clients (open ingest), not named by any source: they are embedded in rounds apart. */
+  isOpenStream?: (streamId: string) => boolean;
+  /**
+   * Streams to forget: those the ingest evicted (open ingest keeps at most maxStreams) and sources removed at run
+   * time. Every per-stream state drops them: operators, replay buffer, detectors, rates, metric series.
+   */
+  forget$?: Observable<string>;
   /** Stores each novelty and drift event with its pictures before it is published; null publishes them as they are. */
   events: EventRecorder | null;
   /** The trainer worker; null runs no training and never refreshes the teacher copy. */
@@ -72,7 +79,7 @@ export interface AgentPipelineParts {
 }
 
 /** One embedding round: the frames, their embeddings, and the teacher step that computed them. */
-interface EmbeddedRound {
+export interface EmbeddedRound {
   frames: Frame[];
   out: FrameEmbeddings;
   teacherStep: number;
@@ -97,13 +104,14 @@ interface EmbeddedRound {
  */
 export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const { config: cfg, trainer, teacher, detectors, sinks, metrics, rates, log } = p;
+  const forget$ = p.forget$ ?? EMPTY;
   const drops = new DropCounter();
   let probeTop1: number | undefined;
 
   const frames$ = merge(
     p.sources.frames$, // each source masked right after it
     p.pushed$.pipe(
-      throttleFps((id) => p.sources.pushedFps(id) ?? DEFAULT_SOURCE_FPS),
+      throttleFps((id) => p.sources.pushedFps(id) ?? DEFAULT_SOURCE_FPS, { forget$ }),
       applyMask((id) => p.sources.maskOf(id)),
     ),
   ).pipe(
@@ -113,20 +121,22 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
 
   const collapse = new CollapseMonitor({ warmupSteps: cfg.detect.collapseWarmupSteps });
   const size = cfg.train.frameSize;
+  const buffer = new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size });
   const training$ =
     trainer && cfg.train.enabled
       ? frames$.pipe(
-          fairMix({ periodMs: mixPeriodMs(p.sources), capacityPerStream: 2, counter: drops }),
+          fairMix({ periodMs: mixPeriodMs(p.sources), capacityPerStream: 2, counter: drops, forget$ }),
           trainingLoop({
-            buffer: new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size }),
+            buffer,
             runner: trainer,
             batchSize: cfg.train.batchSize,
             updatesPerFrame: cfg.train.updatesPerFrame,
             upstreamDrops: drops,
             onStepError: stepFailureHandler({ max: cfg.train.maxStepFailures, log, onFailure: () => metrics.onStepFailure() }),
+            forget$,
           }),
           tap((s) => rates.onDropped(s.dropped)),
-          map((s) => statsMessage(s, rates.summary(), probeTop1)),
+          map((s) => statsMessage(s, rates.summary(buffer.countsByStream()), probeTop1)),
           tap((m) => sinks.stats.next(m)),
           concatMap((m) => collapseEvents(collapse, m, log)),
           tap((e) => sinks.events.next(e)),
@@ -136,18 +146,36 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
         )
       : EMPTY;
 
+  // Streams opened by ingest clients (open ingest) are embedded in rounds apart from the sources', at most
+  // openStreamsPerRound a round, those waiting longest first. One more frame in a round costs about as much as the
+  // round (measured: batch 1 -> 2 doubles it), so a crowd of client-opened ids never lengthens the sources' rounds.
+  const isOpen = (f: Frame) => p.isOpenStream?.(f.streamId) ?? false;
+  const firstOpen = (fresh: Frame[]) => fresh.slice(0, cfg.embed.openStreamsPerRound); // least recently taken first
+  const boundOpenStreams = (fresh: Frame[]): Frame[] => [...fresh.filter((f) => !isOpen(f)), ...firstOpen(fresh.filter(isOpen))];
+
   let attentionDue = 0;
   let attentionTurn = 0;
-  const embedRound = (frames: Frame[]): Observable<EmbeddedRound> =>
-    defer(() =>
-      teacher.exclusive(async () => {
-        const attention = cfg.embed.attentionEverySec > 0 && Date.now() >= attentionDue;
-        if (attention) attentionDue = Date.now() + cfg.embed.attentionEverySec * 1000;
-        return { frames, out: await teacher.embed(frames, { attention }), teacherStep: teacher.teacherStep };
-      }),
-    ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed')));
-  const embedding$ = frames$.pipe(
-    latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound),
+  const embedRound =
+    (kind: 'configured' | 'open') =>
+    (frames: Frame[]): Observable<EmbeddedRound> =>
+      defer(() =>
+        teacher.exclusive(async () => {
+          const attention = kind === 'configured' && cfg.embed.attentionEverySec > 0 && Date.now() >= attentionDue;
+          if (attention) attentionDue = Date.now() + cfg.embed.attentionEverySec * 1000;
+          const t0 = performance.now();
+          const out = await teacher.embed(frames, { attention });
+          metrics.onEmbeddingRound(kind, performance.now() - t0);
+          return { frames, out, teacherStep: teacher.teacherStep };
+        }),
+      ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed')));
+  const rounds$ = merge(
+    frames$.pipe(
+      filter((f) => !isOpen(f)),
+      latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('configured'), { forget$ }),
+    ),
+    frames$.pipe(filter(isOpen), latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('open'), { forget$, select: firstOpen })),
+  );
+  const embedding$ = rounds$.pipe(
     concatMap((round) =>
       defer(() =>
         merge(
@@ -162,7 +190,10 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const thumbnails$ =
     cfg.embed.thumbnailFps > 0
       ? frames$.pipe(
-          latestPerStreamRounds(interval(1000 / cfg.embed.thumbnailFps), (latest) => from(latest).pipe(concatMap((f) => thumbnail(f, log)))),
+          latestPerStreamRounds(interval(1000 / cfg.embed.thumbnailFps), (latest) => from(latest).pipe(concatMap((f) => thumbnail(f, log))), {
+            forget$,
+            select: boundOpenStreams,
+          }),
           tap((m) => sinks.thumbnails.next(m)),
         )
       : EMPTY;
@@ -208,7 +239,17 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
       )
     : EMPTY;
 
-  return merge(training$, embedding$, thumbnails$, cameras$, teacherRefresh$, probe$).pipe(ignoreElements());
+  // The state outside the operators: detectors, per-stream rates and drops, metric series.
+  const forgotten$ = forget$.pipe(
+    tap((id) => {
+      detectors.forget(id);
+      rates.forget(id);
+      drops.remove(id);
+      metrics.removeStream(id);
+    }),
+  );
+
+  return merge(training$, embedding$, thumbnails$, cameras$, teacherRefresh$, probe$, forgotten$).pipe(ignoreElements());
 }
 
 /**
@@ -216,11 +257,11 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
  * passes (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess
  * counted.
  */
-function mixPeriodMs(sources: AgentSources): number {
+export function mixPeriodMs(sources: Pick<AgentSources, 'maxFps'>): number {
   return 500 / sources.maxFps;
 }
 
-function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
+export function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
   const r = s.stats;
   return {
     t: Date.now(),
@@ -243,7 +284,7 @@ function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['s
 }
 
 /** The collapse monitor's alert (or its clearing) for one step's stats, logged loudly. */
-function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger): AgentEvent[] {
+export function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger): AgentEvent[] {
   const c = collapse.update({
     loss: m.loss,
     teacherEntropy: m.teacherEntropy,
@@ -261,11 +302,11 @@ function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger)
   return [{ type: 'collapse', t: m.t, state: e.active ? 'collapsed' : 'healthy', reason: e.message, step: m.step, monitors }];
 }
 
-type Published = { embedding: EmbeddingMessage } | { event: AgentEvent } | { attention: AttentionMessage };
-type Scored = { embedding: EmbeddingMessage } | { detected: DetectedEvent };
+export type Published = { embedding: EmbeddingMessage } | { event: AgentEvent } | { attention: AttentionMessage };
+export type Scored = { embedding: EmbeddingMessage } | { detected: DetectedEvent };
 
 /** The detectors' verdict on every frame of a round: its embedding message, then any novelty or drift event. */
-function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Scored[] {
+export function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Scored[] {
   const out: Scored[] = [];
   round.frames.forEach((f, i) => {
     const embedding = round.out.normalized[i]!;
@@ -298,7 +339,7 @@ function stored(d: DetectedEvent, recorder: EventRecorder | null): Observable<Pu
 }
 
 /** The round's attention map over one of its frames (each in turn), with that frame as JPEG for the overlay. */
-function attentionMessage(round: EmbeddedRound, maps: Float32Array[], turn: number, teacher: EmbeddingService): Observable<Published> {
+export function attentionMessage(round: EmbeddedRound, maps: Float32Array[], turn: number, teacher: EmbeddingService): Observable<Published> {
   const i = turn % round.frames.length;
   const f = round.frames[i]!;
   const base = { streamId: f.streamId, t: f.t, frameIndex: f.index, teacherStep: round.teacherStep, grid: teacher.grid, heads: teacher.heads };
@@ -311,7 +352,7 @@ function publish(m: Published, sinks: AgentSinks): void {
   else sinks.attention.next(m.attention);
 }
 
-function thumbnail(f: Frame, log: Logger): Observable<ThumbnailMessage> {
+export function thumbnail(f: Frame, log: Logger): Observable<ThumbnailMessage> {
   return defer(() => frameJpeg(f)).pipe(
     map((jpeg) => ({ streamId: f.streamId, t: f.t, frameIndex: f.index, width: f.width, height: f.height, jpeg })),
     catchError((e: unknown) => {
@@ -349,7 +390,7 @@ function probeRound(probe: LiveProbe, teacher: EmbeddingService): Observable<Pro
 }
 
 /** For catchError: log what failed and carry on without it. */
-function logAndSkip(log: Logger, level: 'warn' | 'error', what: string) {
+export function logAndSkip(log: Logger, level: 'warn' | 'error', what: string) {
   return (e: unknown): Observable<never> => {
     log[level]({ err: e instanceof Error ? e.message : String(e) }, what);
     return EMPTY;

@@ -3,6 +3,8 @@ import { envLayer, readConfigFile, resolveConfig, ConfigError, type ConfigLayer 
 import { parseSourceSpec } from './sourceSpec';
 import { Agent } from '../agent/Agent';
 import { superviseAgent } from './superviseAgent';
+import { redactSecrets } from '../util/redactSecrets';
+import { ScaleNode } from '../scale/ScaleNode';
 
 interface RunFlags {
   config?: string;
@@ -13,6 +15,9 @@ interface RunFlags {
   precision?: string;
   port?: string;
   host?: string;
+  allowedHost?: string[];
+  allowedOrigin?: string[];
+  openIngest?: boolean;
   model?: string;
   init?: string;
   recipe?: string;
@@ -20,6 +25,10 @@ interface RunFlags {
   train?: boolean;
   logLevel?: string;
   logFormat?: string;
+  nats?: string;
+  role?: string;
+  shard?: string;
+  instance?: string;
   mqtt?: string;
 }
 
@@ -43,6 +52,9 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   set('backend.precision', f.precision, '--precision');
   set('server.port', num(f.port), '--port');
   set('server.host', f.host, '--host');
+  if (f.allowedHost?.length) set('server.allowedHosts', f.allowedHost, '--allowed-host');
+  if (f.allowedOrigin?.length) set('server.allowedOrigins', f.allowedOrigin, '--allowed-origin');
+  if (f.openIngest) set('server.openIngest', true, '--open-ingest');
   set('model.size', f.model, '--model');
   set('model.init', f.init, '--init');
   set('train.recipe', f.recipe, '--recipe');
@@ -50,6 +62,10 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   if (f.train === false) set('train.enabled', false, '--no-train');
   set('log.level', f.logLevel, '--log-level');
   set('log.format', f.logFormat, '--log-format');
+  set('nats.url', f.nats, '--nats');
+  set('nats.roles', f.role, '--role');
+  set('nats.detectShard', f.shard, '--shard');
+  set('nats.instance', f.instance, '--instance');
   set('notify.mqtt.url', f.mqtt, '--mqtt');
   return { source: 'command-line flags', values, origins };
 }
@@ -79,6 +95,9 @@ export function registerRun(program: Command): void {
     .option('--precision <p>', 'matmul precision: auto (bf16 where the CPU has AVX512_BF16), fp32 or bf16; env DINO_PRECISION')
     .option('-p, --port <port>', 'HTTP/ws port of the dashboard and the API (0 = any free port)')
     .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required: env DINO_TOKEN)')
+    .option('--allowed-host <name>', 'a Host name the server answers to besides loopback and --host (repeatable; .example.com: a domain; env DINO_ALLOWED_HOSTS)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--allowed-origin <origin>', 'a page origin that may use the API besides the same origin and loopback (repeatable; env DINO_ALLOWED_ORIGINS)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--open-ingest', 'accept /ingest/<id> for any id, not only ws:<id> sources (at most server.maxStreams of them, least recently used forgotten)')
     .option('--model <size>', 'model size: micro, small, tiny, cifar, or vits16, vits14, vits8 (the pretrained shapes)')
     .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (with --model of its shape)')
     .option('--recipe <name>', 'training recipe: stream (tuned for live feeds), paper (the DINO paper defaults) or finetune (for --init)')
@@ -87,13 +106,18 @@ export function registerRun(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--mqtt <url>', 'publish events to an MQTT broker, mqtt://host:port (credentials: notify.mqtt in the config file)')
     .option('--log-format <format>', 'pretty (readable lines) or json (one object per line, for log collectors)')
+    .option('--nats <url>', 'scale out over a NATS JetStream broker (nats://host:4222); env DINO_NATS_URL')
+    .option('--role <roles>', 'with --nats: the roles of this process, a comma list of ingest, embed, train, detect, gateway, or all')
+    .option('--shard <i/n>', 'with --role detect: this process\'s shard of the streams (0/2 and 1/2 for two detect processes)')
+    .option('--instance <name>', 'with --nats: this process\'s name in health reports and metrics (default hostname-pid)')
     .action(async (flags: RunFlags) => {
-      let agent: Agent;
+      let agent: Agent | ScaleNode;
       try {
-        agent = new Agent(configFromFlags(flags));
+        const config = configFromFlags(flags);
+        agent = config.nats.url ? new ScaleNode(config) : new Agent(config);
       } catch (e) {
         if (e instanceof ConfigError || (e instanceof Error && e.message.startsWith('--source'))) {
-          console.error(`dino-stream: ${e.message}`);
+          console.error(`dino-stream: ${redactSecrets(e.message)}`);
           process.exit(2);
         }
         throw e;

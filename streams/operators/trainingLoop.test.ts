@@ -213,4 +213,22 @@ describe('trainingLoop', () => {
     await sleep(120);
     expect(calls).toBe(1);
   });
+
+  it('forget$: a forgotten stream leaves the replay buffer and the per-stream counts', async () => {
+    const frames$ = new Subject<Frame>();
+    const forget$ = new Subject<string>();
+    const buffer = new ReplayBuffer({ capacity: 64, policy: 'fifo' });
+    const out: TrainingLoopStats<FakeStats>[] = [];
+    const sub = frames$.pipe(trainingLoop({ buffer, runner: new FakeRunner(), batchSize: 4, updatesPerFrame: 0.25, forget$ })).subscribe((s) => out.push(s));
+    for (let i = 0; i < 20; i++) frames$.next(frame(i % 2 ? 'real' : 'gone', i));
+    expect(buffer.countsByStream()).toEqual({ real: 10, gone: 10 });
+    forget$.next('gone');
+    expect(buffer.countsByStream()).toEqual({ real: 10 });
+    for (let i = 20; i < 28; i++) frames$.next(frame('real', i));
+    await waitFor(() => out.length > 0 && out[out.length - 1]!.received['real'] === 18, 2000, 'a step after the forget');
+    const last = out[out.length - 1]!;
+    expect(Object.keys(last.received)).toEqual(['real']);
+    expect(last.batchSize).toBe(4);
+    sub.unsubscribe();
+  });
 });

@@ -32,6 +32,8 @@ export interface TrainingLoopOptions<S> {
    */
   onStepError?: (err: unknown, consecutive: number) => number | null;
   now?: () => number;
+  /** Streams to forget: their frames leave the buffer and their counts the stats. */
+  forget$?: Observable<string>;
 }
 
 export interface TrainingLoopStats<S> {
@@ -157,6 +159,11 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
         );
     };
 
+    const forgetting = o.forget$?.subscribe((id) => {
+      o.buffer.remove(id);
+      delete received[id];
+      delete rejected[id];
+    });
     const sub = frames$.subscribe({
       next: (f) => {
         received[f.streamId] = (received[f.streamId] ?? 0) + 1;
@@ -175,6 +182,7 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
       stopped = true;
       clearTimeout(retryTimer);
       sub.unsubscribe();
+      forgetting?.unsubscribe();
     };
   });
 }

@@ -7,6 +7,7 @@ import { resolveFfmpegPath } from './ffmpegPath';
 import { hasExited, killGracefully, spawnTied, trackChild } from './childProcess';
 import { StderrTail } from './StderrTail';
 import { ffmpegInputArgs, NETWORK_URL } from './ffmpegInput';
+import { redactSecrets, registerUrlCredentials } from '../../src/util/redactSecrets';
 
 export interface FfmpegSourceOptions {
   streamId: string;
@@ -96,6 +97,7 @@ export class FfmpegSource {
       throw new Error(`FfmpegSource ${options.streamId}: width/height must be positive integers`);
     }
     if (options.fps !== undefined && !(options.fps > 0)) throw new Error(`FfmpegSource ${options.streamId}: fps must be > 0`);
+    registerUrlCredentials(options.url);
     const network = NETWORK_URL.test(options.url);
     const watchdogMs = options.watchdogMs ?? 10_000;
     this.opts = {
@@ -205,7 +207,7 @@ export class FfmpegSource {
         proc.once('close', () => resolve());
         proc.once('error', () => resolve());
       });
-      this.setState('connecting', `${this.ffmpegPath} ${o.url} (pid ${proc.pid ?? '?'})`);
+      this.setState('connecting', `${this.ffmpegPath} ${redactSecrets(o.url)} (pid ${proc.pid ?? '?'})`);
 
       const spawnedAt = Date.now();
       let gotFrame = false;

@@ -8,6 +8,7 @@ import { resolveFfmpegPath } from './ffmpegPath';
 import { hasExited, killGracefully, spawnTied, trackChild } from './childProcess';
 import { ffmpegInputArgs } from './ffmpegInput';
 import { StderrTail } from './StderrTail';
+import { redactSecrets, registerUrlCredentials } from '../../src/util/redactSecrets';
 
 /**
  * Live view for the dashboard: an RTSP camera re-encoded by ffmpeg to MPEG-1 in MPEG-TS and broadcast over a
@@ -88,7 +89,8 @@ export class RtspRelay {
 
   constructor(private readonly o: RtspRelayOptions) {
     if (o.width % 2 || o.height % 2 || o.width <= 0 || o.height <= 0) throw new Error('RtspRelay: width and height must be positive even numbers');
-    this.name = o.name ?? o.url;
+    registerUrlCredentials(o.url);
+    this.name = o.name ?? redactSecrets(o.url);
     this.log = o.logger ?? defaultLogger();
     this.backoff = { ...DEFAULT_BACKOFF, ...o.backoff };
     this.header = Buffer.alloc(8);

@@ -67,7 +67,7 @@ describe('SourceSet: sources added and removed at run time', () => {
     expect((await refused(set.add({ kind: 'synthetic', id: 'added' }))).status).toBe(409);
     expect((await refused(set.add({ kind: 'synthetic', mask: [[[0, 0], [2, 0], [0, 1]]] }))).problems).toEqual(['mask.0.1.0: Too big: expected number to be <=1']);
     const url = await set.add({ kind: 'url', id: 'door', url: 'rtsp://admin:hunter22@127.0.0.1:1/live', maxAttempts: 1 });
-    expect(url).toMatchObject({ live: true, config: { url: 'rtsp://admin:***@127.0.0.1:1/live' } });
+    expect(url).toMatchObject({ live: true, config: { url: 'rtsp://***@127.0.0.1:1/live' } }); // redactSecrets, as everywhere
     expect(set.urlOf('door')).toBe('rtsp://admin:hunter22@127.0.0.1:1/live');
 
     // the configured source goes: its frames stop, the others go on
@@ -80,7 +80,8 @@ describe('SourceSet: sources added and removed at run time', () => {
     expect(later.some((x) => x.streamId === 'syn')).toBe(false);
     expect(set.list().map((s) => [s.id, s.origin])).toEqual([['added', 'runtime'], ['door', 'runtime']]);
     expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).removed).toEqual(['syn']);
-    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    // the door camera (port 1 refuses) fails on its own: only its errors may show, the other sources go on
+    expect(lines.filter((l) => l.level === 'error' && (l.obj as { streamId?: string }).streamId !== 'door')).toEqual([]);
     sub.unsubscribe();
     set.stop();
 
