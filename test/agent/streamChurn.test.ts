@@ -110,7 +110,7 @@ describe('stream-id churn', () => {
         sources: [{ kind: 'ws', id: 'real', fps: 10 }],
         embed: { fps: 10, thumbnailFps: 2, attentionEverySec: 0 },
         // small detector memories: full before the measurement starts, so what grows after is what churn left
-        detect: { noveltyBank: 16, driftWindow: 20, driftRecentWindow: 10 },
+        detect: { noveltyBank: 64, driftWindow: 20, driftRecentWindow: 10 },
         server: { port: 0, openIngest: true, maxStreams: MAX_STREAMS, maxIngestConnections: CHURNERS + 4 },
         checkpoint: { dir, everySec: 3600 },
         log: { level: 'silent', statusEverySec: 0 },
@@ -122,7 +122,7 @@ describe('stream-id churn', () => {
     base = `ws://127.0.0.1:${port}`;
   });
   afterAll(async () => {
-    await agent.stop();
+    await agent?.stop();
   });
 
   it('keeps per-stream state bounded, the real stream its buffer share, and embedding rounds as fast', async () => {
