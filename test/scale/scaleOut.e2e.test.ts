@@ -66,7 +66,7 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
         checkpoint: { dir: path.join(dir, 'ckpt'), resume: false },
         log: { statusEverySec: 0 },
         // frames never overflow their stream here, so every one must be embedded; a dead worker's frames come back in 2 s
-        nats: { url: broker.url, framesPerStream: 10000, ackWaitSec: 2, lockTtlSec: 3, heartbeatSec: 1 },
+        nats: { url: broker.url, framesPerStream: 10000, ackWaitSec: 2, heartbeatSec: 1 },
       }),
     );
     gateway = start('gateway', ['--port', String(gatewayPort)]);
@@ -134,6 +134,7 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     }
     const t = (await (await get(trainer, 'healthz')).json()) as Health;
     expect(t.roles['train']).toMatchObject({ ok: true, status: 'training' });
+    expect(trainer.lines.filter((l) => /trainer lock lost/.test(String(l['msg'])))).toEqual([]);
     expect(t.roles['detect']).toMatchObject({ ok: true, status: 'detecting', detail: { shard: '0/1' } });
     const tm = await (await get(trainer, 'metrics')).text();
     expect(metric(tm, 'dino_scale_trainer_lock_held')).toBe(1);
