@@ -191,6 +191,7 @@ export class Agent {
       }),
       // the data path forgets the stream itself (forget$ above)
       sources.removed$.subscribe((id) => {
+        ingest.forget(id); // a removed ws source: its producer is closed, and /ingest/<id> is refused from now on
         notifications.removeStream(id);
         void live.close(id);
       }),
