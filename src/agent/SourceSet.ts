@@ -10,6 +10,7 @@ import { ApiError } from '../types/ApiError';
 import type { SourceControl, SourceInfo } from '../types/SourceControl';
 import { buildPacedSource, defaultSourceId, type AgentSource, type AgentSources } from './buildSources';
 import { readSourcesState, writeSourcesState, type SourcesChanges } from './SourcesState';
+import { redactSecrets, registerSecretsOf } from '../util/redactSecrets';
 
 interface Entry {
   id: string;
@@ -21,18 +22,6 @@ interface Entry {
 }
 
 const NO_MASK: readonly Polygon[] = [];
-
-/** Where a URL is shown: its password replaced by ***. */
-function hidePassword(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
 
 /**
  * The agent's inputs, which can change while it runs: the configured sources, less those removed and plus those
@@ -137,6 +126,7 @@ export class SourceSet implements SourceControl, AgentSources {
 
   private start(config: SourceConfig, origin: Entry['origin']): Entry {
     const id = config.id!;
+    registerSecretsOf(config); // sources added at run time or read from the state file: their camera passwords too
     const source = config.kind === 'ws' ? undefined : buildPacedSource(config, id, this.cfg.train.frameSize, this.log);
     const entry: Entry = { id, config, origin, source, removed$: new Subject<void>() };
     this.entries.set(id, entry);
@@ -156,7 +146,7 @@ export class SourceSet implements SourceControl, AgentSources {
 
   private info(e: Entry): SourceInfo {
     const config: Record<string, unknown> = { ...e.config };
-    if (e.config.kind === 'url') config['url'] = hidePassword(e.config.url);
+    if (e.config.kind === 'url') config['url'] = redactSecrets(e.config.url);
     return { id: e.id, kind: e.config.kind, origin: e.origin, config, mask: e.config.mask ?? [], live: e.config.kind === 'url' };
   }
 

@@ -8,6 +8,7 @@ import { selectBackend } from '../backend';
 import type { EmbeddingService } from '../agent/EmbeddingService';
 import { trainerOptionsFor } from '../train/trainerOptionsFor';
 import { createLogger } from '../util/Logger';
+import { registerSecretsOf } from '../util/redactSecrets';
 import { BrokerConnection, instanceName, redactBrokerUrl } from './BrokerConnection';
 import { detectRole } from './detectRole';
 import { embedRole } from './embedRole';
@@ -46,10 +47,14 @@ export class ScaleNode {
   private readonly subs: Subscription[] = [];
   private readonly health = new RoleHealth();
   private stopping: Promise<void> | null = null;
+  private fail!: (e: Error) => void;
+  /** Resolves when this process cannot go on (its train role gave up); the CLI then checkpoints and exits non-zero. */
+  readonly failed = new Promise<Error>((resolve) => (this.fail = resolve));
 
   constructor(readonly config: AgentConfig, log?: pino.Logger) {
     if (!config.nats.url) throw new Error('ScaleNode needs nats.url (--nats)');
     this.log = log ?? createLogger(config.log.level, config.log.format);
+    registerSecretsOf(config); // the broker's token and password, camera passwords
     this.roles = config.nats.roles;
     this.instance = instanceName(config.nats);
   }
@@ -91,6 +96,7 @@ export class ScaleNode {
     if (has('detect')) runs.push(this.keep(detectRole(ctx)));
     if (has('train')) {
       this.train = new TrainRole(ctx);
+      void this.train.failed.then((e) => this.fail(e));
       runs.push(this.train.run$());
     }
     if (has('gateway')) {
@@ -126,6 +132,11 @@ export class ScaleNode {
   private keep(r: { run$: Observable<never>; teacher: EmbeddingService }): Observable<never> {
     this.teachers.push(r.teacher);
     return r.run$;
+  }
+
+  /** A checkpoint now, when this process trains (the CLI's fatal-error path); null otherwise. */
+  checkpoint(): Promise<string | null> {
+    return this.train?.checkpoint() ?? Promise.resolve(null);
   }
 
   /** Stops the roles (frames in flight go back to the broker for others), a last checkpoint, the lock, the server, the connection. */
