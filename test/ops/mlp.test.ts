@@ -24,17 +24,27 @@ describe.each(OP_PATHS)('mlp and linear with a residual ($name)', ({ setUp }) =>
   const weights = (w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor): MlpWeights =>
     ({ w1: w1 as tf.Tensor2D, b1: b1 as tf.Tensor1D, w2: w2 as tf.Tensor2D, b2: b2 as tf.Tensor1D });
 
-  test('mlp is fc2(GELU(fc1(x))) (+ r), inference and recorded forward alike; linear adds r', () => {
+  /** Values read asynchronously (a GPU backend cannot read synchronously), the tensor disposed. */
+  const read = async (f: () => tf.Tensor): Promise<Float32Array> => {
+    const t = tf.tidy(f);
+    try {
+      return (await t.data()) as Float32Array;
+    } finally {
+      t.dispose();
+    }
+  };
+
+  test('mlp is fc2(GELU(fc1(x))) (+ r), inference and recorded forward alike; linear adds r', async () => {
     const [x, w1, b1, w2, b2, r] = tensors();
     const w = weights(w1, b1, w2, b2);
-    const plain = tf.tidy(() => mlp(x, w).dataSync());
-    const withR = tf.tidy(() => mlp(x, w, r).dataSync());
+    const plain = await read(() => mlp(x, w));
+    const withR = await read(() => mlp(x, w, r));
     // under a gradient tape the forward takes the path that also saves GELU's derivative: the same values
-    const recorded = tf.tidy(() => {
-      let out: Float32Array | undefined;
+    const recorded = await read(() => {
+      let out: tf.Tensor | undefined;
       tf.grad((t: tf.Tensor) => {
         const y = mlp(t as tf.Tensor2D, w, r);
-        out = y.dataSync() as Float32Array;
+        out = tf.keep(y.clone());
         return tf.sum(y);
       })(x);
       return out!;
@@ -42,18 +52,18 @@ describe.each(OP_PATHS)('mlp and linear with a residual ($name)', ({ setUp }) =>
     expect(worstRatio(plain, mlpRef(data.x, data.w1, data.b1, data.w2, data.b2), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     expect(worstRatio(withR, mlpRef(data.x, data.w1, data.b1, data.w2, data.b2, data.r), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     expect(worstRatio(recorded, withR, 0, 0)).toBeLessThanOrEqual(1);
-    const lin = tf.tidy(() => linear(x, w1, b1, { residual: tf.tensor2d(values(N * HID, 57), [N, HID]) }).dataSync());
+    const lin = await read(() => linear(x, w1, b1, { residual: tf.tensor2d(values(N * HID, 57), [N, HID]) }));
     const linRef = Array.from(ref.matMul(data.x, data.w1, N, IN, HID), (v, i) => v + data.b1[i % HID]! + values(N * HID, 57)[i]!);
     expect(worstRatio(lin, linRef, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     tf.dispose([x, w1, b1, w2, b2, r]);
   });
 
-  test('its gradients equal central finite differences for every input, with and without the residual', () => {
+  test('its gradients equal central finite differences for every input, with and without the residual', async () => {
     const [x, w1, b1, w2, b2, r] = tensors();
-    expect(gradientMismatches((a, c, d, e, f, g) => mlp(a as tf.Tensor2D, weights(c!, d!, e!, f!), g as tf.Tensor2D), [x, w1, b1, w2, b2, r])).toEqual([]);
-    expect(gradientMismatches((a, c, d, e, f) => mlp(a as tf.Tensor2D, weights(c!, d!, e!, f!)), [x, w1, b1, w2, b2])).toEqual([]);
+    expect(await gradientMismatches((a, c, d, e, f, g) => mlp(a as tf.Tensor2D, weights(c!, d!, e!, f!), g as tf.Tensor2D), [x, w1, b1, w2, b2, r])).toEqual([]);
+    expect(await gradientMismatches((a, c, d, e, f) => mlp(a as tf.Tensor2D, weights(c!, d!, e!, f!)), [x, w1, b1, w2, b2])).toEqual([]);
     const rh = tf.tensor2d(values(N * HID, 57), [N, HID]);
-    expect(gradientMismatches((a, c, d, g) => linear(a as tf.Tensor2D, c as tf.Tensor2D, d as tf.Tensor1D, { residual: g as tf.Tensor2D }), [x, w1, b1, rh])).toEqual([]);
+    expect(await gradientMismatches((a, c, d, g) => linear(a as tf.Tensor2D, c as tf.Tensor2D, d as tf.Tensor1D, { residual: g as tf.Tensor2D }), [x, w1, b1, rh])).toEqual([]);
     tf.dispose([x, w1, b1, w2, b2, r, rh]);
   });
 
