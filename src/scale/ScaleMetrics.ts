@@ -5,8 +5,12 @@ export class ScaleMetrics {
   /** Frames published to FRAMES by stream, and frames not published (reason: broker = the broker was away or refused). */
   readonly framesPublished: Counter<'stream'>;
   readonly framesUnpublished: Counter<'stream' | 'reason'>;
-  /** Embed workers: frames embedded, redelivered frames (another worker had them), frames given up as malformed. */
+  /**
+   * Embed workers: frames embedded, frames skipped as older than nats.maxFrameAgeSec, redelivered frames (another
+   * worker had them), frames given up as malformed.
+   */
   readonly framesEmbedded: Counter;
+  readonly framesStale: Counter;
   readonly redelivered: Counter<'role'>;
   readonly malformed: Counter<'role'>;
   readonly embedRoundMs: Summary;
@@ -31,6 +35,7 @@ export class ScaleMetrics {
       name: 'dino_scale_frames_unpublished_total', help: 'Frames not published (broker away or refusing)', labelNames: ['stream', 'reason'] as const, registers: r,
     });
     this.framesEmbedded = new Counter({ name: 'dino_scale_frames_embedded_total', help: 'Frames embedded by this worker', registers: r });
+    this.framesStale = new Counter({ name: 'dino_scale_frames_stale_total', help: 'Frames skipped by embed workers as older than nats.maxFrameAgeSec', registers: r });
     this.redelivered = new Counter({ name: 'dino_scale_redelivered_total', help: 'Messages received again (another consumer had them)', labelNames: ['role'] as const, registers: r });
     this.malformed = new Counter({ name: 'dino_scale_malformed_total', help: 'Messages refused as malformed (not redelivered)', labelNames: ['role'] as const, registers: r });
     this.embedRoundMs = new Summary({ name: 'dino_scale_embed_round_ms', help: 'One embedding batch: decode, teacher, publish', percentiles: pct, registers: r });

@@ -65,8 +65,8 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
         server: { port: 0 },
         checkpoint: { dir: path.join(dir, 'ckpt'), resume: false },
         log: { statusEverySec: 0 },
-        // frames never overflow their stream here, so every one must be embedded; a dead worker's frames come back in 2 s
-        nats: { url: broker.url, framesPerStream: 10000, ackWaitSec: 2, heartbeatSec: 1 },
+        // frames never overflow their stream nor go stale here, so every one must be embedded; a dead worker's frames come back in 2 s
+        nats: { url: broker.url, framesPerStream: 10000, maxFrameAgeSec: 600, ackWaitSec: 2, heartbeatSec: 1 },
       }),
     );
     gateway = start('gateway', ['--port', String(gatewayPort)]);
