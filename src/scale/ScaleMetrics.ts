@@ -20,6 +20,8 @@ export class ScaleMetrics {
   readonly reembedded: Counter;
   /** Teachers: published (trainer), loaded (workers and detect) and the time from publication to loaded. */
   readonly teachersPublished: Counter;
+  /** Training steps this process ran (dino_train_step counts from a resumed checkpoint's step). */
+  readonly trainSteps: Counter;
   readonly teachersLoaded: Counter<'role'>;
   readonly teacherSwapMs: Summary<'role'>;
   readonly teacherStep: Gauge<'role'>;
@@ -42,6 +44,7 @@ export class ScaleMetrics {
     this.embedBatch = new Summary({ name: 'dino_scale_embed_batch_frames', help: 'Frames per embedding batch', percentiles: pct, registers: r });
     this.scored = new Counter({ name: 'dino_scale_scored_total', help: 'Embeddings scored by the detectors', registers: r });
     this.reembedded = new Counter({ name: 'dino_scale_reembedded_total', help: 'Frames re-embedded by detect (embedded with another teacher)', registers: r });
+    this.trainSteps = new Counter({ name: 'dino_scale_train_steps_total', help: 'Training steps run by this process', registers: r });
     this.teachersPublished = new Counter({ name: 'dino_scale_teachers_published_total', help: 'Teachers put into the Object Store', registers: r });
     this.teachersLoaded = new Counter({ name: 'dino_scale_teachers_loaded_total', help: 'Teachers fetched, verified and loaded', labelNames: ['role'] as const, registers: r });
     this.teacherSwapMs = new Summary({

@@ -139,7 +139,11 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     const tm = await (await get(trainer, 'metrics')).text();
     expect(metric(tm, 'dino_scale_trainer_lock_held')).toBe(1);
     expect(metric(tm, 'dino_scale_teachers_published_total')).toBeGreaterThanOrEqual(1);
-    expect(metric(await (await get(trainer, 'metrics')).text(), 'dino_scale_scored_total')).toBeGreaterThan(0);
+    // the trainer counts the steps it ran: from a fresh start, the step it is at
+    const steps = metric(tm, 'dino_scale_train_steps_total');
+    expect(steps).toBeGreaterThanOrEqual(1);
+    expect(steps).toBe(metric(tm, 'dino_train_step'));
+    expect(metric(tm, 'dino_scale_scored_total')).toBeGreaterThan(0);
     // the gateway hears every role's heartbeat
     const g = (await (await get(gateway, 'healthz')).json()) as { roles: { role: string; instance: string; ok: boolean }[] };
     for (const name of workerNames) expect(g.roles).toContainEqual(expect.objectContaining({ role: 'embed', instance: name, ok: true }));
@@ -180,8 +184,19 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     expect(got.length).toBeGreaterThan(60);
     const m = await (await fetch(`http://127.0.0.1:${survivorPort}/metrics`)).text();
     const redelivered = metric(m, 'dino_scale_redelivered_total', 'role="embed"');
-    console.log(`${frames.size} frames, ${got.length} embeddings, ${redelivered} frames redelivered to the surviving worker`);
+    const byName = (name: string) => embedded.filter((e) => e.by === name).length;
+    console.log(`${frames.size} frames, ${got.length} embeddings, ${byName('embed-a')} + ${byName('embed-b')} embedded by the workers, ${redelivered} frames redelivered to the surviving worker`);
     expect(redelivered).toBeGreaterThan(0); // the dead worker's frames came here
+    // the survivor's /metrics counts exactly what it put on EMBEDDED; nothing was stale (maxFrameAgeSec 600 here)
+    expect(metric(m, 'dino_scale_frames_embedded_total')).toBe(byName('embed-b'));
+    expect(metric(m, 'dino_scale_frames_stale_total')).toBe(0);
+    // a frame embedded by both workers is one the dead worker never acknowledged, so one redelivered to the survivor
+    expect(byName('embed-a') + byName('embed-b') - frames.size).toBeLessThanOrEqual(redelivered);
+    // the detect shard scored each frame once (more only for a message the broker delivered to it again)
+    const tm = await (await fetch(`http://127.0.0.1:${await portOf(trainer)}/metrics`)).text();
+    const scored = metric(tm, 'dino_scale_scored_total');
+    expect(scored).toBeGreaterThanOrEqual(got.length);
+    expect(scored).toBeLessThanOrEqual(got.length + (metric(tm, 'dino_scale_redelivered_total', 'role="detect"') || 0));
   });
 
   test('the gateway restarts and its subscribers resume; every role rides out a broker restart', async () => {
