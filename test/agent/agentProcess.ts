@@ -46,12 +46,12 @@ export class AgentProcess {
     throw new Error(`timed out waiting for ${re}; log:\n${this.raw.slice(-30).join('\n')}`);
   }
 
-  get pid(): number | undefined {
-    return this.proc.pid;
-  }
-
   signal(sig: NodeJS.Signals): void {
     this.proc.kill(sig);
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
   }
 
   kill(): void {
