@@ -4,10 +4,12 @@
  * Needs `npm run build` (npm test runs it first).
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
+import WebSocket from 'ws';
 import { AgentProcess } from '../agent/agentProcess';
 import { freePort } from '../helpers/freePort';
 import { NatsServer } from '../helpers/natsServer';
@@ -148,6 +150,43 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     const g = (await (await get(gateway, 'healthz')).json()) as { roles: { role: string; instance: string; ok: boolean }[] };
     for (const name of workerNames) expect(g.roles).toContainEqual(expect.objectContaining({ role: 'embed', instance: name, ok: true }));
     expect(g.roles.map((r) => r.role)).toEqual(expect.arrayContaining(['gateway', 'train', 'detect']));
+  });
+
+  test("the gateway and the roles' own ports apply the agent's Host and Origin rules", async () => {
+    const status = (port: number, p: string, host: string) =>
+      new Promise<{ status: number; code: string }>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, path: p, headers: { Host: host } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => {
+            const json = /json/.test(String(res.headers['content-type']));
+            resolve({ status: res.statusCode!, code: json ? String((JSON.parse(body) as { code?: string }).code) : '' });
+          });
+        });
+        req.on('error', reject);
+      });
+    const upgrade = (port: number, headers: Record<string, string>) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/embeddings?streams=*`, { headers });
+        ws.on('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('error', () => undefined);
+      });
+    // DNS rebinding: a foreign name in Host is refused on every path, a loopback name passes
+    for (const p of ['/', '/metrics', '/healthz']) expect(await status(gatewayPort, p, 'evil.example')).toEqual({ status: 421, code: 'misdirected_host' });
+    expect((await status(gatewayPort, '/healthz', `localhost:${gatewayPort}`)).status).toBe(200);
+    // a page of another site may not open the gateway's websockets; a loopback page and a script (no Origin) may
+    expect(await upgrade(gatewayPort, { Origin: 'http://evil.example' })).toBe(403);
+    expect(await upgrade(gatewayPort, { Host: 'evil.example' })).toBe(421);
+    expect(await upgrade(gatewayPort, { Origin: `http://127.0.0.1:${gatewayPort}` })).toBe(101);
+    expect(await upgrade(gatewayPort, {})).toBe(101);
+    // a worker's /healthz and /metrics: the same Host rule
+    const workerPort = await portOf(workers[1]!);
+    for (const p of ['/metrics', '/healthz']) expect(await status(workerPort, p, 'evil.example')).toEqual({ status: 421, code: 'misdirected_host' });
+    expect((await status(workerPort, '/metrics', `127.0.0.1:${workerPort}`)).status).toBe(200);
   });
 
   test('novelty or drift events of the detect shard reach a ws client of the gateway', async () => {
