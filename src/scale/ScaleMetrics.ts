@@ -18,10 +18,10 @@ export class ScaleMetrics {
   /** Detect: embeddings scored, and frames re-embedded because their teacher was not the detectors' one. */
   readonly scored: Counter;
   readonly reembedded: Counter;
-  /** Teachers: published (trainer), loaded (workers and detect) and the time from publication to loaded. */
-  readonly teachersPublished: Counter;
   /** Training steps this process ran (dino_train_step counts from a resumed checkpoint's step). */
   readonly trainSteps: Counter;
+  /** Teachers: published (trainer), loaded (workers and detect) and the time from publication to loaded. */
+  readonly teachersPublished: Counter;
   readonly teachersLoaded: Counter<'role'>;
   readonly teacherSwapMs: Summary<'role'>;
   readonly teacherStep: Gauge<'role'>;
