@@ -12,7 +12,7 @@ import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
 import { createLogger } from '../util/Logger';
-import { registerSecret, registerUrlCredentials } from '../util/redactSecrets';
+import { registerSecretsOf } from '../util/redactSecrets';
 import { ingestSettings, serverSettings } from './serverSettings';
 import type { AgentHub, StatsMessage } from '../types/messages';
 import { EventStore } from '../events/EventStore';
@@ -22,6 +22,7 @@ import { Notifications } from './Notifications';
 import { EmbeddingService } from './EmbeddingService';
 import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
+import { PublisherMetrics } from './PublisherMetrics';
 import { StreamRates } from './StreamRates';
 import { agentPipeline, createSinks, type AgentSinks } from './agentPipeline';
 import { statusLine } from './statusLine';
@@ -76,8 +77,7 @@ export class Agent {
     private readonly deps: AgentDeps = {},
   ) {
     this.log = log ?? createLogger(config.log.level, config.log.format);
-    registerSecret(config.server.token);
-    for (const s of config.sources) if (s.kind === 'url') registerUrlCredentials(s.url);
+    registerSecretsOf(config);
   }
 
   async start(): Promise<AgentStarted> {
@@ -128,6 +128,8 @@ export class Agent {
     metrics.onTeacher(this.teacher.teacherStep);
 
     const store = await this.openEventStore();
+    const publisherMetrics = new PublisherMetrics(this.registry);
+    publisherMetrics.watchStore(store);
     const sources = (this.sources = new SourceSet(cfg, this.log, path.resolve(cfg.state.sourcesFile)));
     sources.open();
     const ingest = new WebSocketIngest({
@@ -185,6 +187,7 @@ export class Agent {
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
     const notifications = (this.notifications = new Notifications(cfg.notify, cfg.notify.publicUrl ?? url, this.log));
     notifications.start(this.hub.events$, sources.list().map((s) => s.id));
+    publisherMetrics.watchNotifiers(notifications);
     this.subs.push(
       sources.added.subscribe((s) => {
         if (s.kind === 'ws') this.rates.declare(s.id);
@@ -192,6 +195,7 @@ export class Agent {
       }),
       // the data path forgets the stream itself (forget$ above)
       sources.removed$.subscribe((id) => {
+        ingest.forget(id); // a removed ws source: its producer is closed, and /ingest/<id> is refused from now on
         notifications.removeStream(id);
         void live.close(id);
       }),
