@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import WebSocket from 'ws';
-import { decodeBinary } from '../src/serve/EmbeddingCodec';
+import { decodeBinary } from '../src/protocol/EmbeddingCodec';
 import { AgentProcess } from '../test/agent/agentProcess';
 import { NatsServer } from '../test/helpers/natsServer';
 import { arg, median, table } from './benchCommon';
