@@ -61,7 +61,7 @@ export const configSchema = z
     model: z
       .object({
         /** Named architecture (src/model/modelSizes.ts). */
-        size: z.enum(['micro', 'small', 'tiny', 'cifar']).default('small'),
+        size: z.enum(['micro', 'small', 'tiny', 'cifar', 'small-conv', 'cifar-conv']).default('small'),
       })
       .strict()
       .prefault({}),

@@ -23,6 +23,7 @@ interface CommonFlags {
   bufferPolicy: string;
   seed: string;
   backend: string;
+  threads?: string;
   json?: string;
   checkpoint?: string;
   evalAt?: string;
@@ -35,6 +36,10 @@ function positive(name: string, v: string | undefined): number | undefined {
   const n = Number(v);
   if (!(n > 0)) throw new Error(`--${name} must be a positive number, got "${v}"`);
   return n;
+}
+
+function backendOf(f: CommonFlags): { backend: 'auto'; threads?: number } {
+  return { backend: f.backend as 'auto', threads: integer('threads', f.threads) };
 }
 
 export function budgetOf(f: CommonFlags): Budget {
@@ -67,13 +72,14 @@ function addCommon(cmd: Command): Command {
 /** Model, training and output flags shared by every eval subcommand (the budget flags are not: drift has its own). */
 function addModelFlags(cmd: Command): Command {
   return cmd
-    .option('--model <name>', 'model size (micro, small, tiny, cifar)', 'cifar')
+    .option('--model <name>', `model size (${Object.keys(MODEL_SIZES).join(', ')})`, 'cifar')
     .option('--recipe <name>', 'training recipe: stream or paper', 'stream')
     .option('--batch <n>', 'images per training step', '64')
     .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
     .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
     .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', 'auto')
+    .option('--threads <n>', 'threads of the heavy kernels (default: one per core; 1 for runs sharing a busy machine)')
     .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
     .option('--json <file>', 'also write the results as JSON')
     .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
@@ -209,7 +215,7 @@ export function registerEval(program: Command): void {
         bufferSize: positive('buffer', f.buffer)!,
         bufferPolicy: f.bufferPolicy as ReplayPolicy,
         seed: Number(f.seed),
-        backend: { backend: f.backend as 'auto' },
+        backend: backendOf(f),
         checkpoint: f.checkpoint,
         overrides: parseSets(f.set),
         saveDir: f.save,
@@ -241,7 +247,7 @@ export function registerEval(program: Command): void {
         bufferSize: integer('buffer', f.buffer)!,
         bufferPolicy: f.bufferPolicy as ReplayPolicy,
         seed: Number(f.seed),
-        backend: { backend: f.backend as 'auto' },
+        backend: backendOf(f),
         checkpoint: f.checkpoint,
         k: integer('k', f.k),
         limitPerClass: integer('limit-per-class', f.limitPerClass),
@@ -296,7 +302,7 @@ export function registerEval(program: Command): void {
         batchSize: integer('batch', f.batch)!,
         bufferSize: integer('buffer', f.buffer)!,
         bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        backend: { backend: f.backend as 'auto' },
+        backend: backendOf(f),
         checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),
         maxFramesPerVideo: integer('max-frames', f.maxFrames),

@@ -7,6 +7,12 @@ export interface ViTConfig {
   mlpRatio: number;
   /** Global crop size: the position embedding is learned for this grid and interpolated for other sizes. */
   imgSize: number;
+  /**
+   * Channels of a convolutional stem (ConvStem: one 3x3 stride-2 convolution per entry, then a 1x1 to embedDim) in
+   * place of the patchify matmul; 2^length must equal patchSize. Absent: the official patch embedding (and
+   * checkpoints written before the option existed, which have none, load as that).
+   */
+  stem?: number[];
 }
 
 /** DINOHead (official names): nlayers-MLP to a bottleneck, L2-normalise, weight-normalised last layer. */
@@ -42,7 +48,7 @@ export interface ModelConfig {
 }
 
 function size(
-  vit: Omit<ViTConfig, 'mlpRatio'>,
+  vit: Omit<ViTConfig, 'mlpRatio' | 'stem'>,
   head: Omit<HeadConfig, 'nlayers' | 'normLastLayer'>,
   crops: Omit<CropConfig, 'globalScale' | 'localScale' | 'jitterStrength' | 'grayscaleP'>,
 ): ModelConfig {
@@ -53,14 +59,22 @@ function size(
   };
 }
 
+/** The same size with a convolutional stem of channels [D/4, D/2, ...] (Xiao et al.'s doubling, ending below D). */
+function withConvStem(m: ModelConfig): ModelConfig {
+  const n = Math.log2(m.vit.patchSize);
+  const stem = Array.from({ length: n }, (_, i) => m.vit.embedDim / 2 ** (n - i));
+  return { ...m, vit: { ...m.vit, stem } };
+}
+
 /**
  * Named sizes.
  * - micro: for tests (finite differences, leak checks) — seconds on the cpu backend.
  * - small: the live default on 2 cores (DESIGN.md: ~300 ms/step on wasm at batch 16).
  * - tiny: bench-tiny of DESIGN.md, the benchmark configuration PyTorch was measured with.
  * - cifar: the evaluation configuration of issue 6 (32 px images, patch 4).
+ * - small-conv, cifar-conv: small and cifar with a convolutional stem (ConvStem) in place of the patch embedding.
  */
-export const MODEL_SIZES = {
+const BASE_SIZES = {
   micro: size(
     { patchSize: 4, embedDim: 16, depth: 2, numHeads: 2, imgSize: 16 },
     { hiddenDim: 32, bottleneckDim: 16, outDim: 64 },
@@ -82,6 +96,13 @@ export const MODEL_SIZES = {
     { globalSize: 32, localSize: 16, nLocal: 4 },
   ),
 } as const satisfies Record<string, ModelConfig>;
+
+const CONV_SIZES = {
+  'small-conv': withConvStem(BASE_SIZES.small),
+  'cifar-conv': withConvStem(BASE_SIZES.cifar),
+};
+
+export const MODEL_SIZES = { ...BASE_SIZES, ...CONV_SIZES } as const satisfies Record<string, ModelConfig>;
 
 export type ModelSizeName = keyof typeof MODEL_SIZES;
 

@@ -3,6 +3,8 @@ import { MultiCropWrapper } from '../model/MultiCropWrapper';
 import { DINOHead } from '../model/DINOHead';
 import { DINOLoss } from './DINOLoss';
 import { KoLeoLoss } from './KoLeoLoss';
+import { IBOTPatchLoss } from './IBOTPatchLoss';
+import { BlockMasking } from '../views/BlockMasking';
 import { AdamW, clipGradients, type ParamUpdate } from './AdamW';
 import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
 import type { TrainerOptions } from './TrainerOptions';
@@ -20,6 +22,10 @@ export interface StepResult {
   koleo: number;
   /** The KoLeo weight used at this step (see koleoSchedule). */
   koleoWeight: number;
+  /** iBOT's masked-patch loss before its weight (0 when ibotWeight is 0 or no token was masked). */
+  ibot: number;
+  /** Patch tokens masked in this step's global crops. */
+  maskedTokens: number;
   lr: number;
   weightDecay: number;
   momentum: number;
@@ -43,6 +49,18 @@ export interface TrainerState {
   optimizerSteps: Record<string, number>;
 }
 
+/** What the student's loss needs for the masked-patch objective at one step. */
+interface MaskedStep {
+  mask: tf.Tensor2D;
+  rows: tf.Tensor1D;
+  targets: tf.Tensor2D;
+  weights: tf.Tensor1D;
+  onLoss: (ibot: tf.Scalar) => void;
+}
+
+/** Parameters a checkpoint may lack (written before they existed): they keep their initial values on load. */
+const OPTIONAL_STATE = [/\.backbone\.mask_token$/, /^ibot_loss\.center$/];
+
 /**
  * One DINO step on a batch of multi-crop views: teacher forward on the global crops, student forward+backward on
  * all crops, per-parameter clipping, last-layer freeze, AdamW with scheduled lr and weight decay, EMA teacher,
@@ -53,6 +71,9 @@ export class Trainer {
   readonly teacher: MultiCropWrapper;
   readonly dinoLoss: DINOLoss;
   readonly koleo = new KoLeoLoss();
+  /** iBOT's masked-patch loss, when ibotWeight > 0. */
+  readonly ibotLoss: IBOTPatchLoss | null;
+  readonly masking: BlockMasking;
   readonly optimizer = new AdamW();
   lr!: Schedule;
   wd!: Schedule;
@@ -63,6 +84,8 @@ export class Trainer {
   private readonly nCrops: number;
   /** Draws of the student's stochastic depth, seeded so that a run repeats for its seed. */
   private readonly dropPathRng: Random;
+  /** Draws of the masks; its position is saved in checkpoints (maskState). */
+  private readonly maskRng: Random;
 
   constructor(readonly opts: TrainerOptions) {
     const { model } = opts;
@@ -80,6 +103,17 @@ export class Trainer {
       centerMomentum: opts.centerMomentum,
       centering: opts.centering ?? 'center',
     });
+    const iw = opts.ibotWeight ?? 0;
+    if (!(iw >= 0)) throw new Error(`ibotWeight must be >= 0, got ${iw}`);
+    this.ibotLoss =
+      iw > 0
+        ? new IBOTPatchLoss({ outDim: model.head.outDim, studentTemp: opts.studentTemp, centerMomentum: opts.centerMomentum, centering: opts.centering ?? 'center' })
+        : null;
+    this.masking = new BlockMasking({
+      probability: opts.ibotMaskProbability ?? 0.5,
+      ratio: [opts.ibotMaskRatioMin ?? 0.1, opts.ibotMaskRatioMax ?? 0.5],
+    });
+    this.maskRng = new Random(opts.seed + 104729);
     this.buildSchedules();
     this.optimizer.init(this.student.namedParameters().filter(([, v]) => v.trainable));
   }
@@ -129,20 +163,32 @@ export class Trainer {
     const temp = this.teacherTemp(it);
     const kw = this.koleoWeight(it);
     const lnK = Math.log(this.opts.model.head.outDim);
+    const masks = this.drawMasks(crops[0]!);
+    const maskedTokens = masks ? masks.rows.shape[0] : 0;
 
     // the KoLeo value escapes variableGrads' tidy (tf.keep) to be reported beside the DINO loss, which the collapse
     // monitors read; kept tensors outlive every tidy, so it is disposed by hand below
     let koleoKept: tf.Scalar | undefined;
+    let ibotKept: tf.Scalar | undefined;
     const scalars = tf.tidy(() => {
-      const t = this.teacher.apply(crops.slice(0, 2));
+      const t = this.teacher.apply(crops.slice(0, 2), undefined, masks ? { rows: masks.rows } : undefined);
       const targets = this.dinoLoss.teacherTargets(t.logits, temp);
+      const masked: MaskedStep | undefined = masks
+        ? {
+            ...masks,
+            targets: this.ibotLoss!.teacherTargets(t.patchLogits!, this.opts.ibotTeacherTemp ?? temp),
+            onLoss: (l) => {
+              ibotKept = tf.keep(l);
+            },
+          }
+        : undefined;
       const entropy = tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.add(targets, 1e-12))), 1)));
       const feats = l2Normalize(t.features);
       const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
 
       const params = this.trainableParams(it);
       const { value, grads } = tf.variableGrads(
-        () => this.studentLoss(crops, targets, kw, (k) => (koleoKept = tf.keep(k))),
+        () => this.studentLoss(crops, targets, kw, (k) => (koleoKept = tf.keep(k)), masked),
         params.map(([, v]) => v),
       );
       const present = params.filter(([, v]) => grads[v.name] !== undefined);
@@ -157,13 +203,17 @@ export class Trainer {
       this.optimizer.step(updates, lr, wd);
       this.updateTeacher(m);
       this.dinoLoss.updateCenter(t.logits);
+      if (t.patchLogits) this.ibotLoss!.updateCenter(t.patchLogits);
       const koleoValue = koleoKept ?? tf.scalar(0);
-      const dino = tf.sub(value, tf.mul(koleoValue, kw));
-      return tf.stack([dino, entropy, std, koleoValue]);
+      const ibotValue = ibotKept ?? tf.scalar(0);
+      const dino = tf.sub(tf.sub(value, tf.mul(koleoValue, kw)), tf.mul(ibotValue, this.opts.ibotWeight ?? 0));
+      return tf.stack([dino, entropy, std, koleoValue, ibotValue]);
     });
-    const [loss, entropy, std, koleo] = Array.from(scalars.dataSync());
+    const [loss, entropy, std, koleo, ibot] = Array.from(scalars.dataSync());
     scalars.dispose();
     koleoKept?.dispose();
+    ibotKept?.dispose();
+    if (masks) tf.dispose([masks.mask, masks.rows, masks.weights]);
     this.stepCount += 1;
     return {
       step: it,
@@ -176,6 +226,8 @@ export class Trainer {
       embeddingStd: std!,
       koleo: koleo!,
       koleoWeight: kw,
+      ibot: ibot!,
+      maskedTokens,
       lossOverLnK: loss! / lnK,
       lnOutDim: lnK,
       healthyStd: 1 / Math.sqrt(this.opts.model.vit.embedDim),
@@ -184,13 +236,48 @@ export class Trainer {
   }
 
   /**
-   * DINO loss of the student on all crops, plus KoLeo with weight w on each global crop batch's CLS when w is not 0;
-   * onKoleo receives the unweighted KoLeo sum.
+   * The masks of this step's global crops (both crops of every image drawn independently, as DINOv2's collate over
+   * all global crops), or null when the masked-patch objective is off or nothing was masked.
    */
-  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, w: number, onKoleo?: (koleo: tf.Scalar) => void): tf.Scalar {
+  private drawMasks(globalCrop: tf.Tensor4D): { mask: tf.Tensor2D; rows: tf.Tensor1D; weights: tf.Tensor1D } | null {
+    if (!this.ibotLoss) return null;
+    const g = globalCrop.shape[1] / this.opts.model.vit.patchSize;
+    const m = this.masking.sample(2 * globalCrop.shape[0], g, this.maskRng);
+    const rows: number[] = [];
+    m.mask.forEach((v, i) => {
+      if (v) rows.push(i);
+    });
+    if (rows.length === 0) return null;
+    return {
+      mask: tf.tensor2d(m.mask, [m.images, g * g]),
+      rows: tf.tensor1d(rows, 'int32'),
+      weights: tf.tensor1d(IBOTPatchLoss.tokenWeights(m.counts)),
+    };
+  }
+
+  /** The mask generator's position, for checkpoints. */
+  maskState(): number {
+    return this.maskRng.getState();
+  }
+
+  setMaskState(state: number): void {
+    this.maskRng.setState(state);
+  }
+
+  /**
+   * DINO loss of the student on all crops, plus KoLeo with weight w on each global crop batch's CLS when w is not 0,
+   * plus the masked-patch loss with weight ibotWeight when `masked` is given (the global crops are then masked for
+   * both losses, as iBOT); onKoleo and masked.onLoss receive the unweighted terms.
+   */
+  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, w: number, onKoleo?: (koleo: tf.Scalar) => void, masked?: MaskedStep): tf.Scalar {
     return tf.tidy(() => {
-      const s = this.student.apply(crops, { rate: this.opts.dropPathRate ?? 0, rng: this.dropPathRng });
-      const dino = this.dinoLoss.lossFromTargets(s.logits, targets);
+      const s = this.student.apply(crops, { rate: this.opts.dropPathRate ?? 0, rng: this.dropPathRng }, masked && { mask: masked.mask, rows: masked.rows });
+      let dino = this.dinoLoss.lossFromTargets(s.logits, targets);
+      if (masked) {
+        const patch = this.ibotLoss!.lossFromTargets(s.patchLogits!, masked.targets, masked.weights);
+        masked.onLoss(patch);
+        dino = tf.add(dino, tf.mul(patch, this.opts.ibotWeight ?? 0));
+      }
       const B = crops[0]!.shape[0];
       if (w === 0 || B < 2) return dino; // a nearest neighbour needs two images
       let reg = tf.scalar(0);
@@ -225,6 +312,7 @@ export class Trainer {
       optimizerSteps[n] = s.t;
     }
     tensors.set('dino_loss.center', this.dinoLoss.center);
+    if (this.ibotLoss) tensors.set('ibot_loss.center', this.ibotLoss.center);
     return { step: this.stepCount, tensors, optimizerSteps };
   }
 
@@ -232,6 +320,7 @@ export class Trainer {
   loadState(state: { step: number; tensors: Map<string, tf.Tensor>; optimizerSteps: Record<string, number> }): void {
     const take = (key: string, into: tf.Variable) => {
       const t = state.tensors.get(key);
+      if (!t && OPTIONAL_STATE.some((r) => r.test(key))) return;
       if (!t) throw new Error(`checkpoint is missing tensor "${key}"`);
       if (t.shape.join('x') !== into.shape.join('x')) {
         throw new Error(`checkpoint tensor "${key}" has shape [${t.shape}], the model expects [${into.shape}]`);
@@ -241,6 +330,7 @@ export class Trainer {
     for (const [n, v] of this.student.namedParameters()) take(`student.${n}`, v);
     for (const [n, v] of this.teacher.namedParameters()) take(`teacher.${n}`, v);
     take('dino_loss.center', this.dinoLoss.center);
+    if (this.ibotLoss) take('ibot_loss.center', this.ibotLoss.center);
     this.optimizer.dispose();
     const params = new Map(this.student.namedParameters());
     for (const [n, t] of Object.entries(state.optimizerSteps)) {
@@ -258,6 +348,7 @@ export class Trainer {
     this.student.dispose();
     this.teacher.dispose();
     this.dinoLoss.dispose();
+    this.ibotLoss?.dispose();
     this.optimizer.dispose();
   }
 }
