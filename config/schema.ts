@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { REPLAY_POLICIES } from '../streams/ReplayBuffer';
+import { REPLAY_POLICIES } from '../src/types/ReplayPolicy';
 
 /**
  * The agent's configuration, validated at start. Every field has a default, so an empty file is a valid
@@ -10,8 +10,10 @@ const streamId = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters of letters, digits, "_", "." or "-"' });
 const fps = z.number().positive().max(120);
+/** Frames per second of a source that does not set its own (and of a pushed stream no `ws` source declares). */
+export const DEFAULT_SOURCE_FPS = 10;
 
-const sourceBase = { id: streamId.optional(), fps: fps.default(10) };
+const sourceBase = { id: streamId.optional(), fps: fps.default(DEFAULT_SOURCE_FPS) };
 
 export const sourceSchema = z.discriminatedUnion('kind', [
   z
@@ -43,7 +45,8 @@ export const sourceSchema = z.discriminatedUnion('kind', [
       shuffle: z.boolean().default(true),
     })
     .strict(),
-  z.object({ kind: z.literal('ws'), id: streamId }).strict(),
+  /** Frames pushed to /ingest/<id>; `fps` caps what is used of them (a client may push faster). */
+  z.object({ kind: z.literal('ws'), id: streamId, fps: fps.default(DEFAULT_SOURCE_FPS) }).strict(),
   z
     .object({
       kind: z.literal('synthetic'),

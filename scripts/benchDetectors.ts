@@ -7,7 +7,7 @@
  */
 import { MMDDriftDetector } from '../src/detect/MMDDriftDetector';
 import { configSchema } from '../config/schema';
-import { createDriftDetector, createNoveltyDetector } from '../src/agent/detectorFactory';
+import { createDriftDetector, createNoveltyDetector } from '../src/detect/detectorFactory';
 import { Random } from '../src/util/Random';
 import { l2Normalized } from '../src/detect/vectorMath';
 import { median, table } from './benchCommon';

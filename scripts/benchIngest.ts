@@ -14,7 +14,7 @@ import { cpus } from 'os';
 import { Subscription } from 'rxjs';
 import { FfmpegSource } from '../streams/sources/FfmpegSource';
 import { ReplayBuffer } from '../streams/ReplayBuffer';
-import { silentLogger } from '../streams/Logger';
+import { silentLogger } from '../src/util/Logger';
 import { Frame } from '../streams/Frame';
 import { RtspCamera, VTEST } from '../test/fixtures/rtspCamera';
 

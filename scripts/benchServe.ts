@@ -6,22 +6,24 @@
  * binary, each subscribed to all streams. Both threads read the same clock (performance.timeOrigin + now()).
  * Prints p50/p99/max latency per format, messages/s delivered, drops, and the server's RSS over the run.
  *
- * With --teacher <model size> the producer is the agent's own path instead: synthetic cameras -> EmbedLoop (the
- * teacher copy embeds each stream's newest frame every 1/fps s, detectors score it) -> hub, with `t` stamped at
- * frame arrival, so the latency includes waiting for the next embedding round and the teacher's inference.
+ * With --teacher <model size> the producer is the agent's own pipeline instead (src/agent/agentPipeline.ts, no
+ * training): synthetic cameras -> fair mix -> embedding rounds (the teacher copy embeds each stream's newest frame
+ * every 1/fps s) -> detectors -> hub, with `t` stamped at frame arrival, so the latency includes the mix, the wait
+ * for the next embedding round and the teacher's inference.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
-import { Subject } from 'rxjs';
+import { EMPTY, map, Subject } from 'rxjs';
 import { WebSocket } from 'ws';
-import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../src/agent/messages';
+import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../src/types/messages';
 import { AgentServer } from '../src/serve/AgentServer';
 import { decodeBinary } from '../src/serve/EmbeddingCodec';
-import { silentLogger } from '../streams/Logger';
+import { silentLogger } from '../src/util/Logger';
 import { Registry } from 'prom-client';
 import { selectBackend } from '../src/backend';
 import { modelSize } from '../src/model/modelSizes';
 import { EmbeddingService } from '../src/agent/EmbeddingService';
-import { EmbedLoop } from '../src/agent/EmbedLoop';
+import { agentPipeline } from '../src/agent/agentPipeline';
+import { StreamRates } from '../src/agent/StreamRates';
 import { StreamDetectors } from '../src/agent/StreamDetectors';
 import { AgentMetrics } from '../src/agent/AgentMetrics';
 import { configSchema } from '../config/schema';
@@ -132,27 +134,48 @@ function emitFrames(hub: { embeddings: Subject<EmbeddingMessage> }, streams: num
   };
 }
 
-/** The agent's path: cameras -> EmbedLoop (teacher inference + detectors) -> hub.embeddings. */
+/** The agent's path: cameras -> the agent's pipeline (fair mix, embedding rounds, detectors) -> hub.embeddings. */
 async function emitThroughTeacher(hub: { embeddings: Subject<EmbeddingMessage> }, streams: number, fps: number, size: string): Promise<{ stop(): void; emitted(): number }> {
   await selectBackend({ backend: 'wasm', log: () => undefined });
   const model = modelSize(size);
-  const service = new EmbeddingService(model);
+  const teacher = new EmbeddingService(model);
   const init = new VisionTransformer(model.vit, 0);
-  service.load({ step: 1, params: init.namedParameters().map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array })) });
+  teacher.load({ step: 1, params: init.namedParameters().map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array })) });
   init.dispose();
-  const cfg = configSchema.parse({});
-  const sinks = { embeddings: hub.embeddings, events: new Subject<AgentEvent>(), thumbnails: new Subject<ThumbnailMessage>(), attention: new Subject<AttentionMessage>() };
-  const loop = new EmbedLoop({ ...cfg.embed, fps, attentionEverySec: 0 }, service, new StreamDetectors(cfg.detect), sinks, new AgentMetrics(new Registry()), silentLogger);
-  const subs = Array.from({ length: streams }, (_, s) =>
-    new SyntheticCamera({ streamId: `cam${s + 1}`, width: cfg.train.frameSize, height: cfg.train.frameSize, fps, seed: s + 1 }).frames$.subscribe((f) => loop.offer({ ...f, t: now() })),
-  );
+  const cfg = configSchema.parse({
+    sources: Array.from({ length: streams }, (_, s) => ({ kind: 'synthetic', id: `cam${s + 1}`, fps, seed: s + 1 })),
+    embed: { fps, attentionEverySec: 0, thumbnailFps: 0 },
+  });
+  const paced = cfg.sources.map((c) => {
+    if (c.kind !== 'synthetic') throw new Error('unreachable');
+    const cam = new SyntheticCamera({ streamId: c.id!, width: cfg.train.frameSize, height: cfg.train.frameSize, fps, seed: c.seed });
+    return { id: c.id!, kind: c.kind, frames$: cam.frames$.pipe(map((f) => ({ ...f, t: now() }))) };
+  });
+  const sinks = {
+    embeddings: hub.embeddings,
+    events: new Subject<AgentEvent>(),
+    stats: new Subject<StatsMessage>(),
+    thumbnails: new Subject<ThumbnailMessage>(),
+    attention: new Subject<AttentionMessage>(),
+  };
+  const pipeline = agentPipeline({
+    config: cfg,
+    sources: { paced, pushed: new Map() },
+    pushed$: EMPTY,
+    trainer: null,
+    teacher,
+    detectors: new StreamDetectors(cfg.detect),
+    probe: null,
+    sinks,
+    metrics: new AgentMetrics(new Registry()),
+    rates: new StreamRates(),
+    log: silentLogger,
+  }).subscribe();
   let emitted = 0;
   const counter = hub.embeddings.subscribe(() => emitted++);
-  const tick = setInterval(() => void loop.tick(), 1000 / fps);
   return {
     stop: () => {
-      clearInterval(tick);
-      subs.forEach((x) => x.unsubscribe());
+      pipeline.unsubscribe();
       counter.unsubscribe();
     },
     emitted: () => emitted,

@@ -1,11 +1,8 @@
-/**
- * Connection state of one live source, published on the source's state$.
- * connecting: process spawned, no frame yet; live: frames flowing; stalled: watchdog saw no frame for too long
- * (the process is being killed); reconnecting: waiting out the back-off before the next attempt;
- * failed: gave up after the configured number of attempts (terminal); ended: a finite input finished (terminal).
- */
-export type CameraStateName = 'connecting' | 'live' | 'stalled' | 'reconnecting' | 'failed' | 'ended';
+import type { CameraStateName } from '../src/types/CameraStateName';
 
+export type { CameraStateName };
+
+/** One state change of a live source (see CameraStateName). */
 export interface CameraState {
   readonly streamId: string;
   readonly state: CameraStateName;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { AgentEvent, StatsMessage } from './messages';
+import type { AgentEvent, StatsMessage } from '../types/messages';
 
 /** The agent's Prometheus metrics (the server adds its own to the same registry). */
 export class AgentMetrics {
@@ -15,7 +15,7 @@ export class AgentMetrics {
   private readonly novelty: Gauge<'stream'>;
   private readonly events: Counter<'type'>;
   private readonly collapsed: Gauge;
-  private readonly teacherVersion: Gauge;
+  private readonly teacherStep: Gauge;
   private readonly probe: Gauge;
 
   constructor(registry: Registry) {
@@ -33,7 +33,7 @@ export class AgentMetrics {
     this.novelty = gs('dino_novelty_score', 'Latest calibrated novelty score per stream (percentile of recent scores)');
     this.events = new Counter({ name: 'dino_events_total', help: 'Events published, by type', labelNames: ['type'] as const, registers: [registry] });
     this.collapsed = g('dino_collapse_alert', '1 while a collapse alert is active');
-    this.teacherVersion = g('dino_embedder_teacher_step', 'Training step of the teacher copy used for embeddings');
+    this.teacherStep = g('dino_embedder_teacher_step', 'Training step of the teacher copy used for embeddings');
     this.probe = g('dino_probe_knn_top1', 'Live k-NN top-1 accuracy on the probe set (when configured)');
   }
 
@@ -62,7 +62,7 @@ export class AgentMetrics {
   }
 
   onTeacher(step: number): void {
-    this.teacherVersion.set(step);
+    this.teacherStep.set(step);
   }
 
   onProbe(top1: number): void {

@@ -5,7 +5,7 @@ import type { ModelConfig } from '../model/modelSizes';
 import { framesToTensor } from '../views/framesToTensor';
 import { Normalize } from '../views/Normalize';
 import type { Frame } from '../../streams/Frame';
-import type { TeacherSnapshot } from './TrainerService';
+import type { TeacherSnapshot } from '../train/TrainerService';
 
 export interface FrameEmbeddings {
   normalized: Float32Array[];
@@ -17,13 +17,14 @@ export interface FrameEmbeddings {
 /**
  * Teacher inference on the main thread with its own copy of the teacher backbone, refreshed from the trainer's
  * snapshots. The teacher is an EMA (it moves slowly), so a copy a few seconds old embeds like the live one; every
- * embedding carries the step of the copy it came from (`version`).
+ * embedding carries the step of the copy it came from (`teacherStep`).
  */
 export class EmbeddingService {
   private readonly backbone: VisionTransformer;
   private readonly embedder: Embedder;
   private readonly normalize = new Normalize();
-  version = -1;
+  teacherStep = -1;
+  private lock: Promise<unknown> = Promise.resolve();
 
   constructor(readonly model: ModelConfig) {
     this.backbone = new VisionTransformer(model.vit, 0);
@@ -43,6 +44,16 @@ export class EmbeddingService {
     return this.model.vit.numHeads;
   }
 
+  /**
+   * Runs `fn` with the model to itself: embedding rounds, a teacher refresh (load, then re-embed the detectors'
+   * memories) and probe batches each go through here, so none of them sees the model change halfway.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
   load(snapshot: TeacherSnapshot): void {
     const byName = new Map(snapshot.params.map((p) => [p.name.replace(/^backbone\./, ''), p]));
     for (const [name, v] of this.backbone.namedParameters()) {
@@ -50,7 +61,7 @@ export class EmbeddingService {
       if (!p) throw new Error(`teacher snapshot lacks ${name}`);
       tf.tidy(() => v.assign(tf.tensor(p.values, p.shape)));
     }
-    this.version = snapshot.step;
+    this.teacherStep = snapshot.step;
   }
 
   /** Whole frames, resized to the global crop size and normalised as in training, through the teacher backbone. */

@@ -1,9 +1,9 @@
 import type { NoveltyDetector, NoveltyResult } from '../detect/NoveltyDetector';
 import type { MMDDriftDetector } from '../detect/MMDDriftDetector';
-import { createDriftDetector, createNoveltyDetector } from './detectorFactory';
+import { createDriftDetector, createNoveltyDetector } from '../detect/detectorFactory';
 import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
-import type { AgentEvent } from './messages';
+import type { AgentEvent } from '../types/messages';
 
 interface PerStream {
   novelty: NoveltyDetector<Frame>;
@@ -35,7 +35,7 @@ export class StreamDetectors {
   observe(frame: Frame, embedding: Float32Array, teacherStep: number): { novelty: NoveltyResult; events: AgentEvent[] } {
     const s = this.forStream(frame.streamId);
     const events: AgentEvent[] = [];
-    const novelty = s.novelty.update(embedding, { teacherVersion: teacherStep, t: frame.t, payload: frame });
+    const novelty = s.novelty.update(embedding, { teacherStep: teacherStep, t: frame.t, payload: frame });
     if (novelty.event) {
       events.push({
         type: 'novelty',

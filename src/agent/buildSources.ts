@@ -1,25 +1,27 @@
 import * as path from 'node:path';
-import { EMPTY, Observable, catchError, filter, interval, type Subscription } from 'rxjs';
+import { EMPTY, Observable, catchError } from 'rxjs';
 import type { AgentConfig, SourceConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { CameraState } from '../../streams/CameraState';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../util/Logger';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { ImageFolderSource } from '../../streams/sources/ImageFolderSource';
 import { SyntheticCamera } from '../../streams/sources/SyntheticCamera';
-import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 
-/** One configured input, ready to subscribe to. */
+/** One configured input that paces itself (camera, file, image folder, synthetic camera), ready to subscribe to. */
 export interface AgentSource {
   id: string;
-  kind: SourceConfig['kind'];
+  kind: Exclude<SourceConfig['kind'], 'ws'>;
   /** Never errors: a source that fails for good logs it and completes, the others carry on. */
   frames$: Observable<Frame>;
   state$?: Observable<CameraState>;
-  /** Synthetic camera: change the scene (tests, demos). */
-  setScene?: (k: number) => void;
-  /** Background work of the source itself (e.g. the synthetic scene timer), stopped with the agent. */
-  start?: () => Subscription;
+}
+
+/** The configured inputs: those that pace themselves, and the pushed (ws) streams with the rate used of each. */
+export interface AgentSources {
+  paced: AgentSource[];
+  /** Stream id -> frames per second used from what its client pushes. */
+  pushed: Map<string, number>;
 }
 
 /** A readable default stream id: the file name, or host and path of a URL. */
@@ -55,10 +57,12 @@ function uniqueIds(sources: SourceConfig[]): string[] {
   });
 }
 
-export function buildSources(cfg: AgentConfig, log: StreamLogger, ingest: WebSocketIngest): AgentSource[] {
+export function buildSources(cfg: AgentConfig, log: Logger): AgentSources {
   const size = cfg.train.frameSize;
   const ids = uniqueIds(cfg.sources);
-  return cfg.sources.map((s, i) => {
+  const paced: AgentSource[] = [];
+  const pushed = new Map<string, number>();
+  cfg.sources.forEach((s, i) => {
     const id = ids[i]!;
     const guard = (frames$: Observable<Frame>) =>
       frames$.pipe(
@@ -79,7 +83,8 @@ export function buildSources(cfg: AgentConfig, log: StreamLogger, ingest: WebSoc
           maxAttempts: s.maxAttempts ?? Infinity,
           logger: log,
         });
-        return { id, kind: s.kind, frames$: guard(src.frames$), state$: src.state$ };
+        paced.push({ id, kind: s.kind, frames$: guard(src.frames$), state$: src.state$ });
+        return;
       }
       case 'file': {
         const src = new FfmpegSource({
@@ -93,7 +98,8 @@ export function buildSources(cfg: AgentConfig, log: StreamLogger, ingest: WebSoc
           onEnd: 'complete',
           logger: log,
         });
-        return { id, kind: s.kind, frames$: guard(src.frames$), state$: src.state$ };
+        paced.push({ id, kind: s.kind, frames$: guard(src.frames$), state$: src.state$ });
+        return;
       }
       case 'folder': {
         const src = new ImageFolderSource({
@@ -106,21 +112,18 @@ export function buildSources(cfg: AgentConfig, log: StreamLogger, ingest: WebSoc
           fps: s.fps,
           logger: log,
         });
-        return { id, kind: s.kind, frames$: guard(src.frames$) };
+        paced.push({ id, kind: s.kind, frames$: guard(src.frames$) });
+        return;
       }
       case 'ws':
-        return { id, kind: s.kind, frames$: ingest.frames$.pipe(filter((f) => f.streamId === id)) };
+        pushed.set(id, s.fps);
+        return;
       case 'synthetic': {
-        const cam = new SyntheticCamera({ streamId: id, width: size, height: size, fps: s.fps, seed: s.seed });
-        const every = s.sceneEverySec;
-        return {
-          id,
-          kind: s.kind,
-          frames$: guard(cam.frames$),
-          setScene: (k: number) => cam.setScene(k),
-          start: () => (every ? interval(every * 1000).subscribe(() => cam.setScene((cam.scene + 1) % 4)) : new Observable<never>().subscribe()),
-        };
+        const cam = new SyntheticCamera({ streamId: id, width: size, height: size, fps: s.fps, seed: s.seed, sceneEverySec: s.sceneEverySec });
+        paced.push({ id, kind: s.kind, frames$: guard(cam.frames$) });
+        return;
       }
     }
   });
+  return { paced, pushed };
 }

@@ -1,4 +1,4 @@
-import type { StatsMessage } from './messages';
+import type { StatsMessage } from '../types/messages';
 
 /** One human-readable line for the console every few seconds. */
 export function statusLine(s: StatsMessage | undefined, extra: { teacherStep: number; clients: number; streams: Record<string, { fps: number; dropped: number; state?: string }> }): string {

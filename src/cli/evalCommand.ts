@@ -4,7 +4,7 @@ import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
 import type { Budget } from '../eval/StreamTrainingRun';
 import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
-import { ImageFolderError } from '../eval/ImageFolder';
+import { ImageFolderError } from '../probe/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';

@@ -21,7 +21,7 @@ export function parseSourceSpec(spec: string, fps?: number): SourceConfig {
   const withFps = <T extends object>(o: T) => (fps === undefined ? o : { ...o, fps });
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) return withFps({ kind: 'url', url: rest, ...(id ? { id } : {}) }) as SourceConfig;
   const ws = /^ws:(.+)$/.exec(rest);
-  if (ws) return { kind: 'ws', id: id ?? ws[1]! } as SourceConfig;
+  if (ws) return withFps({ kind: 'ws', id: id ?? ws[1]! }) as SourceConfig;
   const syn = /^synthetic(?::(.+))?$/.exec(rest);
   if (syn) return withFps({ kind: 'synthetic', id: id ?? syn[1] ?? 'synthetic' }) as SourceConfig;
   if (!fs.existsSync(rest)) {

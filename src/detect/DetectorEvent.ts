@@ -18,7 +18,7 @@ export interface NoveltyEvent extends BaseEvent {
   /** Empirical CDF of `score` among recent scores, in [0, 1]. */
   calibrated: number;
   threshold: number;
-  teacherVersion?: number;
+  teacherStep?: number;
   index: number;
 }
 

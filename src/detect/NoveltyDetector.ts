@@ -10,15 +10,15 @@
  * new normal (the drift detectors are the ones that report a sustained change).
  *
  * Staleness policy (the teacher moves during training, so old embeddings live in a different space):
- * - every bank entry and every calibration score carries the teacher version (training step) it was
- *   computed with; `update(x, { teacherVersion })` drops entries and scores whose version lags the current
- *   one by more than `maxVersionLag`, so comparisons stay within a window of teacher versions;
+ * - every bank entry and every calibration score carries the teacher step (the training step of the teacher) it was
+ *   computed with; `update(x, { teacherStep })` drops entries and scores whose step lags the current
+ *   one by more than `maxTeacherStepLag`, so comparisons stay within a window of teacher steps;
  * - a caller that keeps the frames (pass them as `payload`, read them back with `bankPayloads()`) can instead
  *   re-embed them with the new teacher and call `rebuild()`, which replaces the bank and resets the
  *   calibration window (old scores are not comparable any more); with `calibrateFromBank` the window is
  *   refilled at once with the bank's leave-one-out scores (each entry's distance to its k-th nearest other
  *   entry): how far a familiar frame lies from the rest under the new teacher, so the detector stays warm;
- * - a version lower than one already seen (a checkpoint was reloaded) resets bank and calibration.
+ * - a teacher step lower than one already seen (a checkpoint was reloaded) resets bank and calibration.
  * While the bank holds fewer than k entries or the window fewer than `minCalibration` scores the detector
  * is warming up: it still returns scores but never flags novelty.
  *
@@ -44,16 +44,16 @@ export interface NoveltyDetectorOptions {
   minCalibration?: number;
   /** Calibrated score at or above which a frame is novel (default 0.99). */
   threshold?: number;
-  /** Entries computed more than this many teacher versions ago are dropped (default Infinity = never). */
-  maxVersionLag?: number;
+  /** Entries computed more than this many teacher steps ago are dropped (default Infinity = never). */
+  maxTeacherStepLag?: number;
   /** Seed for reservoir sampling. */
   seed?: number;
   streamId?: string;
 }
 
 export interface NoveltyUpdateOptions {
-  /** Teacher version (e.g. training step) the embedding was computed with. */
-  teacherVersion?: number;
+  /** Teacher step (the training step of the teacher) the embedding was computed with. */
+  teacherStep?: number;
   /** Caller's timestamp for the event (default: the update index). */
   t?: number;
 }
@@ -82,12 +82,12 @@ export class NoveltyDetector<P = unknown> {
   readonly calibrationWindow: number;
   readonly minCalibration: number;
   readonly threshold: number;
-  readonly maxVersionLag: number;
+  readonly maxTeacherStepLag: number;
   readonly streamId?: string;
 
   private dim = 0;
   private bank = new Float32Array(0); // capacity x dim, rows 0..count-1 live (dense)
-  private bankVersion: Float64Array;
+  private bankStep: Float64Array;
   private bankSeq: Float64Array; // insertion order, for FIFO replacement
   private bankPayload: (P | undefined)[] = [];
   private count = 0;
@@ -95,13 +95,13 @@ export class NoveltyDetector<P = unknown> {
   private seen = 0; // stream length seen by the reservoir
   private readonly rng: Random;
 
-  // Calibration window: ring buffer in insertion order; versions never decrease within it.
+  // Calibration window: ring buffer in insertion order; teacher steps never decrease within it.
   private calScore: Float64Array;
-  private calVersion: Float64Array;
+  private calStep: Float64Array;
   private calHead = 0;
   private calCount = 0;
 
-  private version = -Infinity;
+  private teacherStep = -Infinity;
   private updates = 0;
 
   constructor(opts: NoveltyDetectorOptions = {}) {
@@ -111,17 +111,17 @@ export class NoveltyDetector<P = unknown> {
     this.calibrationWindow = opts.calibrationWindow ?? 512;
     this.minCalibration = opts.minCalibration ?? 64;
     this.threshold = opts.threshold ?? 0.99;
-    this.maxVersionLag = opts.maxVersionLag ?? Infinity;
+    this.maxTeacherStepLag = opts.maxTeacherStepLag ?? Infinity;
     this.streamId = opts.streamId;
     if (!(this.k >= 1) || !(this.capacity >= this.k)) throw new Error('NoveltyDetector: need 1 <= k <= capacity');
     if (!(this.calibrationWindow >= 1) || this.minCalibration > this.calibrationWindow) {
       throw new Error('NoveltyDetector: need 1 <= minCalibration <= calibrationWindow');
     }
     this.rng = new Random(opts.seed ?? 0x5eed);
-    this.bankVersion = new Float64Array(this.capacity);
+    this.bankStep = new Float64Array(this.capacity);
     this.bankSeq = new Float64Array(this.capacity);
     this.calScore = new Float64Array(this.calibrationWindow);
-    this.calVersion = new Float64Array(this.calibrationWindow);
+    this.calStep = new Float64Array(this.calibrationWindow);
   }
 
   get bankSize(): number {
@@ -135,7 +135,7 @@ export class NoveltyDetector<P = unknown> {
   /** Scores, flags, then inserts the embedding into the bank and its score into the calibration window. */
   update(embedding: ArrayLike<number>, opts: NoveltyUpdateOptions & { payload?: P } = {}): NoveltyResult {
     const index = this.updates++;
-    const v = this.advanceVersion(opts.teacherVersion);
+    const v = this.advanceTeacher(opts.teacherStep);
     const x = this.prepare(embedding);
     const { score, calibrated } = this.scoreNormalized(x);
     const warm = this.count >= this.k && this.calCount >= this.minCalibration;
@@ -149,7 +149,7 @@ export class NoveltyDetector<P = unknown> {
         score,
         calibrated,
         threshold: this.threshold,
-        teacherVersion: opts.teacherVersion,
+        teacherStep: opts.teacherStep,
         index,
       };
     }
@@ -167,19 +167,19 @@ export class NoveltyDetector<P = unknown> {
    * Replaces the bank with embeddings the caller recomputed with the current teacher (keeps the last
    * `capacity`), and resets the calibration window: scores from the old teacher are not comparable.
    */
-  rebuild(embeddings: ArrayLike<number>[], teacherVersion: number, opts: { payloads?: (P | undefined)[]; calibrateFromBank?: boolean } = {}): void {
+  rebuild(embeddings: ArrayLike<number>[], teacherStep: number, opts: { payloads?: (P | undefined)[]; calibrateFromBank?: boolean } = {}): void {
     if (opts.payloads && opts.payloads.length !== embeddings.length) {
       throw new Error(`rebuild: ${embeddings.length} embeddings but ${opts.payloads.length} payloads`);
     }
     this.clear();
-    this.version = teacherVersion;
+    this.teacherStep = teacherStep;
     const start = Math.max(0, embeddings.length - this.capacity);
-    for (let i = start; i < embeddings.length; i++) this.insert(this.prepare(embeddings[i]!), teacherVersion, opts.payloads?.[i]);
+    for (let i = start; i < embeddings.length; i++) this.insert(this.prepare(embeddings[i]!), teacherStep, opts.payloads?.[i]);
     if (opts.calibrateFromBank) {
       const d = this.dim;
       for (let r = 0; r < this.count; r++) {
         const s = this.kthDistance(this.bank.subarray(r * d, r * d + d), r);
-        if (!Number.isNaN(s)) this.pushScore(s, teacherVersion);
+        if (!Number.isNaN(s)) this.pushScore(s, teacherStep);
       }
     }
   }
@@ -189,10 +189,10 @@ export class NoveltyDetector<P = unknown> {
     return this.bankPayload.slice(0, this.count);
   }
 
-  /** Forgets everything (bank, calibration, version). */
+  /** Forgets everything (bank, calibration, teacher step). */
   reset(): void {
     this.clear();
-    this.version = -Infinity;
+    this.teacherStep = -Infinity;
   }
 
   private clear(): void {
@@ -203,25 +203,25 @@ export class NoveltyDetector<P = unknown> {
     this.calCount = 0;
   }
 
-  private advanceVersion(v: number | undefined): number {
-    if (v === undefined) return Number.isFinite(this.version) ? this.version : 0;
-    if (v < this.version) this.reset(); // checkpoint reloaded: nothing in memory matches this teacher
-    if (v !== this.version) {
-      this.version = v;
-      if (Number.isFinite(this.maxVersionLag)) this.dropStale(v - this.maxVersionLag);
+  private advanceTeacher(v: number | undefined): number {
+    if (v === undefined) return Number.isFinite(this.teacherStep) ? this.teacherStep : 0;
+    if (v < this.teacherStep) this.reset(); // checkpoint reloaded: nothing in memory matches this teacher
+    if (v !== this.teacherStep) {
+      this.teacherStep = v;
+      if (Number.isFinite(this.maxTeacherStepLag)) this.dropStale(v - this.maxTeacherStepLag);
     }
     return v;
   }
 
-  /** Drops bank entries and calibration scores computed before version `minVersion`. */
-  private dropStale(minVersion: number): void {
+  /** Drops bank entries and calibration scores computed before teacher step `minStep`. */
+  private dropStale(minStep: number): void {
     const d = this.dim;
     for (let i = 0; i < this.count; ) {
-      if (this.bankVersion[i]! < minVersion) {
+      if (this.bankStep[i]! < minStep) {
         const last = this.count - 1; // swap-remove keeps rows dense; order is kept by bankSeq
         if (i !== last) {
           this.bank.copyWithin(i * d, last * d, last * d + d);
-          this.bankVersion[i] = this.bankVersion[last]!;
+          this.bankStep[i] = this.bankStep[last]!;
           this.bankSeq[i] = this.bankSeq[last]!;
           this.bankPayload[i] = this.bankPayload[last];
         }
@@ -231,7 +231,7 @@ export class NoveltyDetector<P = unknown> {
     }
     // The reservoir restarts from what is left so new embeddings refill it at once.
     this.seen = Math.min(this.seen, this.count);
-    while (this.calCount > 0 && this.calVersion[this.calHead]! < minVersion) {
+    while (this.calCount > 0 && this.calStep[this.calHead]! < minStep) {
       this.calHead = (this.calHead + 1) % this.calibrationWindow;
       this.calCount--;
     }
@@ -292,7 +292,7 @@ export class NoveltyDetector<P = unknown> {
     return (below + 0.5 * equal) / this.calCount;
   }
 
-  private pushScore(score: number, version: number): void {
+  private pushScore(score: number, teacherStep: number): void {
     const w = this.calibrationWindow;
     if (this.calCount === w) {
       this.calHead = (this.calHead + 1) % w;
@@ -300,11 +300,11 @@ export class NoveltyDetector<P = unknown> {
     }
     const at = (this.calHead + this.calCount) % w;
     this.calScore[at] = score;
-    this.calVersion[at] = version;
+    this.calStep[at] = teacherStep;
     this.calCount++;
   }
 
-  private insert(x: Float32Array, version: number, payload?: P): void {
+  private insert(x: Float32Array, teacherStep: number, payload?: P): void {
     this.seen++;
     let slot: number;
     if (this.count < this.capacity) {
@@ -319,7 +319,7 @@ export class NoveltyDetector<P = unknown> {
       slot = j;
     }
     this.bank.set(x, slot * this.dim);
-    this.bankVersion[slot] = version;
+    this.bankStep[slot] = teacherStep;
     this.bankSeq[slot] = this.seq++;
     this.bankPayload[slot] = payload;
   }

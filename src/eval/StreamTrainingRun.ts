@@ -1,9 +1,9 @@
 import { Subject } from 'rxjs';
 import { ReplayBuffer, type ReplayPolicy } from '../../streams/ReplayBuffer';
-import { trainingLoop } from '../../streams/trainingLoop';
+import { trainingLoop } from '../../streams/operators/trainingLoop';
 import type { Frame } from '../../streams/Frame';
 import { Random } from '../util/Random';
-import type { TrainerService } from '../agent/TrainerService';
+import type { TrainerService } from '../train/TrainerService';
 import type { StepResult } from '../train/Trainer';
 
 export interface Budget {
@@ -76,47 +76,41 @@ export async function runStreamTraining(o: StreamTrainingOptions): Promise<Strea
     (o.budget.minutes !== undefined && trainMs >= o.budget.minutes * 60_000);
 
   await new Promise<void>((resolve, reject) => {
-    const sub = trainingLoop({
-      frames$,
-      buffer,
-      batchSize: o.batchSize,
-      updatesPerFrame: 1 / o.batchSize,
-      rng: new Random(o.seed + 7),
-      runner: {
-        step: async (frames) => {
-          const s0 = Date.now();
-          const r = o.service.trainStep(frames);
-          trainMs += Date.now() - s0;
-          steps += 1;
-          imagesSeen += frames.length;
-          if (!calibrated && steps === 6) {
-            calibrated = true;
-            o.service.frameTrainer.trainer.setHorizon(Math.ceil((o.budget.minutes! * 60_000) / r.ms));
+    const step = async (frames: Frame[]): Promise<StepResult> => {
+      const s0 = Date.now();
+      const r = o.service.trainStep(frames);
+      trainMs += Date.now() - s0;
+      steps += 1;
+      imagesSeen += frames.length;
+      if (!calibrated && steps === 6) {
+        calibrated = true;
+        o.service.frameTrainer.trainer.setHorizon(Math.ceil((o.budget.minutes! * 60_000) / r.ms));
+      }
+      if (o.log && Date.now() - lastLog > 30_000) {
+        lastLog = Date.now();
+        o.log(`step ${r.step + 1}, ${imagesSeen} images seen, loss ${r.loss.toFixed(3)}, entropy ${r.teacherEntropy.toFixed(2)}, std ${r.embeddingStd.toFixed(3)}, ${r.ms.toFixed(0)} ms/step`);
+      }
+      o.onStep?.(r, imagesSeen);
+      while (marks.length && imagesSeen >= marks[0]!) {
+        marks.shift();
+        await o.onMark?.(imagesSeen, steps, trainMs);
+      }
+      return r;
+    };
+    const sub = frames$
+      .pipe(trainingLoop({ buffer, batchSize: o.batchSize, updatesPerFrame: 1 / o.batchSize, rng: new Random(o.seed + 7), runner: { step } }))
+      .subscribe({
+        next: () => {
+          if (done()) {
+            sub.unsubscribe();
+            frames$.complete();
+            resolve();
+          } else {
+            push(o.batchSize);
           }
-          if (o.log && Date.now() - lastLog > 30_000) {
-            lastLog = Date.now();
-            o.log(`step ${r.step + 1}, ${imagesSeen} images seen, loss ${r.loss.toFixed(3)}, entropy ${r.teacherEntropy.toFixed(2)}, std ${r.embeddingStd.toFixed(3)}, ${r.ms.toFixed(0)} ms/step`);
-          }
-          o.onStep?.(r, imagesSeen);
-          while (marks.length && imagesSeen >= marks[0]!) {
-            marks.shift();
-            await o.onMark?.(imagesSeen, steps, trainMs);
-          }
-          return { ...r };
         },
-      },
-    }).subscribe({
-      next: () => {
-        if (done()) {
-          sub.unsubscribe();
-          frames$.complete();
-          resolve();
-        } else {
-          push(o.batchSize);
-        }
-      },
-      error: reject,
-    });
+        error: reject,
+      });
     push(Math.max(o.batchSize, Math.min(o.bufferSize, 4 * o.batchSize)));
   });
   return { steps, imagesSeen, wallMs: Date.now() - t0, trainMs };

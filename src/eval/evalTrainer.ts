@@ -1,5 +1,5 @@
 import type { BackendInfo, SelectBackendOptions } from '../backend';
-import { TrainerService } from '../agent/TrainerService';
+import { TrainerService } from '../train/TrainerService';
 import { modelSize, type ModelSizeName } from '../model/modelSizes';
 import { recipe, type RecipeName } from '../train/recipes';
 import { CheckpointStore } from '../train/CheckpointStore';

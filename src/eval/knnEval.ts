@@ -4,8 +4,8 @@ import type { RecipeName } from '../train/recipes';
 import { CHECKPOINT_RECIPE, openEvalTrainer, type RecipeOverrides } from './evalTrainer';
 import type { VisionTransformer } from '../model/VisionTransformer';
 import type { ReplayPolicy } from '../../streams/ReplayBuffer';
-import { ImageFolder, type LoadedImages } from './ImageFolder';
-import { KnnClassifier } from './KnnClassifier';
+import { ImageFolder, type LoadedImages } from '../probe/ImageFolder';
+import { KnnClassifier } from '../probe/KnnClassifier';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
 import { runStreamTraining, type Budget } from './StreamTrainingRun';
 

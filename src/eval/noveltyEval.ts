@@ -4,7 +4,7 @@ import type { RecipeName } from '../train/recipes';
 import type { VisionTransformer } from '../model/VisionTransformer';
 import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { NoveltyDetector } from '../detect/NoveltyDetector';
-import { ImageFolder, type LoadedImages } from './ImageFolder';
+import { ImageFolder, type LoadedImages } from '../probe/ImageFolder';
 import { auroc, fprAtTpr } from './auroc';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
 import { runStreamTraining, type Budget } from './StreamTrainingRun';

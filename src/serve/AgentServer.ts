@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'net';
 import { Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
-import { defaultLogger, StreamLogger } from '../../streams/Logger';
+import { defaultLogger, Logger } from '../util/Logger';
 import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { assertSafeBinding, tokenOf, TokenAuth } from './Auth';
 import { ControlError } from './ControlMessages';
@@ -34,7 +34,7 @@ export class AgentServer {
   private readonly channels: Map<string, SubscriberChannel<unknown, unknown>>;
   private readonly auth: TokenAuth;
   private readonly host: string;
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
   private readonly http: Server;
   private readonly controlWss: WebSocketServer;
   private readonly ingestWss: WebSocketServer;

@@ -1,5 +1,5 @@
 import type { RawData, WebSocket } from 'ws';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../util/Logger';
 import { ClientQueue } from './ClientQueue';
 import { ControlError, ControlMessage, ControlType, parseControl } from './ControlMessages';
 import type { ServerLimits } from './ServeOptions';
@@ -22,7 +22,7 @@ export class ClientConnection {
     readonly socket: WebSocket,
     private readonly limits: ServerLimits,
     private readonly m: ServeMetricsChildren,
-    private readonly log: StreamLogger,
+    private readonly log: Logger,
     readonly remote: string,
   ) {
     this.queue = new ClientQueue(socket, {

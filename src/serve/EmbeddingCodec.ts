@@ -19,7 +19,7 @@
  *   H      4*dim float32 embedding (L2-normalised), H = 40 + L + P
  *   H+4dim 4*dim float32 raw CLS feature, only when bit0 is set
  */
-import type { EmbeddingMessage } from '../agent/messages';
+import type { EmbeddingMessage } from '../types/messages';
 
 export const EMBEDDING_MAGIC = 'DSEM';
 export const EMBEDDING_VERSION = 1;

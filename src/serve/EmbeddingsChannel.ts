@@ -1,6 +1,6 @@
 import type { Observable, Subscription } from 'rxjs';
-import type { EmbeddingMessage } from '../agent/messages';
-import type { StreamLogger } from '../../streams/Logger';
+import type { EmbeddingMessage } from '../types/messages';
+import type { Logger } from '../util/Logger';
 import type { ClientConnection } from './ClientConnection';
 import { boolParam, checkStreams, ControlError, ControlMessage, listParam } from './ControlMessages';
 import { encodeBinary, encodeJson } from './EmbeddingCodec';
@@ -52,7 +52,7 @@ export class EmbeddingsChannel extends SubscriberChannel<EmbeddingQuery, Embeddi
     private readonly source: Observable<EmbeddingMessage>,
     limits: ServerLimits,
     metrics: ServerMetrics,
-    log: StreamLogger,
+    log: Logger,
   ) {
     super('/embeddings', limits, metrics, log);
   }

@@ -1,6 +1,6 @@
 import type { Observable, Subscription } from 'rxjs';
-import type { AgentEvent } from '../agent/messages';
-import type { StreamLogger } from '../../streams/Logger';
+import type { AgentEvent } from '../types/messages';
+import type { Logger } from '../util/Logger';
 import type { ClientConnection } from './ClientConnection';
 import { checkStreams, ControlError, ControlMessage, EVENT_TYPES, EventTypeName, listParam } from './ControlMessages';
 import type { ServerLimits } from './ServeOptions';
@@ -40,7 +40,7 @@ export class EventsChannel extends SubscriberChannel<EventFilter, EventFilter> {
     private readonly source: Observable<AgentEvent>,
     limits: ServerLimits,
     metrics: ServerMetrics,
-    log: StreamLogger,
+    log: Logger,
   ) {
     super('/events', limits, metrics, log);
   }

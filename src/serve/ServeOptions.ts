@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
-import type { AgentHub } from '../agent/messages';
-import type { StreamLogger } from '../../streams/Logger';
+import type { AgentHub } from '../types/messages';
+import type { Logger } from '../util/Logger';
 import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 
 /** Bounds that keep one client, or many, from costing the agent more than a known amount. */
@@ -83,7 +83,7 @@ export interface AgentServerOptions {
   healthStaleMs?: number;
   /** Where the server's metrics go; the agent registers its own into the same registry. Default: a new Registry. */
   registry?: Registry;
-  log?: StreamLogger;
+  log?: Logger;
   /** Where DINO_TOKEN is read from. Default process.env. */
   env?: Record<string, string | undefined>;
 }

@@ -1,5 +1,5 @@
-import type { AgentEvent, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../agent/messages';
-import type { CameraStateName } from '../../streams/CameraState';
+import type { AgentEvent, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../types/messages';
+import type { CameraStateName } from '../types/CameraStateName';
 
 /** What the dashboard shows per stream. Times are the agent's ms since epoch; the snapshot's `t` is "now" to diff against. */
 export interface StreamStatus {

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { StreamLogger } from '../../streams/Logger';
+import type { Logger } from '../util/Logger';
 import { ClientConnection } from './ClientConnection';
 import type { ServerLimits } from './ServeOptions';
 import type { ServePath, ServerMetrics } from './ServerMetrics';
@@ -19,7 +19,7 @@ export abstract class SubscriberChannel<Q, S> {
     readonly path: ServePath,
     protected readonly limits: ServerLimits,
     protected readonly metrics: ServerMetrics,
-    protected readonly log: StreamLogger,
+    protected readonly log: Logger,
   ) {
     this.m = new ServeMetricsChildren(metrics, path);
   }

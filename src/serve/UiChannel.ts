@@ -1,6 +1,6 @@
 import type { Subscription } from 'rxjs';
-import type { AgentEvent, AgentHub, AttentionMessage, StatsMessage, ThumbnailMessage } from '../agent/messages';
-import type { StreamLogger } from '../../streams/Logger';
+import type { AgentEvent, AgentHub, AttentionMessage, StatsMessage, ThumbnailMessage } from '../types/messages';
+import type { Logger } from '../util/Logger';
 import type { ClientConnection } from './ClientConnection';
 import { Pca2d, PcaResult } from './Pca2d';
 import type { DashboardOptions, ServerLimits } from './ServeOptions';
@@ -67,7 +67,7 @@ export class UiChannel extends SubscriberChannel<void, true> {
     private readonly hub: AgentHub,
     limits: ServerLimits,
     metrics: ServerMetrics,
-    log: StreamLogger,
+    log: Logger,
     private readonly o: DashboardOptions,
   ) {
     super('/ui', limits, metrics, log);

@@ -35,6 +35,15 @@ describe('throttleFps', () => {
     });
   });
 
+  it('takes a rate per stream when fps is a function of the stream id', () => {
+    newScheduler().run(({ cold, expectObservable }) => {
+      // both streams every 50 ms; a is limited to 10 fps, b to 20 (passes all)
+      const v = { a: f('a', 0), b: f('a', 1), c: f('a', 2), x: f('b', 0), y: f('b', 1), z: f('b', 2) };
+      const src = cold('(ax) 46ms (by) 46ms (cz|)', v);
+      expectObservable(src.pipe(throttleFps((id) => (id === 'a' ? 10 : 20)))).toBe('(ax) 46ms y 49ms (cz|)', v);
+    });
+  });
+
   it('rejects a non-positive rate', () => {
     expect(() => throttleFps(0)).toThrow(/fps/);
   });

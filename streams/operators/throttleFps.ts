@@ -7,13 +7,18 @@ export interface ThrottleFpsOptions<T> {
 }
 
 /**
- * At most `fps` items per second per key, dropping the rest. Paced by a due time that advances by one period
+ * At most `fps` items per second per key, dropping the rest; `fps` may depend on the key (a rate per stream). Paced by a due time that advances by one period
  * per item passed (not "period since the last one"), so a 15 fps camera throttled to 10 fps really yields 10,
  * not 7.5; after an idle gap at most one extra item slips through.
  */
-export function throttleFps<T extends { streamId: string }>(fps: number, opts: ThrottleFpsOptions<T> = {}): MonoTypeOperatorFunction<T> {
-  if (!(fps > 0)) throw new Error('throttleFps: fps must be > 0');
-  const period = 1000 / fps;
+export function throttleFps<T extends { streamId: string }>(fps: number | ((key: string) => number), opts: ThrottleFpsOptions<T> = {}): MonoTypeOperatorFunction<T> {
+  const fpsOf = typeof fps === 'number' ? () => fps : fps;
+  if (typeof fps === 'number' && !(fps > 0)) throw new Error('throttleFps: fps must be > 0');
+  const periodOf = (k: string) => {
+    const f = fpsOf(k);
+    if (!(f > 0)) throw new Error(`throttleFps: fps of ${k} must be > 0, got ${f}`);
+    return 1000 / f;
+  };
   const key = opts.key ?? ((v: T) => v.streamId);
   const scheduler = opts.scheduler ?? asyncScheduler;
   return (source) =>
@@ -23,6 +28,7 @@ export function throttleFps<T extends { streamId: string }>(fps: number, opts: T
         filter((v) => {
           const k = key(v);
           const now = scheduler.now();
+          const period = periodOf(k);
           const d = due.get(k);
           if (d !== undefined && now < d) return false;
           due.set(k, (d === undefined ? now : Math.max(d, now - period)) + period);

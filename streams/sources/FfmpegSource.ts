@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'child_process';
 import { Observable, ReplaySubject, share, Subscriber } from 'rxjs';
 import { Frame } from '../Frame';
 import { BackoffOptions, backoffDelay, CameraState, CameraStateName, DEFAULT_BACKOFF } from '../CameraState';
-import { defaultLogger, StreamLogger } from '../Logger';
+import { defaultLogger, Logger } from '../../src/util/Logger';
 import { resolveFfmpegPath } from './ffmpegPath';
 import { hasExited, killGracefully, trackChild } from './childProcess';
 import { StderrTail } from './StderrTail';
@@ -44,7 +44,7 @@ export interface FfmpegSourceOptions {
   /** Extra ffmpeg arguments before -i (input options) and before the rawvideo output (output options). */
   inputArgs?: string[];
   outputArgs?: string[];
-  logger?: StreamLogger;
+  logger?: Logger;
 }
 
 export interface FfmpegSourceStats {
@@ -79,7 +79,7 @@ export class FfmpegSource {
   };
   private readonly ffmpegPath: string;
   private readonly backoff: BackoffOptions;
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
   private readonly tail: StderrTail;
   private proc: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();

@@ -3,7 +3,7 @@ import { extname, join, relative, sep } from 'path';
 import { Observable } from 'rxjs';
 import { Frame } from '../Frame';
 import { Random } from '../../src/util/Random';
-import { defaultLogger, StreamLogger } from '../Logger';
+import { defaultLogger, Logger } from '../../src/util/Logger';
 import { decodeToRgb, Fit } from './decodeImage';
 
 export interface ImageFolderSourceOptions {
@@ -22,7 +22,7 @@ export interface ImageFolderSourceOptions {
   /** Frames per second; unset = as fast as decoding goes. */
   fps?: number;
   extensions?: string[];
-  logger?: StreamLogger;
+  logger?: Logger;
 }
 
 /** A frame from an image file; still a Frame, plus where it came from. */
@@ -75,7 +75,7 @@ export async function listImages(dir: string, recursive = true, extensions = DEF
 export class ImageFolderSource {
   readonly frames$: Observable<ImageFrame>;
   private readonly st: ImageFolderStats = { emitted: 0, errors: 0, lastError: undefined };
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
 
   constructor(private readonly o: ImageFolderSourceOptions) {
     if (o.fps !== undefined && !(o.fps > 0)) throw new Error(`ImageFolderSource ${o.streamId}: fps must be > 0`);

@@ -4,7 +4,7 @@ import { AddressInfo } from 'net';
 import { Observable, ReplaySubject } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import { BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from '../CameraState';
-import { defaultLogger, StreamLogger } from '../Logger';
+import { defaultLogger, Logger } from '../../src/util/Logger';
 import { resolveFfmpegPath } from './ffmpegPath';
 import { hasExited, killGracefully, trackChild } from './childProcess';
 import { StderrTail } from './StderrTail';
@@ -56,7 +56,7 @@ export interface RtspRelayOptions {
   killGraceMs?: number;
   backoff?: Partial<BackoffOptions>;
   maxClientBufferBytes?: number;
-  logger?: StreamLogger;
+  logger?: Logger;
 }
 
 export interface RelayState {
@@ -70,7 +70,7 @@ export class RtspRelay {
   private readonly states = new ReplaySubject<RelayState>(1);
   readonly state$: Observable<RelayState> = this.states.asObservable();
   private readonly name: string;
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
   private readonly tail = new StderrTail(20);
   private readonly backoff: BackoffOptions;
   private wss: WebSocketServer | undefined;

@@ -1,4 +1,4 @@
-import { asyncScheduler, BehaviorSubject, map, Observable, SchedulerLike, share, timer } from 'rxjs';
+import { asyncScheduler, BehaviorSubject, map, Observable, SchedulerLike, share, tap, timer } from 'rxjs';
 import { Frame } from '../Frame';
 import { Random } from '../../src/util/Random';
 
@@ -10,6 +10,8 @@ export interface SyntheticCameraOptions {
   seed?: number;
   /** Scene shown first (default 0). */
   scene?: number;
+  /** Move on to the next of the four scenes every this many seconds of frames (default: never), a drift to detect. */
+  sceneEverySec?: number | null;
   /** For tests on virtual time. */
   scheduler?: SchedulerLike;
 }
@@ -89,8 +91,12 @@ export class SyntheticCamera {
     this.noiseTable = new Int8Array(this.w * this.h * 3 + NOISE_SLACK);
     for (let i = 0; i < this.noiseTable.length; i++) this.noiseTable[i] = Math.round(Math.max(-3, Math.min(3, rng.normal())) * 40);
     const period = 1000 / fps;
+    const sceneEvery = o.sceneEverySec ? Math.max(1, Math.round((o.sceneEverySec * 1000) / period)) : 0; // in frames
     const scheduler = o.scheduler ?? asyncScheduler;
     this.frames$ = timer(0, period, scheduler).pipe(
+      tap((index) => {
+        if (sceneEvery && index > 0 && index % sceneEvery === 0) this.setScene((this.scene + 1) % 4);
+      }),
       map((index) => ({
         streamId: this.streamId,
         t: scheduler.now(),

@@ -1,7 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import type { RawData, WebSocket } from 'ws';
 import { Frame } from '../Frame';
-import { defaultLogger, StreamLogger } from '../Logger';
+import { defaultLogger, Logger } from '../../src/util/Logger';
 import { decodeToRgb, Fit } from './decodeImage';
 
 /**
@@ -42,7 +42,7 @@ export interface WebSocketIngestOptions {
   maxInputPixels?: number;
   /** Messages waiting for the decoder per connection; beyond this the oldest is dropped (counted). Default 2. */
   maxPendingPerConnection?: number;
-  logger?: StreamLogger;
+  logger?: Logger;
 }
 
 export interface IngestStreamStats {
@@ -92,7 +92,7 @@ export class WebSocketIngest {
   private readonly sockets = new Set<WebSocket>();
   private readonly maxBytes: number;
   private readonly maxPending: number;
-  private readonly log: StreamLogger;
+  private readonly log: Logger;
   private closed = false;
 
   constructor(private readonly o: WebSocketIngestOptions) {

@@ -15,7 +15,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { NoveltyDetector } from '../../src/detect/NoveltyDetector';
 import { auroc, fprAtTpr } from '../../src/eval/auroc';
-import { ImageFolder, LoadedImages } from '../../src/eval/ImageFolder';
+import { ImageFolder, LoadedImages } from '../../src/probe/ImageFolder';
 import { backboneFeatures } from '../../src/eval/featureExtraction';
 import { Trainer } from '../../src/train/Trainer';
 import { recipe } from '../../src/train/recipes';

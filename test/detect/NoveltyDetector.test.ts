@@ -94,16 +94,16 @@ describe('NoveltyDetector', () => {
   });
 
   describe('staleness policy', () => {
-    test('entries older than maxVersionLag are dropped before scoring, with their calibration scores', () => {
+    test('entries older than maxTeacherStepLag are dropped before scoring, with their calibration scores', () => {
       const rng = new Random(4);
-      const det = new NoveltyDetector({ k: 2, maxVersionLag: 10, minCalibration: 5 });
-      for (let i = 0; i < 20; i++) det.update(unit(rng), { teacherVersion: 0 });
-      const v5 = det.update(unit(rng), { teacherVersion: 5 });
+      const det = new NoveltyDetector({ k: 2, maxTeacherStepLag: 10, minCalibration: 5 });
+      for (let i = 0; i < 20; i++) det.update(unit(rng), { teacherStep: 0 });
+      const v5 = det.update(unit(rng), { teacherStep: 5 });
       expect(v5.bankSize).toBe(20);
       expect(v5.warm).toBe(true);
       expect(det.calibrationSize).toBe(19);
       // At version 11 everything computed at version 0 is out of the window; only the v5 entry remains.
-      const v11 = det.update(unit(rng), { teacherVersion: 11 });
+      const v11 = det.update(unit(rng), { teacherStep: 11 });
       expect(v11.bankSize).toBe(1);
       expect(Number.isNaN(v11.score)).toBe(true);
       expect(v11.warm).toBe(false);
@@ -114,16 +114,16 @@ describe('NoveltyDetector', () => {
     test('rebuild() replaces the bank and resets calibration; a version rewind resets everything', () => {
       const rng = new Random(5);
       const det = new NoveltyDetector({ k: 2, capacity: 50, minCalibration: 5 });
-      for (let i = 0; i < 30; i++) det.update(unit(rng), { teacherVersion: 100 });
+      for (let i = 0; i < 30; i++) det.update(unit(rng), { teacherStep: 100 });
       expect(det.calibrationSize).toBe(28);
       det.rebuild(Array.from({ length: 80 }, () => unit(rng)), 200);
       expect(det.bankSize).toBe(50); // the last `capacity` kept
       expect(det.calibrationSize).toBe(0);
-      const r = det.update(unit(rng), { teacherVersion: 200 });
+      const r = det.update(unit(rng), { teacherStep: 200 });
       expect(r.warm).toBe(false); // needs fresh scores first
       expect(Number.isNaN(r.score)).toBe(false);
 
-      const rewound = det.update(unit(rng), { teacherVersion: 150 }); // checkpoint reloaded
+      const rewound = det.update(unit(rng), { teacherStep: 150 }); // checkpoint reloaded
       expect(rewound.bankSize).toBe(0);
       expect(det.bankSize).toBe(1);
       expect(det.calibrationSize).toBe(0);
@@ -131,7 +131,7 @@ describe('NoveltyDetector', () => {
 
     test('without teacher versions nothing goes stale', () => {
       const rng = new Random(6);
-      const det = new NoveltyDetector({ k: 2, maxVersionLag: 0 });
+      const det = new NoveltyDetector({ k: 2, maxTeacherStepLag: 0 });
       for (let i = 0; i < 30; i++) det.update(unit(rng));
       expect(det.bankSize).toBe(30);
     });
@@ -154,7 +154,7 @@ describe('NoveltyDetector rebuilt under a new teacher', () => {
       [0, -1],
       [1, 1],
     ];
-    pts.forEach((p, i) => d.update(p, { payload: i, teacherVersion: 1 }));
+    pts.forEach((p, i) => d.update(p, { payload: i, teacherStep: 1 }));
     // FIFO capacity 4: the oldest (payload 0) was replaced by payload 4
     expect(new Set(d.bankPayloads())).toEqual(new Set([1, 2, 3, 4]));
     // new teacher: four unit vectors at 90 degrees; leave-one-out distance to the nearest other = 1 - cos 90 = 1
@@ -162,7 +162,7 @@ describe('NoveltyDetector rebuilt under a new teacher', () => {
     expect(d.calibrationSize).toBe(4);
     expect(d.bankPayloads()).toEqual([1, 2, 3, 4]);
     // a point close to a bank entry scores below the calibration scores; a point far from all, at the top
-    const near = d.update([1, 0.01], { teacherVersion: 2 });
+    const near = d.update([1, 0.01], { teacherStep: 2 });
     expect(near.warm).toBe(true);
     expect(near.calibrated).toBe(0);
     expect(near.isNovel).toBe(false);

@@ -15,7 +15,7 @@ import { useBackend } from '../helpers/backend';
 import { FrameTrainer } from '../../src/train/FrameTrainer';
 import { recipe } from '../../src/train/recipes';
 import { modelSize } from '../../src/model/modelSizes';
-import { ImageFolder } from '../../src/eval/ImageFolder';
+import { ImageFolder } from '../../src/probe/ImageFolder';
 import { Random } from '../../src/util/Random';
 import { CollapseMonitor } from '../../src/detect/CollapseMonitor';
 import type { Frame } from '../../streams/Frame';

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend';
 import * as StreamTrainingRun from '../../src/eval/StreamTrainingRun';
 import { NoveltyDetector } from '../../src/detect/NoveltyDetector';
-import { ImageFolder } from '../../src/eval/ImageFolder';
+import { ImageFolder } from '../../src/probe/ImageFolder';
 import { auroc, fprAtTpr } from '../../src/eval/auroc';
 import { pixelFeatures } from '../../src/eval/featureExtraction';
 import { EvalInputError } from '../../src/eval/EvalInputError';

@@ -1,6 +1,6 @@
 import { AgentServer } from '../../src/serve/AgentServer';
 import { isLoopbackHost } from '../../src/serve/Auth';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { sleep, waitFor } from '../streams/waitFor';
 import { embedding, FakeHub, stats } from './fakeHub';
 import { refusedUpgrade, TestClient } from './wsClient';

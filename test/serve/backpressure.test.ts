@@ -1,7 +1,7 @@
 import { WebSocket } from 'ws';
 import { AgentServer } from '../../src/serve/AgentServer';
 import { decodeBinary } from '../../src/serve/EmbeddingCodec';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { waitFor } from '../streams/waitFor';
 import { embedding, FakeHub } from './fakeHub';
 

@@ -3,7 +3,7 @@ import { resolve } from 'path';
 import type { Browser } from 'playwright-core';
 import { canvasHash, launchChromium } from '../helpers/browser';
 import { AgentServer } from '../../src/serve/AgentServer';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { sleep } from '../streams/waitFor';
 import { DashboardFeed } from './dashboardFeed';
 import { FakeHub } from './fakeHub';

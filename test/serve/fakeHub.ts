@@ -1,5 +1,5 @@
 import { Subject } from 'rxjs';
-import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../../src/agent/messages';
+import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../../src/types/messages';
 
 /** An AgentHub made of Subjects the test pushes into (the real agent is wired by the lead). */
 export class FakeHub implements AgentHub {

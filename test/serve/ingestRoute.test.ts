@@ -2,7 +2,7 @@ import { readFileSync } from 'fs';
 import { resolve } from 'path';
 import { AgentServer } from '../../src/serve/AgentServer';
 import type { Frame } from '../../streams/Frame';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { waitFor } from '../streams/waitFor';
 import { FakeHub } from './fakeHub';

@@ -4,7 +4,7 @@ import { CameraState } from '../../streams/CameraState';
 import { Frame } from '../../streams/Frame';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { liveChildPids } from '../../streams/sources/childProcess';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { sleep } from './waitFor';
 
 const VTEST = resolve(__dirname, '../../../shared/data/video/vtest_h264.mp4'); // 768x576, 10 fps, 795 frames

@@ -3,7 +3,7 @@ import { Frame } from '../../streams/Frame';
 import { CameraState } from '../../streams/CameraState';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { liveChildPids } from '../../streams/sources/childProcess';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { CAMERA_APT_PACKAGES, checkGi, RtspCamera, TREE } from '../fixtures/rtspCamera';
 import { pidAlive, sleep, waitFor } from './waitFor';
 

@@ -4,7 +4,7 @@ import { join, resolve } from 'path';
 import { lastValueFrom, take, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { ImageFolderSource, ImageFrame, listImages } from '../../streams/sources/ImageFolderSource';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 
 const CIFAR = resolve(__dirname, '../../../shared/data/cifar10/test');
 

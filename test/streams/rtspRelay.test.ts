@@ -2,7 +2,7 @@ import { createServer, AddressInfo, Server } from 'net';
 import { WebSocket } from 'ws';
 import { RelayState, RtspRelay } from '../../streams/sources/RtspRelay';
 import { liveChildPids } from '../../streams/sources/childProcess';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { CAMERA_APT_PACKAGES, checkGi, RtspCamera } from '../fixtures/rtspCamera';
 import { pidAlive, waitFor } from './waitFor';
 

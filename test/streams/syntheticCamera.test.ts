@@ -77,6 +77,20 @@ describe('SyntheticCamera', () => {
     });
   });
 
+  it('with sceneEverySec moves on to the next of the four scenes every that many seconds of frames', () => {
+    const ts = new TestScheduler((a, b) => expect(a).toEqual(b));
+    ts.run(({ expectObservable }) => {
+      const cam = new SyntheticCamera({ streamId: 'v', width: 8, height: 8, fps: 10, seed: 3, scene: 2, sceneEverySec: 0.2, scheduler: ts });
+      // two frames per scene: 2, 2, 3, 3, 0, 0, 1 (after scene 3 comes scene 0)
+      expectObservable(cam.frames$.pipe(take(7), map(() => String(cam.scene)))).toBe('a 99ms a 99ms b 99ms b 99ms c 99ms c 99ms (d|)', {
+        a: '2',
+        b: '3',
+        c: '0',
+        d: '1',
+      });
+    });
+  });
+
   it('is cheap: a 96x96 frame renders in about a millisecond at most', async () => {
     const cam = new SyntheticCamera({ streamId: 'p', width: 96, height: 96, fps: 1000, seed: 1 });
     cam.render(0); // build the scene once

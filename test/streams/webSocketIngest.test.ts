@@ -4,7 +4,7 @@ import { resolve } from 'path';
 import sharp from 'sharp';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Frame } from '../../streams/Frame';
-import { silentLogger } from '../../streams/Logger';
+import { silentLogger } from '../../src/util/Logger';
 import { encodeRawRgb, IngestError, WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { waitFor } from './waitFor';
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Frame } from '../../streams/Frame';
-import type { StepResult } from '../train/Trainer';
+import type { StepResult } from './Trainer';
 import type { TeacherSnapshot, TrainerReady, TrainerServiceOptions } from './TrainerService';
 import type { WorkerRequest, WorkerResponse } from './workerProtocol';
 
@@ -21,7 +21,7 @@ function workerScript(): string {
   if (fs.existsSync(here)) return here;
   let dir = __dirname;
   while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  const built = path.join(dir, 'dist', 'src', 'agent', 'trainerWorker.js');
+  const built = path.join(dir, 'dist', 'src', 'train', 'trainerWorker.js');
   if (!fs.existsSync(built)) throw new Error(`trainer worker not built (${built} missing): run npm run build`);
   return built;
 }

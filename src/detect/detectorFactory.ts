@@ -1,5 +1,5 @@
-import { MMDDriftDetector } from '../detect/MMDDriftDetector';
-import { NoveltyDetector } from '../detect/NoveltyDetector';
+import { MMDDriftDetector } from './MMDDriftDetector';
+import { NoveltyDetector } from './NoveltyDetector';
 import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 

@@ -4,7 +4,7 @@
  * back into training.
  */
 import type { Observable } from 'rxjs';
-import type { CameraStateName } from '../../streams/CameraState';
+import type { CameraStateName } from './CameraStateName';
 
 /** One teacher embedding of one frame. */
 export interface EmbeddingMessage {
@@ -12,7 +12,7 @@ export interface EmbeddingMessage {
   /** Frame capture/arrival time, ms since epoch. */
   t: number;
   frameIndex: number;
-  /** Teacher version: the training step whose EMA teacher produced this embedding. */
+  /** The training step whose EMA teacher produced this embedding (the teacher copy the embedder used). */
   teacherStep: number;
   dim: number;
   /** L2-normalised CLS feature of the teacher backbone. */

@@ -21,8 +21,8 @@ export interface ProbeResult {
   /** k-NN top-1 accuracy in percent (0-100), as `eval knn` reports it. */
   top1: number;
   n: number;
-  /** Teacher version the features came from (when the caller tracks one). */
-  teacherVersion?: number;
+  /** Teacher step the features came from (when the caller tracks one). */
+  teacherStep?: number;
   ms: number;
 }
 
@@ -54,13 +54,13 @@ export class LiveProbe {
   }
 
   /**
-   * Embeds the probe set with `embed` and scores it. `version`, when given, is read before and after: if the
+   * Embeds the probe set with `embed` and scores it. `teacherStep`, when given, is read before and after: if the
    * teacher changed in between (a refresh slipped in between two batches), features from two teachers would be
    * mixed, so the round stops there and returns null (call again: a refresh is rare next to a round).
    */
-  async evaluate(embed: EmbedImages, version?: () => number): Promise<ProbeResult | null> {
+  async evaluate(embed: EmbedImages, teacherStep?: () => number): Promise<ProbeResult | null> {
     const t0 = Date.now();
-    const v0 = version?.();
+    const v0 = teacherStep?.();
     const all = [...this.train.images, ...this.test.images];
     const batch = Math.max(1, this.o.batch ?? 32);
     const features: Float32Array[] = [];
@@ -69,11 +69,11 @@ export class LiveProbe {
       const out = await embed(all.slice(i, i + batch));
       if (out.length !== Math.min(batch, all.length - i)) throw new Error(`LiveProbe: embed returned ${out.length} features for ${Math.min(batch, all.length - i)} images`);
       features.push(...out);
-      if (version && version() !== v0) return null;
+      if (teacherStep && teacherStep() !== v0) return null;
     }
     const nTrain = this.train.images.length;
     const knn = new KnnClassifier(features.slice(0, nTrain), this.train.labels, this.classes.length, { k: this.o.k ?? 20, temperature: this.o.temperature ?? 0.07 });
     const acc = knn.evaluate(features.slice(nTrain), this.test.labels);
-    return { top1: 100 * acc.top1, n: acc.n, teacherVersion: v0, ms: Date.now() - t0 };
+    return { top1: 100 * acc.top1, n: acc.n, teacherStep: v0, ms: Date.now() - t0 };
   }
 }

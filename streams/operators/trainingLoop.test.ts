@@ -1,10 +1,16 @@
 import { lastValueFrom, Subject, toArray } from 'rxjs';
-import { Frame } from '../../streams/Frame';
-import { ReplayBuffer } from '../../streams/ReplayBuffer';
-import { DropCounter } from '../../streams/DropCounter';
-import { StepRunner, StepStats, trainingLoop, TrainingLoopStats } from '../../streams/trainingLoop';
+import { Frame } from '../Frame';
+import { ReplayBuffer } from '../ReplayBuffer';
+import { DropCounter } from '../DropCounter';
+import { StepRunner, trainingLoop, TrainingLoopStats } from './trainingLoop';
 import { Random } from '../../src/util/Random';
-import { sleep, waitFor } from './waitFor';
+import { sleep, waitFor } from '../../test/streams/waitFor';
+
+interface FakeStats {
+  step: number;
+  loss: number;
+  lr: number;
+}
 
 const frame = (streamId: string, index: number): Frame => ({
   streamId,
@@ -16,13 +22,13 @@ const frame = (streamId: string, index: number): Frame => ({
 });
 
 /** A fake engine: records batches and how many steps overlap; each step takes `ms` (0 = resolves at once). */
-class FakeRunner implements StepRunner {
+class FakeRunner implements StepRunner<FakeStats> {
   active = 0;
   maxActive = 0;
   calls = 0;
   batches: Frame[][] = [];
   constructor(private readonly ms: number | (() => number) = 0) {}
-  async step(frames: Frame[]): Promise<StepStats> {
+  async step(frames: Frame[]): Promise<FakeStats> {
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
     this.calls++;
@@ -40,9 +46,9 @@ describe('trainingLoop', () => {
     const runner = new FakeRunner(() => 5 + rng.int(20));
     const frames$ = new Subject<Frame>();
     const buffer = new ReplayBuffer({ capacity: 64, policy: 'reservoir', rng: new Random(2) });
-    const out: TrainingLoopStats[] = [];
+    const out: TrainingLoopStats<FakeStats>[] = [];
     const receivedDuringSteps: number[] = [];
-    const sub = trainingLoop({ frames$, buffer, runner, batchSize: 8, updatesPerFrame: 1, rng: new Random(3) }).subscribe((s) => out.push(s));
+    const sub = frames$.pipe(trainingLoop({ buffer, runner, batchSize: 8, updatesPerFrame: 1, rng: new Random(3) })).subscribe((s) => out.push(s));
     for (let i = 0; i < 300; i++) {
       frames$.next(frame(i % 2 ? 'a' : 'b', i));
       if (runner.active) receivedDuringSteps.push(i);
@@ -79,7 +85,7 @@ describe('trainingLoop', () => {
     const runner = new FakeRunner(0);
     const frames$ = new Subject<Frame>();
     const buffer = new ReplayBuffer({ capacity: 32, policy: 'reservoir', rng: new Random(1) });
-    const done = lastValueFrom(trainingLoop({ frames$, buffer, runner, batchSize: 8, updatesPerFrame: upf }).pipe(toArray()));
+    const done = lastValueFrom(frames$.pipe(trainingLoop({ buffer, runner, batchSize: 8, updatesPerFrame: upf })).pipe(toArray()));
     for (let i = 0; i < n; i++) {
       frames$.next(frame('cam', i));
       // let the (instant) steps owed for this frame finish before the next frame arrives
@@ -98,7 +104,7 @@ describe('trainingLoop', () => {
     const runner = new FakeRunner(50);
     const frames$ = new Subject<Frame>();
     const buffer = new ReplayBuffer({ capacity: 32, policy: 'reservoir', rng: new Random(1) });
-    const done = lastValueFrom(trainingLoop({ frames$, buffer, runner, batchSize: 4, updatesPerFrame: 0.5 }).pipe(toArray()));
+    const done = lastValueFrom(frames$.pipe(trainingLoop({ buffer, runner, batchSize: 4, updatesPerFrame: 0.5 })).pipe(toArray()));
     for (let i = 0; i < 200; i++) frames$.next(frame('cam', i)); // all at once: 100 steps' worth of credit
     frames$.complete();
     await done;
@@ -112,7 +118,7 @@ describe('trainingLoop', () => {
     upstream.record('a', 5);
     upstream.record('c', 2); // a stream that lost every frame upstream still shows up
     const buffer = new ReplayBuffer({ capacity: 10, policy: 'reservoir', rng: new Random(4) });
-    const outP = lastValueFrom(trainingLoop({ frames$, buffer, runner, batchSize: 4, updatesPerFrame: 0.05, upstreamDrops: upstream }).pipe(toArray()));
+    const outP = lastValueFrom(frames$.pipe(trainingLoop({ buffer, runner, batchSize: 4, updatesPerFrame: 0.05, upstreamDrops: upstream })).pipe(toArray()));
     for (let i = 0; i < 300; i++) {
       frames$.next(frame(i % 3 ? 'a' : 'b', i));
       if (i % 50 === 0) await sleep(5);
@@ -131,8 +137,8 @@ describe('trainingLoop', () => {
     const runner = new FakeRunner(100);
     const frames$ = new Subject<Frame>();
     const buffer = new ReplayBuffer({ capacity: 16, policy: 'reservoir', rng: new Random(1) });
-    const out: TrainingLoopStats[] = [];
-    const sub = trainingLoop({ frames$, buffer, runner, batchSize: 4, updatesPerFrame: 1 }).subscribe((s) => out.push(s));
+    const out: TrainingLoopStats<FakeStats>[] = [];
+    const sub = frames$.pipe(trainingLoop({ buffer, runner, batchSize: 4, updatesPerFrame: 1 })).subscribe((s) => out.push(s));
     for (let i = 0; i < 6; i++) frames$.next(frame('cam', i));
     await sleep(10);
     expect(runner.active).toBe(1);
@@ -146,8 +152,8 @@ describe('trainingLoop', () => {
   it('a failing step errors the stream', async () => {
     const frames$ = new Subject<Frame>();
     const buffer = new ReplayBuffer({ capacity: 8, policy: 'reservoir' });
-    const runner: StepRunner = { step: () => Promise.reject(new Error('NaN loss')) };
-    const p = lastValueFrom(trainingLoop({ frames$, buffer, runner, batchSize: 2 }));
+    const runner: StepRunner<FakeStats> = { step: () => Promise.reject(new Error('NaN loss')) };
+    const p = lastValueFrom(frames$.pipe(trainingLoop({ buffer, runner, batchSize: 2 })));
     for (let i = 0; i < 3; i++) frames$.next(frame('cam', i));
     await expect(p).rejects.toThrow('NaN loss');
   });

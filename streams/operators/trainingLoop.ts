@@ -1,26 +1,17 @@
-import { Observable } from 'rxjs';
-import { Frame } from './Frame';
-import { ReplayBuffer } from './ReplayBuffer';
-import { DropCounter } from './DropCounter';
-import { Random } from '../src/util/Random';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { Frame } from '../Frame';
+import { ReplayBuffer } from '../ReplayBuffer';
+import { DropCounter } from '../DropCounter';
+import { Random } from '../../src/util/Random';
 
-/** What one optimisation step reports (the engine adds its own numeric fields). */
-export interface StepStats {
-  step: number;
-  loss: number;
-  [k: string]: number;
+/** The training engine as the loop sees it: one async step on a batch of same-size frames, reporting `S`. */
+export interface StepRunner<S> {
+  step(frames: Frame[]): Promise<S>;
 }
 
-/** The training engine as the loop sees it: one async step on a batch of same-size frames. */
-export interface StepRunner {
-  step(frames: Frame[]): Promise<StepStats>;
-}
-
-export interface TrainingLoopOptions {
-  /** All streams merged (rate-limited / mixed upstream as wanted). */
-  frames$: Observable<Frame>;
+export interface TrainingLoopOptions<S> {
   buffer: ReplayBuffer;
-  runner: StepRunner;
+  runner: StepRunner<S>;
   batchSize: number;
   /**
    * Optimisation steps per frame offered to the buffer: 0.1 = one step per 10 new frames, 2 = two per frame.
@@ -31,14 +22,14 @@ export interface TrainingLoopOptions {
   /** No step before the buffer holds this many frames; credit only accrues from then on. Default batchSize. */
   minBufferSize?: number;
   rng?: Random;
-  /** Drops counted upstream (fairMix, concatMapDropOldest) to report alongside the buffer's rejections. */
+  /** Drops counted upstream (fairMix) to report alongside the buffer's rejections. */
   upstreamDrops?: DropCounter;
   now?: () => number;
 }
 
-export interface TrainingLoopStats {
-  /** What the runner returned. */
-  stats: StepStats;
+export interface TrainingLoopStats<S> {
+  /** What the runner returned (the trainer's StepResult in the agent). */
+  stats: S;
   /** Duration of runner.step for this batch. */
   stepMs: number;
   /** batchSize / stepMs: the engine's speed. */
@@ -56,14 +47,17 @@ export interface TrainingLoopStats {
 }
 
 /**
- * Online training as an Observable of per-step stats. Frames go into the replay buffer as they arrive (a cheap
+ * Online training, as an operator from all streams' frames (mixed upstream) to per-step stats. Frames go into the replay buffer as they arrive (a cheap
  * synchronous add: ingest never waits for training). When the previous step has finished and enough frames have
  * arrived since (updatesPerFrame), a batch is sampled and runner.step runs; never two at once.
  * Unsubscribing stops ingest and starts no further step; a step in flight runs to its end inside the runner but
  * its result is discarded. Completes after frames$ completes and the owed steps are done. A runner error errors
  * the stream.
  */
-export function trainingLoop(o: TrainingLoopOptions): Observable<TrainingLoopStats> {
+/** Resolves a step that was never started because the loop was unsubscribed first. */
+const STOPPED: unique symbol = Symbol('stopped');
+
+export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Frame, TrainingLoopStats<S>> {
   const upf = o.updatesPerFrame ?? 1;
   if (!(upf > 0)) throw new Error('trainingLoop: updatesPerFrame must be > 0');
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error('trainingLoop: batchSize must be an integer >= 1');
@@ -73,7 +67,8 @@ export function trainingLoop(o: TrainingLoopOptions): Observable<TrainingLoopSta
   const now = o.now ?? (() => performance.now());
   const rng = o.rng ?? new Random();
 
-  return new Observable<TrainingLoopStats>((subscriber) => {
+  return (frames$) =>
+    new Observable<TrainingLoopStats<S>>((subscriber) => {
     const received: Record<string, number> = {};
     const rejected: Record<string, number> = {};
     let credit = 0;
@@ -103,11 +98,11 @@ export function trainingLoop(o: TrainingLoopOptions): Observable<TrainingLoopSta
       const t0 = now();
       // Always asynchronous, even for a runner that returns synchronously: keeps ingest and steps interleaved.
       Promise.resolve()
-        .then(() => (stopped ? undefined : o.runner.step(batch)))
+        .then<S | typeof STOPPED>(() => (stopped ? STOPPED : o.runner.step(batch)))
         .then(
           (stats) => {
             running = false;
-            if (stopped || !stats) return;
+            if (stopped || stats === STOPPED) return;
             const t1 = now();
             const stepMs = Math.max(1e-3, t1 - t0);
             const sinceLast = Math.max(1e-3, t1 - lastStepEnd);
@@ -133,7 +128,7 @@ export function trainingLoop(o: TrainingLoopOptions): Observable<TrainingLoopSta
         );
     };
 
-    const sub = o.frames$.subscribe({
+    const sub = frames$.subscribe({
       next: (f) => {
         received[f.streamId] = (received[f.streamId] ?? 0) + 1;
         if (!o.buffer.add(f).added) rejected[f.streamId] = (rejected[f.streamId] ?? 0) + 1;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { KnnClassifier } from '../../src/eval/KnnClassifier';
+import { KnnClassifier } from '../../src/probe/KnnClassifier';
 import { Random } from '../../src/util/Random';
 // Features are stored as Float32 (as embeddings are), so values match to ~1e-7 relative.
 

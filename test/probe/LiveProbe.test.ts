@@ -1,6 +1,6 @@
 /**
  * The live k-NN probe with the agent's own pieces: a micro-model EmbeddingService (the main-thread teacher copy)
- * and an EmbedLoop whose exclusive() serialises the probe's batches with embedding ticks of a live stream.
+ * whose exclusive() serialises the probe's batches with the embedding rounds of the agent's pipeline on a live stream.
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -9,14 +9,15 @@ import { Subject } from 'rxjs';
 import { selectBackend } from '../../src/backend';
 import { modelSize } from '../../src/model/modelSizes';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
-import { EmbedLoop } from '../../src/agent/EmbedLoop';
+import { agentPipeline } from '../../src/agent/agentPipeline';
+import { StreamRates } from '../../src/agent/StreamRates';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
-import type { AgentEvent, AttentionMessage, EmbeddingMessage, ThumbnailMessage } from '../../src/agent/messages';
-import { KnnClassifier } from '../../src/eval/KnnClassifier';
-import { LiveProbe } from '../../src/eval/LiveProbe';
-import { ImageFolderError } from '../../src/eval/ImageFolder';
-import { silentLogger } from '../../streams/Logger';
+import type { AgentEvent, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../../src/types/messages';
+import { KnnClassifier } from '../../src/probe/KnnClassifier';
+import { LiveProbe } from '../../src/probe/LiveProbe';
+import { ImageFolderError } from '../../src/probe/ImageFolder';
+import { silentLogger } from '../../src/util/Logger';
 import type { Frame } from '../../streams/Frame';
 import { configSchema } from '../../config/schema';
 
@@ -34,19 +35,39 @@ describe('LiveProbe', () => {
   beforeAll(async () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
     service = new EmbeddingService(modelSize('micro'));
-    service.version = 0; // the random-init copy stands in for a loaded teacher
+    service.teacherStep = 0; // the random-init copy stands in for a loaded teacher
     probe = await LiveProbe.load({ dir: CIFAR, perClass: PER_CLASS, size: 16, batch: BATCH });
   });
   afterAll(() => service.dispose());
 
-  test('top-1 equals a direct KnnClassifier computation on the same features; batches go through exclusive()', async () => {
+  test("top-1 equals a direct KnnClassifier computation on the same features; batches interleave with the pipeline's rounds, one at a time", async () => {
     expect(probe.train.images).toHaveLength(10 * PER_CLASS);
     expect(probe.test.images).toHaveLength(10 * PER_CLASS);
     expect(probe.imageSize).toBe(16);
-    const cfg = configSchema.parse({});
+    // a pushed stream at up to 120 fps, embedded up to 60 times a second
+    const cfg = configSchema.parse({ sources: [{ kind: 'ws', id: 'cam', fps: 120 }], embed: { fps: 60, attentionEverySec: 0, thumbnailFps: 0 } });
     const embeddings = new Subject<EmbeddingMessage>();
-    const sinks = { embeddings, events: new Subject<AgentEvent>(), thumbnails: new Subject<ThumbnailMessage>(), attention: new Subject<AttentionMessage>() };
-    const loop = new EmbedLoop({ ...cfg.embed, attentionEverySec: 0 }, service, new StreamDetectors(cfg.detect), sinks, new AgentMetrics(new Registry()), silentLogger);
+    const sinks = {
+      embeddings,
+      events: new Subject<AgentEvent>(),
+      stats: new Subject<StatsMessage>(),
+      thumbnails: new Subject<ThumbnailMessage>(),
+      attention: new Subject<AttentionMessage>(),
+    };
+    const pushed$ = new Subject<Frame>();
+    const pipeline = agentPipeline({
+      config: cfg,
+      sources: { paced: [], pushed: new Map([['cam', 120]]) },
+      pushed$,
+      trainer: null,
+      teacher: service,
+      detectors: new StreamDetectors(cfg.detect),
+      probe: null,
+      sinks,
+      metrics: new AgentMetrics(new Registry()),
+      rates: new StreamRates(),
+      log: silentLogger,
+    }).subscribe();
 
     // Count overlapping inference calls on the shared model.
     let inFlight = 0;
@@ -62,7 +83,7 @@ describe('LiveProbe', () => {
     });
     const batches: Float32Array[][] = [];
     const embed = (images: Uint8Array[]) =>
-      loop.exclusive(async () => {
+      service.exclusive(async () => {
         const out = (await service.embed(framesOf(images, 16))).normalized;
         batches.push(out);
         return out;
@@ -81,16 +102,16 @@ describe('LiveProbe', () => {
     setImmediate(spin);
     let n = 0;
     const ticker = setInterval(() => {
-      loop.offer({ ...live[n % live.length]!, index: n });
+      pushed$.next({ ...live[n % live.length]!, index: n, t: Date.now() });
       n++;
-      void loop.tick();
     }, 1);
 
     const before = tf.memory().numTensors;
-    const r = await probe.evaluate(embed, () => service.version);
+    const r = await probe.evaluate(embed, () => service.teacherStep);
     done = true;
     clearInterval(ticker);
-    await loop.exclusive(async () => undefined); // let a tick in flight finish
+    pipeline.unsubscribe();
+    await service.exclusive(async () => undefined); // let a round in flight finish
     expect(tf.memory().numTensors).toBe(before);
     spy.mockRestore();
 
@@ -104,14 +125,14 @@ describe('LiveProbe', () => {
     expect(r!.top1).toBeGreaterThanOrEqual(0);
     expect(r!.top1).toBeLessThanOrEqual(100);
     expect(r!.n).toBe(probe.test.images.length);
-    expect(r!.teacherVersion).toBe(0);
+    expect(r!.teacherStep).toBe(0);
 
     // The features are the teacher's: the same as one unbatched pass over the probe images.
     const whole = (await service.embed(framesOf([...probe.train.images, ...probe.test.images], 16))).normalized;
     whole.forEach((w, i) => w.forEach((v, j) => expect(features[i]![j]!).toBeCloseTo(v, 4)));
 
     expect(maxInFlight).toBe(1);
-    expect(liveEmbedded).toBeGreaterThan(0); // live ticks ran between probe batches
+    expect(liveEmbedded).toBeGreaterThan(0); // live rounds ran between probe batches
     expect(spins).toBeGreaterThanOrEqual(batches.length - 1); // the event loop was free between batches
     console.log(`live probe (micro, random init, ${PER_CLASS}/class): top-1 ${r!.top1.toFixed(1)} % in ${r!.ms} ms; ${liveEmbedded} live embeddings interleaved`);
   });

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { ImageFolder, ImageFolderError } from '../../src/eval/ImageFolder';
+import { ImageFolder, ImageFolderError } from '../../src/probe/ImageFolder';
 
 const CIFAR = path.resolve(__dirname, '../../../shared/data/cifar10');
 

@@ -1,9 +1,9 @@
 import { selectBackend, type BackendInfo, type SelectBackendOptions } from '../backend';
-import { FrameTrainer } from '../train/FrameTrainer';
-import type { StepResult } from '../train/Trainer';
-import type { TrainerOptions } from '../train/TrainerOptions';
-import { CheckpointStore } from '../train/CheckpointStore';
-import { optionsForCheckpoint, restoreTrainer, saveTrainer } from '../train/TrainerCheckpoint';
+import { FrameTrainer } from './FrameTrainer';
+import type { StepResult } from './Trainer';
+import type { TrainerOptions } from './TrainerOptions';
+import { CheckpointStore } from './CheckpointStore';
+import { optionsForCheckpoint, restoreTrainer, saveTrainer } from './TrainerCheckpoint';
 import type { Frame } from '../../streams/Frame';
 
 export interface TrainerServiceOptions {
