@@ -1,12 +1,14 @@
 import type { NoveltyDetector, NoveltyResult } from '../detect/NoveltyDetector';
 import type { MMDDriftDetector } from '../detect/MMDDriftDetector';
-import { createDriftDetector, createNoveltyDetector } from '../detect/detectorFactory';
+import { createDriftDetector, createNoveltyDetector, createNoveltyRules } from '../detect/detectorFactory';
+import type { NoveltyEventRules } from '../detect/NoveltyEventRules';
 import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { AgentEvent } from '../types/messages';
 
 interface PerStream {
   novelty: NoveltyDetector<Frame>;
+  noveltyRules: NoveltyEventRules;
   drift: MMDDriftDetector<Frame>;
 }
 
@@ -25,7 +27,7 @@ export class StreamDetectors {
   private forStream(streamId: string): PerStream {
     let s = this.streams.get(streamId);
     if (!s) {
-      s = { novelty: createNoveltyDetector(this.d, streamId), drift: createDriftDetector(this.d, streamId) };
+      s = { novelty: createNoveltyDetector(this.d, streamId), noveltyRules: createNoveltyRules(this.d), drift: createDriftDetector(this.d, streamId) };
       this.streams.set(streamId, s);
     }
     return s;
@@ -36,7 +38,7 @@ export class StreamDetectors {
     const s = this.forStream(frame.streamId);
     const events: AgentEvent[] = [];
     const novelty = s.novelty.update(embedding, { teacherStep: teacherStep, t: frame.t, payload: frame });
-    if (novelty.event) {
+    if (novelty.event && s.noveltyRules.admit(novelty, frame.t).publish) {
       events.push({
         type: 'novelty',
         streamId: frame.streamId,

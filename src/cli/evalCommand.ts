@@ -1,104 +1,15 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
-import type { Budget } from '../eval/StreamTrainingRun';
-import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
+import type { ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
-import { ImageFolderError } from '../probe/ImageFolder';
-import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
-import { CHECKPOINT_RECIPE, type RecipeOverrides } from '../eval/evalTrainer';
-import { REPLAY_POLICIES, type ReplayPolicy } from '../../streams/ReplayBuffer';
+import { CHECKPOINT_RECIPE } from '../eval/evalTrainer';
+import type { ReplayPolicy } from '../../streams/ReplayBuffer';
+import { addCommon, addModelFlags, backendOf, checkCommon, guarded, integer, parseSets, positive, resolveBudget, trainedLine, type CommonFlags } from './evalFlags';
+import { registerEvalEvents } from './evalEventsCommand';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
-
-interface CommonFlags {
-  images?: string;
-  minutes?: string;
-  steps?: string;
-  model: string;
-  recipe: string;
-  batch: string;
-  buffer: string;
-  bufferPolicy: string;
-  seed: string;
-  backend: string;
-  threads?: string;
-  json?: string;
-  checkpoint?: string;
-  evalAt?: string;
-  /** --set key=value, repeatable (parseSets). */
-  set?: string[];
-}
-
-function positive(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!(n > 0)) throw new Error(`--${name} must be a positive number, got "${v}"`);
-  return n;
-}
-
-function backendOf(f: CommonFlags): { backend: 'auto'; threads?: number } {
-  return { backend: f.backend as 'auto', threads: integer('threads', f.threads) };
-}
-
-export function budgetOf(f: CommonFlags): Budget {
-  return { images: positive('images', f.images), minutes: positive('minutes', f.minutes), steps: positive('steps', f.steps) };
-}
-
-function integer(name: string, v: string | undefined): number | undefined {
-  const n = positive(name, v);
-  if (n !== undefined && !Number.isInteger(n)) throw new Error(`--${name} must be a whole number, got "${v}"`);
-  return n;
-}
-
-function checkCommon(f: CommonFlags): void {
-  if (!(f.model in MODEL_SIZES)) throw new Error(`--model must be one of ${Object.keys(MODEL_SIZES).join(', ')}, got "${f.model}"`);
-  if (f.recipe !== 'stream' && f.recipe !== 'paper') throw new Error(`--recipe must be stream or paper, got "${f.recipe}"`);
-  if (!(REPLAY_POLICIES as readonly string[]).includes(f.bufferPolicy)) {
-    throw new Error(`--buffer-policy must be one of ${REPLAY_POLICIES.join(', ')}, got "${f.bufferPolicy}"`);
-  }
-}
-
-function addCommon(cmd: Command): Command {
-  return addModelFlags(
-    cmd
-      .option('--images <n>', 'budget: stop after this many images seen (steps x batch)')
-      .option('--minutes <m>', 'budget: stop after this many minutes of training')
-      .option('--steps <s>', 'budget: stop after this many training steps'),
-  );
-}
-
-/** Model, training and output flags shared by every eval subcommand (the budget flags are not: drift has its own). */
-function addModelFlags(cmd: Command): Command {
-  return cmd
-    .option('--model <name>', `model size (${Object.keys(MODEL_SIZES).join(', ')})`, 'cifar')
-    .option('--recipe <name>', 'training recipe: stream or paper', 'stream')
-    .option('--batch <n>', 'images per training step', '64')
-    .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
-    .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
-    .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
-    .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', 'auto')
-    .option('--threads <n>', 'threads of the heavy kernels (default: one per core; 1 for runs sharing a busy machine)')
-    .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
-    .option('--json <file>', 'also write the results as JSON')
-    .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
-}
-
-/** --set key=value pairs: numbers, booleans, else strings (the recipe's own type is checked when applied). */
-export function parseSets(sets: string[] | undefined): RecipeOverrides | undefined {
-  if (!sets?.length) return undefined;
-  const out: RecipeOverrides = {};
-  for (const s of sets) {
-    const m = /^([A-Za-z][\w.]*)=(.+)$/.exec(s);
-    if (!m) throw new Error(`--set must look like key=value, got "${s}"`);
-    const v = m[2]!;
-    if (v === 'true' || v === 'false') out[m[1]!] = v === 'true';
-    else if (Number.isFinite(Number(v))) out[m[1]!] = Number(v);
-    else out[m[1]!] = v;
-  }
-  return out;
-}
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
@@ -179,21 +90,8 @@ export function driftTable(r: DriftEvalReport): string {
   return lines.join('\n');
 }
 
-/** Input errors (image folder layout, class names, videos, flags) are the user's to fix: print them plainly, exit 2. */
-async function guarded(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof ImageFolderError || e instanceof EvalInputError || (e instanceof Error && e.message.startsWith('--'))) {
-      console.error(`dino-stream eval: ${e.message}`);
-      process.exit(2);
-    }
-    throw e;
-  }
-}
-
 export function registerEval(program: Command): void {
-  const evalCmd = program.command('eval').description('Evaluate what the teacher learns: knn, novelty, drift');
+  const evalCmd = program.command('eval').description('Evaluate what the teacher learns: knn, novelty, drift, events');
   addCommon(
     evalCmd
       .command('knn')
@@ -205,12 +103,13 @@ export function registerEval(program: Command): void {
   ).action((f: CommonFlags & { data: string; save?: string; trainLoo?: boolean }) =>
     guarded(async () => {
       checkCommon(f);
+      const { budget, note } = resolveBudget(f);
       const report = await knnEval({
         data: f.data,
         model: f.model as ModelSizeName,
         recipe: f.recipe as RecipeName,
         batchSize: positive('batch', f.batch)!,
-        budget: budgetOf(f),
+        budget,
         marks: f.evalAt ? f.evalAt.split(',').map((s) => positive('eval-at', s)!) : undefined,
         bufferSize: positive('buffer', f.buffer)!,
         bufferPolicy: f.bufferPolicy as ReplayPolicy,
@@ -222,8 +121,9 @@ export function registerEval(program: Command): void {
         trainLeaveOneOut: f.trainLoo ?? false,
         log: (m) => console.error(m),
       });
-      console.log(knnTable(report));
-      if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));
+      const trained = trainedLine(report, f, note);
+      console.log(`${trained}\n${knnTable(report)}`);
+      if (f.json) fs.writeFileSync(f.json, JSON.stringify({ trained, ...report }, null, 2));
     }),
   );
   addCommon(
@@ -237,13 +137,14 @@ export function registerEval(program: Command): void {
   ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string }) =>
     guarded(async () => {
       checkCommon(f);
+      const { budget, note } = resolveBudget(f);
       const report = await noveltyEval({
         data: f.data,
         holdout: f.holdout.split(','),
         model: f.model as ModelSizeName,
         recipe: f.recipe as RecipeName,
         batchSize: integer('batch', f.batch)!,
-        budget: budgetOf(f),
+        budget,
         bufferSize: integer('buffer', f.buffer)!,
         bufferPolicy: f.bufferPolicy as ReplayPolicy,
         seed: Number(f.seed),
@@ -254,10 +155,11 @@ export function registerEval(program: Command): void {
         overrides: parseSets(f.set),
         log: (m) => console.error(m),
       });
-      console.log(noveltyTable(report));
+      const trained = trainedLine(report, f, note);
+      console.log(`${trained}\n${noveltyTable(report)}`);
       // per-image scores stay out of the file: the documented keys are the metrics
       const { scores: _scores, ...json } = report;
-      if (f.json) fs.writeFileSync(f.json, JSON.stringify(json, null, 2));
+      if (f.json) fs.writeFileSync(f.json, JSON.stringify({ trained, ...json }, null, 2));
     }),
   );
 
@@ -328,4 +230,5 @@ export function registerEval(program: Command): void {
       if (f.json) fs.writeFileSync(f.json, JSON.stringify(sweep, null, 2));
     }),
   );
+  registerEvalEvents(evalCmd);
 }
