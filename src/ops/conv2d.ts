@@ -15,6 +15,39 @@ export function convOutSize(n: number, g: ConvGeometry): number {
 }
 
 /**
+ * The 0/1 matrix [Ho * Wo * k * k, H * W] that copies each input position to the columns of the output positions
+ * whose receptive field holds it (row (o, t): output position o, kernel offset t; a padding position is a row of
+ * zeros). im2col and col2im are then one GEMM each, the fast path on every backend: the wasm backend's slices copy
+ * their whole input, and its strided slices, gathers and scatters run element by element. Cached as plain arrays
+ * per shape (a cached tensor would outlive every tidy).
+ */
+const selections = new Map<string, Float32Array>();
+function selection(H: number, W: number, g: ConvGeometry): Float32Array {
+  const key = `${H}x${W}:${g.kernel}/${g.stride}/${g.pad}`;
+  let m = selections.get(key);
+  if (m) return m;
+  const Ho = convOutSize(H, g);
+  const Wo = convOutSize(W, g);
+  const { kernel: k, stride: s, pad: p } = g;
+  m = new Float32Array(Ho * Wo * k * k * H * W);
+  for (let i = 0; i < Ho; i++) {
+    for (let j = 0; j < Wo; j++) {
+      for (let di = 0; di < k; di++) {
+        for (let dj = 0; dj < k; dj++) {
+          const h = s * i + di - p;
+          const w = s * j + dj - p;
+          if (h < 0 || h >= H || w < 0 || w >= W) continue;
+          const row = ((i * Wo + j) * k + di) * k + dj;
+          m[row * H * W + h * W + w] = 1;
+        }
+      }
+    }
+  }
+  selections.set(key, m);
+  return m;
+}
+
+/**
  * im2col: x [B, H, W, C] -> columns [B * Ho * Wo, k * k * C], one row per output position (row-major), its
  * receptive field in (kernel row, kernel column, channel) order: the layout of a PyTorch Conv2d weight permuted to
  * [kh, kw, Cin, Cout] and flattened, as PatchEmbed's.
@@ -24,44 +57,33 @@ export function im2col(x: tf.Tensor4D, g: ConvGeometry): tf.Tensor2D {
     const [B, H, W, C] = x.shape;
     const Ho = convOutSize(H, g);
     const Wo = convOutSize(W, g);
-    const { kernel: k, stride: s, pad: p } = g;
-    const padded = p > 0 ? tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) : x;
-    const pieces: tf.Tensor4D[] = [];
-    for (let di = 0; di < k; di++) {
-      for (let dj = 0; dj < k; dj++) {
-        pieces.push(tf.stridedSlice(padded, [0, di, dj, 0], [B, di + s * (Ho - 1) + 1, dj + s * (Wo - 1) + 1, C], [1, s, s, 1]) as tf.Tensor4D);
-      }
+    const kk = g.kernel * g.kernel;
+    const rows = Ho * Wo * kk;
+    if (C >= 8) {
+      // one selection for every image of the batch: a batched GEMM with the selection broadcast, no transposes
+      const sel = tf.tensor3d(selection(H, W, g), [1, rows, H * W]);
+      return tf.reshape(matMul(sel, tf.reshape(x, [B, H * W, C])), [B * Ho * Wo, kk * C]) as tf.Tensor2D;
     }
-    const cols = pieces.length === 1 ? pieces[0]! : tf.concat(pieces, 3);
-    return tf.reshape(cols, [B * Ho * Wo, k * k * C]) as tf.Tensor2D;
+    // few channels (pixels) make a thin GEMM per image: one wide GEMM over the batch instead, between transposes
+    const sel = tf.tensor2d(selection(H, W, g), [rows, H * W]);
+    const byPosition = tf.reshape(tf.transpose(tf.reshape(x, [B, H * W, C]), [1, 0, 2]), [H * W, B * C]);
+    const cols = tf.reshape(matMul(sel, byPosition), [Ho * Wo, kk, B, C]);
+    return tf.reshape(tf.transpose(cols, [2, 0, 1, 3]), [B * Ho * Wo, kk * C]) as tf.Tensor2D;
   });
 }
 
 /**
  * col2im, the adjoint of im2col: columns [B * Ho * Wo, k * k * C] -> [B, H, W, C], each input pixel receiving the
- * sum of the column entries it was copied to. Kernel offset d = s * q + r lands on padded row s * (i + q) + r, so each
- * offset's block is padded into a [B, Ho + Q, s, Wo + Q, s * C] grid (Q = ceil(k / s)) whose reshape interleaves
- * the strides; the padding border is cut off at the end.
+ * sum of the column entries it was copied to (the selection matrix transposed).
  */
 export function col2im(cols: tf.Tensor2D, xShape: [number, number, number, number], g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, H, W, C] = xShape;
     const Ho = convOutSize(H, g);
     const Wo = convOutSize(W, g);
-    const { kernel: k, stride: s, pad: p } = g;
-    const Q = Math.ceil(k / s);
-    const blocks = tf.reshape(cols, [B, Ho, Wo, k * k, C]);
-    let acc: tf.Tensor | null = null;
-    for (let di = 0; di < k; di++) {
-      for (let dj = 0; dj < k; dj++) {
-        const piece = tf.reshape(tf.slice(blocks, [0, 0, 0, di * k + dj, 0], [B, Ho, Wo, 1, C]), [B, Ho, 1, Wo, C]);
-        const [qi, ri, qj, rj] = [Math.floor(di / s), di % s, Math.floor(dj / s), dj % s];
-        const placed = tf.pad(piece, [[0, 0], [qi, Q - qi], [ri, s - 1 - ri], [qj, Q - qj], [rj * C, (s - 1 - rj) * C]]);
-        acc = acc ? tf.add(acc, placed) : placed;
-      }
-    }
-    const grid = tf.reshape(acc!, [B, s * (Ho + Q), s * (Wo + Q), C]);
-    return tf.slice(grid, [0, p, p, 0], [B, H, W, C]) as tf.Tensor4D;
+    const kk = g.kernel * g.kernel;
+    const sel = tf.tensor3d(selection(H, W, g), [1, Ho * Wo * kk, H * W]);
+    return tf.reshape(matMul(sel, tf.reshape(cols, [B, Ho * Wo * kk, C]), true, false), [B, H, W, C]) as tf.Tensor4D;
   });
 }
 
