@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { REPLAY_POLICIES } from '../src/types/ReplayPolicy';
+import { MODEL_SIZE_NAMES, RECIPE_NAMES } from '../src/types/ModelNames';
 
 /**
  * The agent's configuration, validated at start. Every field has a default, so an empty file is a valid
@@ -64,13 +65,19 @@ export const configSchema = z
     model: z
       .object({
         /** Named architecture (src/model/modelSizes.ts). */
-        size: z.enum(['micro', 'small', 'tiny', 'cifar', 'small-conv', 'cifar-conv']).default('small'),
+        size: z.enum(MODEL_SIZE_NAMES).default('small'),
+        /**
+         * Start the student and teacher from pretrained weights: a DINO .pth (facebookresearch/dino) or a DINOv2
+         * model.safetensors (Hugging Face facebook/dinov2-*). `size` must be the preset of the same shape. A
+         * checkpoint in checkpoint.dir, when resumed, takes precedence.
+         */
+        init: z.string().min(1).nullable().default(null),
       })
       .strict()
       .prefault({}),
     train: z
       .object({
-        recipe: z.enum(['stream', 'paper']).default('stream'),
+        recipe: z.enum(RECIPE_NAMES).default('stream'),
         batchSize: z.number().int().min(2).max(1024).default(16),
         /** Training steps per new frame entering the pipeline (0.5 = one step per 2 frames). */
         updatesPerFrame: z.number().positive().max(16).default(0.5),

@@ -22,7 +22,7 @@ import { Registry } from 'prom-client';
 import { selectBackend } from '../src/backend';
 import { modelSize } from '../src/model/modelSizes';
 import { EmbeddingService } from '../src/agent/EmbeddingService';
-import { agentPipeline } from '../src/agent/agentPipeline';
+import { agentPipeline, createSinks } from '../src/agent/agentPipeline';
 import { StreamRates } from '../src/agent/StreamRates';
 import { StreamDetectors } from '../src/agent/StreamDetectors';
 import { AgentMetrics } from '../src/agent/AgentMetrics';
@@ -151,13 +151,7 @@ async function emitThroughTeacher(hub: { embeddings: Subject<EmbeddingMessage> }
     const cam = new SyntheticCamera({ streamId: c.id!, width: cfg.train.frameSize, height: cfg.train.frameSize, fps, seed: c.seed });
     return { id: c.id!, kind: c.kind, frames$: cam.frames$.pipe(map((f) => ({ ...f, t: now() }))) };
   });
-  const sinks = {
-    embeddings: hub.embeddings,
-    events: new Subject<AgentEvent>(),
-    stats: new Subject<StatsMessage>(),
-    thumbnails: new Subject<ThumbnailMessage>(),
-    attention: new Subject<AttentionMessage>(),
-  };
+  const sinks = { ...createSinks(), embeddings: hub.embeddings };
   const pipeline = agentPipeline({
     config: cfg,
     sources: { paced, pushed: new Map() },

@@ -1,5 +1,5 @@
 /**
- * bench:train: one DINO training step of bench-tiny (DESIGN.md: batch 32; 2 global crops 64x64 + 4 local 32x32;
+ * bench:train: one DINO training step of bench-tiny (the `tiny` model at batch 32; 2 global crops 64x64 + 4 local 32x32;
  * ViT patch 8, dim 192, depth 6, heads 3; head 512/128/4096): student fwd+bwd on 6 crops, teacher fwd on 2,
  * clipping, AdamW, EMA, centre. Median of --steps steps after --warmup, per backend configuration, with images/s,
  * the ratio to PyTorch's 935 ms/step on these machines, peak RSS and tensors alive per step.

@@ -1,5 +1,6 @@
 import { Frame } from './Frame';
 import { Random } from '../src/util/Random';
+import { oldestSlot, reservoirSlot } from '../src/util/eviction';
 import { dot, thumbnailFeature } from './thumbnailFeature';
 import type { ReplayPolicy } from '../src/types/ReplayPolicy';
 
@@ -124,15 +125,15 @@ export class ReplayBuffer {
 
     let victim: number; // slot to overwrite, or -1 to reject the newcomer
     if (this.policy === 'fifo') {
-      victim = this.oldestOf(victimStream);
+      victim = oldestSlot(this.items.length, (i) => this.items[i]!.seq, (i) => this.items[i]!.frame.streamId === victimStream);
     } else if (!minRed) {
       const slots = this.slotsOf(victimStream);
       if (victimStream !== sid) {
         victim = slots[this.rng.int(slots.length)]!;
       } else {
-        // Algorithm R within the stream: keep the n-th frame with probability own/n.
-        const j = this.rng.int(st.seen);
-        victim = j < slots.length ? slots[j]! : -1;
+        // algorithm R within the stream: the n-th frame is kept with probability own / n
+        const j = reservoirSlot(this.rng, st.seen, slots.length);
+        victim = j < 0 ? -1 : slots[j]!;
       }
     } else {
       // Most redundant candidate: highest similarity to its nearest neighbour, the newcomer counted as a neighbour.
@@ -209,16 +210,6 @@ export class ReplayBuffer {
     let s = this.stats.get(sid);
     if (!s) this.stats.set(sid, (s = { seen: 0, added: 0, rejected: 0, evicted: 0, evictedUnused: 0, inBuffer: 0 }));
     return s;
-  }
-
-  /** Slot of the stream's oldest buffered frame (the stream holds at least one). */
-  private oldestOf(sid: string): number {
-    let slot = -1;
-    for (let i = 0; i < this.items.length; i++) {
-      const it = this.items[i]!;
-      if (it.frame.streamId === sid && (slot < 0 || it.seq < this.items[slot]!.seq)) slot = i;
-    }
-    return slot;
   }
 
   private slotsOf(sid: string): number[] {

@@ -1,7 +1,8 @@
 // N-API surface. Every kernel takes `heap`, a Float32Array over the whole wasm
 // memory (ArrayBuffer or SharedArrayBuffer), and byte offsets of the tensors in
 // it (tfjs-backend-wasm `memoryOffset`s): the native code reads inputs and
-// writes outputs in place, no copies. Offsets and extents are bounds-checked.
+// writes outputs in place, no copies. Offsets and extents are bounds-checked, and every size product is
+// overflow-checked first: a product that wraps would pass the bounds check with a small extent.
 #include <napi.h>
 
 #include <cmath>
@@ -52,22 +53,36 @@ struct Args {
   }
   bool flag(size_t i) const { return num(i) != 0.0; }
 
+  // Size arithmetic that throws RangeError instead of wrapping around.
+  int64_t mul(int64_t x, int64_t y) const {
+    int64_t r;
+    if (__builtin_mul_overflow(x, y, &r)) throw Napi::RangeError::New(info.Env(), "size overflow");
+    return r;
+  }
+  int64_t mul(int64_t x, int64_t y, int64_t z) const { return mul(mul(x, y), z); }
+  int64_t mul(int64_t x, int64_t y, int64_t z, int64_t w) const { return mul(mul(x, y, z), w); }
+  int64_t add(int64_t x, int64_t y) const {
+    int64_t r;
+    if (__builtin_add_overflow(x, y, &r)) throw Napi::RangeError::New(info.Env(), "size overflow");
+    return r;
+  }
+
+  // Floats spanned by a rows x cols view with row stride ld, repeated over a batch with stride s.
+  int64_t extent(int64_t batch, int64_t s, int64_t rows, int64_t cols, int64_t ld) const {
+    if (batch == 0 || rows == 0 || cols == 0) return 0;
+    return add(add(mul(batch - 1, s), mul(rows - 1, ld)), cols);
+  }
+
   // Pointer for a byte offset whose tensor spans `extent` floats.
   float* ptr(size_t i, int64_t extent) const {
     const int64_t off = i64(i);
     if (off < 0 || off % 4 != 0) throw Napi::RangeError::New(info.Env(), "unaligned or negative offset");
     const int64_t first = off / 4;
-    if (extent < 0 || uint64_t(first + extent) > nfloats)
+    if (extent < 0 || uint64_t(add(first, extent)) > nfloats)
       throw Napi::RangeError::New(info.Env(), "tensor out of heap bounds");
     return base + first;
   }
 };
-
-// Floats spanned by a rows x cols view with row stride ld, repeated over a batch with stride s.
-int64_t extent(int64_t batch, int64_t s, int64_t rows, int64_t cols, int64_t ld) {
-  if (batch == 0 || rows == 0 || cols == 0) return 0;
-  return (batch - 1) * s + (rows - 1) * ld + cols;
-}
 
 // gemm(heap, batch, M, N, K, aOff, lda, transA, strideA, bOff, ldb, transB, strideB,
 //      cOff, ldc, strideC, alpha, accumulate, biasOff (-1: none), biasLen, act, maxThreads)
@@ -88,9 +103,9 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const int64_t sC = a.i64(15);
   if (d.lda < 0 || d.ldb < 0 || d.ldc < 0 || sA < 0 || sB < 0 || sC < 0)
     throw Napi::RangeError::New(info.Env(), "negative stride");
-  d.A = a.ptr(5, extent(batch, sA, d.transA ? d.K : d.M, d.transA ? d.M : d.K, d.lda));
-  d.B = a.ptr(9, extent(batch, sB, d.transB ? d.N : d.K, d.transB ? d.K : d.N, d.ldb));
-  d.C = a.ptr(13, extent(batch, sC, d.M, d.N, d.ldc));
+  d.A = a.ptr(5, a.extent(batch, sA, d.transA ? d.K : d.M, d.transA ? d.M : d.K, d.lda));
+  d.B = a.ptr(9, a.extent(batch, sB, d.transB ? d.N : d.K, d.transB ? d.K : d.N, d.ldb));
+  d.C = a.ptr(13, a.extent(batch, sC, d.M, d.N, d.ldc));
   d.alpha = float(a.num(16));
   d.accumulate = a.flag(17);
   d.biasLen = a.dim(19);
@@ -126,7 +141,8 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   Args a(info);
   const int64_t N = a.i64(7);
   const int D = a.dim(8);
-  dn::layer_norm(a.ptr(1, N * D), a.ptr(2, D), a.ptr(3, D), a.ptr(4, N * D), a.ptr(5, N), a.ptr(6, N), N, D,
+  const int64_t ND = a.mul(N, D);
+  dn::layer_norm(a.ptr(1, ND), a.ptr(2, D), a.ptr(3, D), a.ptr(4, ND), a.ptr(5, N), a.ptr(6, N), N, D,
                  float(a.num(9)));
   return info.Env().Undefined();
 }
@@ -136,7 +152,8 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
   Args a(info);
   const int64_t N = a.i64(9);
   const int D = a.dim(10);
-  dn::layer_norm_grad(a.ptr(1, N * D), a.ptr(2, N * D), a.ptr(3, D), a.ptr(4, N), a.ptr(5, N), a.ptr(6, N * D),
+  const int64_t ND = a.mul(N, D);
+  dn::layer_norm_grad(a.ptr(1, ND), a.ptr(2, ND), a.ptr(3, D), a.ptr(4, N), a.ptr(5, N), a.ptr(6, ND),
                       a.ptr(7, D), a.ptr(8, D), N, D);
   return info.Env().Undefined();
 }
@@ -145,9 +162,9 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Args a(info);
   const int64_t B = a.dim(4), T = a.dim(5), H = a.dim(6), hd = a.dim(7);
-  const int64_t D = H * hd;
-  dn::attention(a.ptr(1, B * T * 3 * D), a.ptr(2, B * T * D), a.ptr(3, B * H * T * T), int(B), int(T), int(H),
-                int(hd), float(a.num(8)));
+  const int64_t D = a.mul(H, hd);
+  dn::attention(a.ptr(1, a.mul(B, T, 3, D)), a.ptr(2, a.mul(B, T, D)), a.ptr(3, a.mul(B, H, T, T)), int(B), int(T),
+                int(H), int(hd), float(a.num(8)));
   return info.Env().Undefined();
 }
 
@@ -155,9 +172,9 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
 Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
   Args a(info);
   const int64_t B = a.dim(5), T = a.dim(6), H = a.dim(7), hd = a.dim(8);
-  const int64_t D = H * hd;
-  dn::attention_grad(a.ptr(1, B * T * D), a.ptr(2, B * T * 3 * D), a.ptr(3, B * H * T * T), a.ptr(4, B * T * 3 * D),
-                     int(B), int(T), int(H), int(hd), float(a.num(9)));
+  const int64_t D = a.mul(H, hd);
+  dn::attention_grad(a.ptr(1, a.mul(B, T, D)), a.ptr(2, a.mul(B, T, 3, D)), a.ptr(3, a.mul(B, H, T, T)),
+                     a.ptr(4, a.mul(B, T, 3, D)), int(B), int(T), int(H), int(hd), float(a.num(9)));
   return info.Env().Undefined();
 }
 
@@ -184,7 +201,8 @@ Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
   Args a(info);
   const int64_t outer = a.i64(3), reduce = a.i64(4), inner = a.i64(5);
   if (outer < 0 || reduce < 0 || inner < 0) throw Napi::RangeError::New(info.Env(), "bad reduce shape");
-  dn::reduce_sum(a.ptr(1, outer * reduce * inner), a.ptr(2, outer * inner), outer, reduce, inner, float(a.num(6)));
+  const int64_t nx = a.mul(outer, reduce, inner);
+  dn::reduce_sum(a.ptr(1, nx), a.ptr(2, outer * inner), outer, reduce, inner, float(a.num(6)));
   return info.Env().Undefined();
 }
 

@@ -1,23 +1,23 @@
 import * as path from 'node:path';
 import type pino from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { EMPTY, Subject, exhaustMap, interval, merge, tap, type Subscription } from 'rxjs';
+import { EMPTY, exhaustMap, interval, merge, tap, type Subscription } from 'rxjs';
 import type { AgentConfig } from '../../config/schema';
 import { selectBackend, type BackendInfo } from '../backend';
-import { modelSize } from '../model/modelSizes';
-import { recipe } from '../train/recipes';
+import { trainerOptionsFor } from '../train/trainerOptionsFor';
+import { describeWeights } from '../pretrained/PretrainedWeights';
 import { WorkerTrainer, type TrainerHandle } from '../train/WorkerTrainer';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
 import { createLogger } from '../util/Logger';
-import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../types/messages';
+import type { AgentHub, StatsMessage } from '../types/messages';
 import { buildSources } from './buildSources';
 import { EmbeddingService } from './EmbeddingService';
 import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
 import { StreamRates } from './StreamRates';
-import { agentPipeline, type AgentSinks } from './agentPipeline';
+import { agentPipeline, createSinks, type AgentSinks } from './agentPipeline';
 import { statusLine } from './statusLine';
 
 export interface AgentStarted {
@@ -36,13 +36,7 @@ export interface AgentStarted {
 export class Agent {
   readonly log: pino.Logger;
   readonly registry = new Registry();
-  private readonly sinks: AgentSinks = {
-    embeddings: new Subject<EmbeddingMessage>(),
-    events: new Subject<AgentEvent>(),
-    stats: new Subject<StatsMessage>(),
-    thumbnails: new Subject<ThumbnailMessage>(),
-    attention: new Subject<AttentionMessage>(),
-  };
+  private readonly sinks: AgentSinks = createSinks();
   readonly hub: AgentHub = {
     embeddings$: this.sinks.embeddings.asObservable(),
     events$: this.sinks.events.asObservable(),
@@ -75,17 +69,25 @@ export class Agent {
       }),
     );
 
-    const model = modelSize(cfg.model.size);
+    const init = cfg.model.init ? path.resolve(cfg.model.init) : null;
+    const { options: trainerOptions, weights } = trainerOptionsFor(
+      cfg.model.size,
+      cfg.train.recipe,
+      { batchSize: cfg.train.batchSize, horizonSteps: cfg.train.horizonSteps, seed: cfg.train.seed },
+      init,
+    );
+    if (weights) log(`model from --init ${describeWeights(weights)}`);
+    const model = trainerOptions.model;
     // The probe set is decoded before anything starts, so a bad probe.dir fails the start with its layout error.
     const probe = cfg.probe.dir ? await LiveProbe.load({ dir: path.resolve(cfg.probe.dir), perClass: cfg.probe.perClass, size: model.crops.globalSize }) : null;
     const backendOpts = { backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native };
     const backend = await selectBackend({ ...backendOpts, log: (m) => this.log.info(`embedder ${m}`) });
-    const trainerOptions = recipe(cfg.train.recipe, { model, batchSize: cfg.train.batchSize, horizonSteps: cfg.train.horizonSteps, seed: cfg.train.seed });
     this.trainer = await WorkerTrainer.start(
       {
         trainer: trainerOptions,
         backend: backendOpts,
         checkpoint: { dir: path.resolve(cfg.checkpoint.dir), keep: cfg.checkpoint.keep, resume: cfg.checkpoint.resume },
+        init: init ?? undefined,
       },
       (m) => this.log.info(`trainer ${m}`),
     );

@@ -1,6 +1,6 @@
 import {
   catchError, concatMap, defer, EMPTY, exhaustMap, filter, from, ignoreElements, interval, map, merge, Observable, share,
-  startWith, tap, type Subject,
+  startWith, Subject, tap,
 } from 'rxjs';
 import { DEFAULT_SOURCE_FPS, type AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
@@ -31,6 +31,17 @@ export interface AgentSinks {
   stats: Subject<StatsMessage>;
   thumbnails: Subject<ThumbnailMessage>;
   attention: Subject<AttentionMessage>;
+}
+
+/** Fresh sinks, one Subject per kind of message. */
+export function createSinks(): AgentSinks {
+  return {
+    embeddings: new Subject<EmbeddingMessage>(),
+    events: new Subject<AgentEvent>(),
+    stats: new Subject<StatsMessage>(),
+    thumbnails: new Subject<ThumbnailMessage>(),
+    attention: new Subject<AttentionMessage>(),
+  };
 }
 
 export interface AgentPipelineParts {
@@ -97,7 +108,8 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
             updatesPerFrame: cfg.train.updatesPerFrame,
             upstreamDrops: drops,
           }),
-          map((s) => statsMessage(s, rates, probeTop1)),
+          tap((s) => rates.onDropped(s.dropped)),
+          map((s) => statsMessage(s, rates.summary(), probeTop1)),
           tap((m) => sinks.stats.next(m)),
           concatMap((m) => collapseEvents(collapse, m, log)),
           tap((e) => sinks.events.next(e)),
@@ -191,9 +203,8 @@ function mixPeriodMs(cfg: AgentConfig): number {
   return 500 / Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps));
 }
 
-function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, probeTop1: number | undefined): StatsMessage {
+function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
   const r = s.stats;
-  rates.onDropped(s.dropped);
   return {
     t: Date.now(),
     step: r.step + 1,
@@ -208,7 +219,7 @@ function statsMessage(s: TrainingLoopStats<StepResult>, rates: StreamRates, prob
     teacherTemp: r.teacherTemp,
     stepMs: s.stepMs,
     imagesPerSec: s.imagesPerSec,
-    streams: rates.summary(),
+    streams,
     bufferSize: s.bufferSize,
     ...(probeTop1 !== undefined ? { probeTop1 } : {}),
   };

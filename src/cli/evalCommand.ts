@@ -1,13 +1,11 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
-import type { ModelSizeName } from '../model/modelSizes';
-import type { RecipeName } from '../train/recipes';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
 import { CHECKPOINT_RECIPE } from '../eval/evalTrainer';
-import type { ReplayPolicy } from '../../streams/ReplayBuffer';
-import { addCommon, addModelFlags, backendOf, checkCommon, guarded, integer, parseSets, positive, resolveBudget, trainedLine, type CommonFlags } from './evalFlags';
+import { addCommon, addModelFlags, guarded, integer, positive, resolveBudget, trainedLine, trainingOf, type CommonFlags } from './evalFlags';
 import { registerEvalEvents } from './evalEventsCommand';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
 
@@ -25,7 +23,7 @@ export function knnTable(r: KnnEvalReport): string {
   const row = (name: string, a: Accuracy) => [name, f2(a.top1), f2(a.top5), ...(loo ? [f2(a.train_loo_top1 ?? NaN)] : [])];
   const rows = [
     row('raw pixels', r.raw_pixels),
-    row('random-init teacher', r.random_init),
+    row(r.init ? `init weights (${path.basename(r.init)})` : 'random-init teacher', r.random_init),
     row(`teacher (${trainedLabel(r)})`, r.teacher),
     row(`student (${trainedLabel(r)})`, r.student),
   ];
@@ -102,24 +100,14 @@ export function registerEval(program: Command): void {
       .option('--save <dir>', 'keep the trained agent: a checkpoint at every evaluation, for --checkpoint or `run --checkpoint-dir`'),
   ).action((f: CommonFlags & { data: string; save?: string; trainLoo?: boolean }) =>
     guarded(async () => {
-      checkCommon(f);
       const { budget, note } = resolveBudget(f);
       const report = await knnEval({
+        ...trainingOf(f),
         data: f.data,
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: positive('batch', f.batch)!,
         budget,
         marks: f.evalAt ? f.evalAt.split(',').map((s) => positive('eval-at', s)!) : undefined,
-        bufferSize: positive('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        seed: Number(f.seed),
-        backend: backendOf(f),
-        checkpoint: f.checkpoint,
-        overrides: parseSets(f.set),
         saveDir: f.save,
         trainLeaveOneOut: f.trainLoo ?? false,
-        log: (m) => console.error(m),
       });
       const trained = trainedLine(report, f, note);
       console.log(`${trained}\n${knnTable(report)}`);
@@ -136,24 +124,14 @@ export function registerEval(program: Command): void {
       .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)'),
   ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string }) =>
     guarded(async () => {
-      checkCommon(f);
       const { budget, note } = resolveBudget(f);
       const report = await noveltyEval({
+        ...trainingOf(f),
         data: f.data,
         holdout: f.holdout.split(','),
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: integer('batch', f.batch)!,
         budget,
-        bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        seed: Number(f.seed),
-        backend: backendOf(f),
-        checkpoint: f.checkpoint,
         k: integer('k', f.k),
         limitPerClass: integer('limit-per-class', f.limitPerClass),
-        overrides: parseSets(f.set),
-        log: (m) => console.error(m),
       });
       const trained = trainedLine(report, f, note);
       console.log(`${trained}\n${noveltyTable(report)}`);
@@ -180,7 +158,7 @@ export function registerEval(program: Command): void {
       .option('--margin <x>', "and MMD^2 at least this many times the reference's own block statistic; 0 = off (agent default)", String(d.driftMargin)),
   ).action((f: CommonFlags & { video: string[]; fps: string; trainSteps?: string; maxFrames?: string; seeds?: string; window: string; recent: string; alpha: string; minStatistic: string; margin: string }) =>
     guarded(async () => {
-      checkCommon(f);
+      const training = trainingOf(f);
       const alpha = positive('alpha', f.alpha)!;
       if (alpha >= 1) throw new Error(`--alpha must be below 1, got "${f.alpha}"`);
       const window = integer('window', f.window)!;
@@ -196,21 +174,13 @@ export function registerEval(program: Command): void {
         throw new Error('--seeds with --checkpoint repeats one run (the seed only changes training): add --train-steps, or drop --seeds');
       }
       // parsed once; each seed's run differs only in its seed
-      const options: Omit<DriftEvalOptions, 'seed'> = {
+      const options: DriftEvalOptions = {
+        ...training,
         videos: f.video,
         fps: positive('fps', f.fps),
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: integer('batch', f.batch)!,
-        bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        backend: backendOf(f),
-        checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),
         maxFramesPerVideo: integer('max-frames', f.maxFrames),
-        overrides: parseSets(f.set),
         detect: { driftWindow: window, driftRecentWindow: recent, driftAlpha: alpha, driftMinStatistic: minStatistic, driftMargin: margin },
-        log: (m) => console.error(m),
       };
       const run = (seed: number) => driftEval({ ...options, seed });
       if (f.seeds === undefined) {

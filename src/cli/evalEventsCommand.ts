@@ -1,10 +1,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import type { ModelSizeName } from '../model/modelSizes';
-import type { RecipeName } from '../train/recipes';
-import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { eventsEval, type EventsEvalReport, type NoveltyEventsSummary } from '../eval/eventsEval';
-import { addModelFlags, backendOf, checkCommon, guarded, integer, parseSets, positive, type CommonFlags } from './evalFlags';
+import { addModelFlags, guarded, integer, positive, trainingOf, type CommonFlags } from './evalFlags';
 
 const f1 = (x: number | null) => (x === null ? 'missed' : Number.isFinite(x) ? x.toFixed(1) : '-');
 
@@ -46,7 +43,7 @@ export function registerEvalEvents(evalCmd: Command): void {
       .option('--cooldown <sec>', 'novelty cooldown (agent default)'),
   ).action((f: CommonFlags & { video: string[]; synthetic: string; fps: string; trainSteps?: string; maxFrames?: string; window: string; warmup?: string; margin?: string; cooldown?: string }) =>
     guarded(async () => {
-      checkCommon(f);
+      const training = trainingOf(f);
       const m = /^(\d+)x(\d+(?:\.\d+)?)$/.exec(f.synthetic);
       if (!m || Number(m[1]) < 1) throw new Error(`--synthetic must look like 4x120 (scenes x seconds), got "${f.synthetic}"`);
       const nonNegative = (name: string, v: string | undefined) => {
@@ -59,23 +56,14 @@ export function registerEvalEvents(evalCmd: Command): void {
         Object.entries({ noveltyWarmupSec: nonNegative('warmup', f.warmup), noveltyMargin: nonNegative('margin', f.margin), noveltyCooldownSec: nonNegative('cooldown', f.cooldown) }).filter(([, v]) => v !== undefined),
       );
       const report = await eventsEval({
+        ...training,
         videos: f.video,
         synthetic: { scenes: Number(m[1]), seconds: Number(m[2]) },
         fps: positive('fps', f.fps),
-        model: f.model as ModelSizeName,
-        recipe: f.recipe as RecipeName,
-        batchSize: integer('batch', f.batch)!,
-        bufferSize: integer('buffer', f.buffer)!,
-        bufferPolicy: f.bufferPolicy as ReplayPolicy,
-        seed: Number(f.seed),
-        backend: backendOf(f),
-        checkpoint: f.checkpoint,
         trainSteps: integer('train-steps', f.trainSteps),
         maxFramesPerVideo: integer('max-frames', f.maxFrames),
         detectionWindowSec: positive('window', f.window),
         detect,
-        overrides: parseSets(f.set),
-        log: (msg) => console.error(msg),
       });
       console.log(eventsTable(report));
       if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));

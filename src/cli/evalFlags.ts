@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import type { Budget } from '../eval/StreamTrainingRun';
-import { MODEL_SIZES } from '../model/modelSizes';
-import type { RecipeOverrides } from '../eval/evalTrainer';
+import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
+import { RECIPE_NAMES, type RecipeName } from '../train/recipes';
+import { PretrainedError } from '../pretrained/PretrainedWeights';
 import { ImageFolderError } from '../probe/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
-import { REPLAY_POLICIES } from '../../streams/ReplayBuffer';
+import type { EvalTraining, RecipeOverrides } from '../eval/evalTrainer';
+import { REPLAY_POLICIES, type ReplayPolicy } from '../../streams/ReplayBuffer';
 
 export interface CommonFlags {
   images?: string;
@@ -20,6 +22,7 @@ export interface CommonFlags {
   threads?: string;
   json?: string;
   checkpoint?: string;
+  init?: string;
   evalAt?: string;
   /** --set key=value, repeatable (parseSets). */
   set?: string[];
@@ -30,10 +33,6 @@ export function positive(name: string, v: string | undefined): number | undefine
   const n = Number(v);
   if (!(n > 0)) throw new Error(`--${name} must be a positive number, got "${v}"`);
   return n;
-}
-
-export function backendOf(f: CommonFlags): { backend: 'auto'; threads?: number } {
-  return { backend: f.backend as 'auto', threads: integer('threads', f.threads) };
 }
 
 export function budgetOf(f: CommonFlags): Budget {
@@ -48,7 +47,7 @@ export function integer(name: string, v: string | undefined): number | undefined
 
 export function checkCommon(f: CommonFlags): void {
   if (!(f.model in MODEL_SIZES)) throw new Error(`--model must be one of ${Object.keys(MODEL_SIZES).join(', ')}, got "${f.model}"`);
-  if (f.recipe !== 'stream' && f.recipe !== 'paper') throw new Error(`--recipe must be stream or paper, got "${f.recipe}"`);
+  if (!(RECIPE_NAMES as readonly string[]).includes(f.recipe)) throw new Error(`--recipe must be one of ${RECIPE_NAMES.join(', ')}, got "${f.recipe}"`);
   if (!(REPLAY_POLICIES as readonly string[]).includes(f.bufferPolicy)) {
     throw new Error(`--buffer-policy must be one of ${REPLAY_POLICIES.join(', ')}, got "${f.bufferPolicy}"`);
   }
@@ -67,7 +66,7 @@ export function addCommon(cmd: Command): Command {
 export function addModelFlags(cmd: Command): Command {
   return cmd
     .option('--model <name>', `model size (${Object.keys(MODEL_SIZES).join(', ')})`, 'cifar')
-    .option('--recipe <name>', 'training recipe: stream or paper', 'stream')
+    .option('--recipe <name>', `training recipe: ${RECIPE_NAMES.join(', ')}`, 'stream')
     .option('--batch <n>', 'images per training step', '64')
     .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
     .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
@@ -75,8 +74,27 @@ export function addModelFlags(cmd: Command): Command {
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', 'auto')
     .option('--threads <n>', 'threads of the heavy kernels (default: one per core; 1 for runs sharing a busy machine)')
     .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
+    .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (--model must be the preset of its shape)')
     .option('--json <file>', 'also write the results as JSON')
     .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
+}
+
+/** The flags every eval subcommand shares, checked: how it trains (or loads) its agent. */
+export function trainingOf(f: CommonFlags): EvalTraining {
+  checkCommon(f);
+  return {
+    model: f.model as ModelSizeName,
+    recipe: f.recipe as RecipeName,
+    batchSize: integer('batch', f.batch)!,
+    bufferSize: integer('buffer', f.buffer)!,
+    bufferPolicy: f.bufferPolicy as ReplayPolicy,
+    seed: Number(f.seed),
+    backend: { backend: f.backend as 'auto', threads: integer('threads', f.threads) },
+    checkpoint: f.checkpoint,
+    init: f.init,
+    overrides: parseSets(f.set),
+    log: (m) => console.error(m),
+  };
 }
 
 /** --set key=value pairs: numbers, booleans, else strings (the recipe's own type is checked when applied). */
@@ -99,7 +117,7 @@ export async function guarded(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
-    if (e instanceof ImageFolderError || e instanceof EvalInputError || (e instanceof Error && e.message.startsWith('--'))) {
+    if (e instanceof ImageFolderError || e instanceof EvalInputError || e instanceof PretrainedError || (e instanceof Error && e.message.startsWith('--'))) {
       console.error(`dino-stream eval: ${e.message}`);
       process.exit(2);
     }
@@ -132,6 +150,7 @@ export function trainedLine(
 ): string {
   if (f.checkpoint && r.images_seen === 0) return `trained: nothing in this run; ${r.model} (${note})`;
   const from = f.checkpoint ? `${r.model}, then ` : '';
-  const what = f.checkpoint ? '' : `, recipe ${r.recipe}, model ${r.model}, seed ${f.seed}${f.set?.length ? `, --set ${f.set.join(' ')}` : ''}`;
+  const init = f.init ? `, from ${f.init}` : '';
+  const what = f.checkpoint ? '' : `, recipe ${r.recipe}, model ${r.model}${init}, seed ${f.seed}${f.set?.length ? `, --set ${f.set.join(' ')}` : ''}`;
   return `trained: ${from}${r.images_seen} images (${r.steps} steps of ${f.batch}) in ${(r.train_s / 60).toFixed(1)} min${what}; ${note}`;
 }

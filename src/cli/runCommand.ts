@@ -12,6 +12,7 @@ interface RunFlags {
   port?: string;
   host?: string;
   model?: string;
+  init?: string;
   recipe?: string;
   resume?: boolean;
   train?: boolean;
@@ -38,6 +39,7 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   set('server.port', num(f.port), '--port');
   set('server.host', f.host, '--host');
   set('model.size', f.model, '--model');
+  set('model.init', f.init, '--init');
   set('train.recipe', f.recipe, '--recipe');
   if (f.resume === false) set('checkpoint.resume', false, '--no-resume');
   if (f.train === false) set('train.enabled', false, '--no-train');
@@ -70,8 +72,9 @@ export function registerRun(program: Command): void {
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu')
     .option('-p, --port <port>', 'HTTP/ws port of the dashboard and the API (0 = any free port)')
     .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required: env DINO_TOKEN)')
-    .option('--model <size>', 'model size: micro, small, tiny or cifar')
-    .option('--recipe <name>', 'training recipe: stream (tuned for live feeds) or paper (the DINO paper defaults)')
+    .option('--model <size>', 'model size: micro, small, tiny, cifar, or vits16, vits14, vits8 (the pretrained shapes)')
+    .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (with --model of its shape)')
+    .option('--recipe <name>', 'training recipe: stream (tuned for live feeds), paper (the DINO paper defaults) or finetune (for --init)')
     .option('--no-resume', 'start from a fresh model even if the checkpoint dir has a checkpoint')
     .option('--no-train', 'only embed and detect with the loaded teacher; do not train')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')

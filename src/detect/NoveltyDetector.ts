@@ -26,6 +26,7 @@
  * inserting, for evaluation.
  */
 import { Random } from '../util/Random';
+import { oldestSlot, reservoirSlot } from '../util/eviction';
 import type { NoveltyEvent } from './DetectorEvent';
 import { l2Normalized } from './vectorMath';
 
@@ -323,13 +324,10 @@ export class NoveltyDetector<P = unknown> {
     if (this.count < this.capacity) {
       slot = this.count++;
     } else if (this.policy === 'fifo') {
-      slot = 0;
-      for (let i = 1; i < this.count; i++) if (this.bankSeq[i]! < this.bankSeq[slot]!) slot = i;
+      slot = oldestSlot(this.count, (i) => this.bankSeq[i]!);
     } else {
-      // Algorithm R: keep the new item with probability capacity / seen.
-      const j = this.rng.int(this.seen);
-      if (j >= this.capacity) return;
-      slot = j;
+      slot = reservoirSlot(this.rng, this.seen, this.capacity);
+      if (slot < 0) return;
     }
     this.bank.set(x, slot * this.dim);
     this.bankStep[slot] = teacherStep;

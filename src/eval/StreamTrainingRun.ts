@@ -1,5 +1,6 @@
 import { Subject } from 'rxjs';
-import { ReplayBuffer, type ReplayPolicy } from '../../streams/ReplayBuffer';
+import { ReplayBuffer } from '../../streams/ReplayBuffer';
+import type { EvalTraining } from './evalTrainer';
 import { trainingLoop } from '../../streams/operators/trainingLoop';
 import type { Frame } from '../../streams/Frame';
 import { Random } from '../util/Random';
@@ -13,16 +14,18 @@ export interface Budget {
   minutes?: number;
 }
 
-export interface StreamTrainingOptions {
+/** The schedules' horizon for a budget: its steps (a wall-clock budget alone is set from the first steps' speed). */
+export function horizonSteps(budget: Budget, batchSize: number): number {
+  const images = budget.images ?? (budget.steps !== undefined ? budget.steps * batchSize : undefined);
+  return Math.ceil((images ?? 1e9) / batchSize);
+}
+
+export interface StreamTrainingOptions extends Pick<EvalTraining, 'batchSize' | 'bufferSize' | 'bufferPolicy' | 'seed'> {
   service: TrainerService;
   /** Unlabelled training images (frameSize x frameSize RGB), streamed in random order, reshuffled each pass. */
   images: readonly Uint8Array[];
   frameSize: number;
-  batchSize: number;
-  bufferSize: number;
-  bufferPolicy: ReplayPolicy;
   budget: Budget;
-  seed: number;
   /** Called after the step that crosses each of these images-seen marks (e.g. to evaluate mid-run). */
   marks?: number[];
   onMark?: (imagesSeen: number, steps: number, trainMs: number) => Promise<void>;

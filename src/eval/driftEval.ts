@@ -1,16 +1,12 @@
 import * as fs from 'node:fs';
 import { lastValueFrom, take, toArray } from 'rxjs';
-import type { SelectBackendOptions } from '../backend';
-import type { ModelSizeName } from '../model/modelSizes';
-import type { RecipeName } from '../train/recipes';
-import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { silentLogger } from '../util/Logger';
 import { configSchema } from '../../config/schema';
 import { createDriftDetector, type DetectSettings } from '../detect/detectorFactory';
 import { backboneFeatures } from './featureExtraction';
 import { runStreamTraining } from './StreamTrainingRun';
-import { openEvalTrainer, type RecipeOverrides } from './evalTrainer';
+import { openEvalTrainer, type EvalTraining } from './evalTrainer';
 import { EvalInputError } from './EvalInputError';
 
 /** The drift detector's settings: the live agent's `detect` settings (config/schema.ts), defaults included. */
@@ -19,27 +15,16 @@ export type DriftSettings = Pick<
   'driftWindow' | 'driftRecentWindow' | 'driftTestEvery' | 'driftAlpha' | 'driftPermutations' | 'driftMinStatistic' | 'driftMargin'
 >;
 
-export interface DriftEvalOptions {
+export interface DriftEvalOptions extends EvalTraining {
   /** Played one after the other as a single camera; every boundary is a scene switch. */
   videos: string[];
   /** Frames per second decoded from each video (default 5). */
   fps?: number;
-  model: ModelSizeName;
-  recipe: RecipeName;
-  batchSize: number;
-  bufferSize: number;
-  bufferPolicy: ReplayPolicy;
-  seed: number;
-  backend: SelectBackendOptions;
-  checkpoint?: string;
   /** Train this many steps online on the first video's frames before the detection pass (default 0). */
   trainSteps?: number;
   detect?: Partial<DriftSettings>;
   /** Decode at most this many frames per video (quick runs). */
   maxFramesPerVideo?: number;
-  /** Changes to the recipe (experiments), as KnnEvalOptions.overrides. */
-  overrides?: RecipeOverrides;
-  log?: (msg: string) => void;
 }
 
 export interface DriftEventRecord {
@@ -140,17 +125,7 @@ export async function driftEval(o: DriftEvalOptions): Promise<DriftEvalReport> {
   for (const v of o.videos) if (!fs.existsSync(v)) throw new EvalInputError(`cannot open video ${v}: no such file`);
   const settings = { ...defaultDriftSettings(), ...o.detect };
   const trainSteps = o.trainSteps ?? 0;
-  const et = await openEvalTrainer({
-    model: o.model,
-    recipe: o.recipe,
-    batchSize: o.batchSize,
-    seed: o.seed,
-    backend: o.backend,
-    checkpoint: o.checkpoint,
-    overrides: o.overrides,
-    horizonSteps: trainSteps,
-    log,
-  });
+  const et = await openEvalTrainer({ ...o, horizonSteps: trainSteps });
   const { service, size } = et;
   try {
     const videos: Uint8Array[][] = [];
@@ -159,16 +134,7 @@ export async function driftEval(o: DriftEvalOptions): Promise<DriftEvalReport> {
       log(`${v}: ${videos[videos.length - 1]!.length} frames at ${fps} fps, ${size}x${size}`);
     }
     if (trainSteps > 0) {
-      const run = await runStreamTraining({
-        service,
-        images: videos[0]!,
-        frameSize: size,
-        batchSize: o.batchSize,
-        bufferSize: o.bufferSize,
-        bufferPolicy: o.bufferPolicy,
-        budget: { steps: trainSteps },
-        seed: o.seed,
-      });
+      const run = await runStreamTraining({ ...o, log: undefined, service, images: videos[0]!, frameSize: size, budget: { steps: trainSteps } });
       log(`trained ${run.steps} steps on the frames of ${o.videos[0]} in ${(run.trainMs / 1000).toFixed(1)} s`);
     }
     // The teacher is fixed during the detection pass, so the whole stream can be embedded up front.

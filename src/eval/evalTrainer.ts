@@ -1,31 +1,44 @@
 import type { BackendInfo, SelectBackendOptions } from '../backend';
 import { TrainerService } from '../train/TrainerService';
-import { modelSize, type ModelSizeName } from '../model/modelSizes';
-import { recipe, type RecipeName } from '../train/recipes';
+import type { ModelSizeName } from '../model/modelSizes';
+import type { RecipeName } from '../train/recipes';
+import { trainerOptionsFor } from '../train/trainerOptionsFor';
 import { CheckpointStore } from '../train/CheckpointStore';
 import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
 import { KOLEO_SCHEDULES, type TrainerOptions } from '../train/TrainerOptions';
 import { CENTERINGS } from '../train/DINOLoss';
 import { EvalInputError } from './EvalInputError';
+import type { ReplayPolicy } from '../types/ReplayPolicy';
 
 /** --set changes to a recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
 export type RecipeOverrides = Record<string, number | boolean | string>;
 
-export interface EvalTrainerOptions {
+/** How an evaluation trains its agent, or loads a saved one: the same for eval knn, novelty and drift. */
+export interface EvalTraining {
   model: ModelSizeName;
   recipe: RecipeName;
   batchSize: number;
+  /** The replay buffer the training stream goes through. */
+  bufferSize: number;
+  bufferPolicy: ReplayPolicy;
+  /** Initial weights, stream order, views, and the buffer's random choices. */
   seed: number;
   backend: SelectBackendOptions;
   /** A saved agent (checkpoint file or directory) instead of a fresh, randomly initialised one. */
   checkpoint?: string;
-  /** Horizon of the schedules for a fresh trainer (a checkpoint keeps its own). */
-  horizonSteps: number;
+  /** Pretrained weights (.pth or .safetensors) the student and teacher start from, instead of a random init. */
+  init?: string;
   /** Changes to the recipe, as dotted paths into TrainerOptions (momentumTeacher, model.head.outDim, ...). */
   overrides?: RecipeOverrides;
+  /** Progress lines. */
+  log?: (msg: string) => void;
+}
+
+export interface EvalTrainerOptions extends EvalTraining {
+  /** Horizon of the schedules for a fresh trainer (a checkpoint keeps its own). */
+  horizonSteps: number;
   /** A directory to save the trained agent to (service.checkpoint()), loadable by --checkpoint and by `run`. */
   saveDir?: string;
-  log: (msg: string) => void;
 }
 
 /** Trainer options that are one of a few words: a typo must not fall back silently to the default branch. */
@@ -71,11 +84,12 @@ export interface EvalTrainer {
 }
 
 /**
- * The in-process trainer the novelty and drift evaluations share: a fresh one from the named model and recipe,
- * or a saved agent loaded from a checkpoint (the same way `eval knn` does it). The caller disposes `service`.
+ * The in-process trainer every evaluation trains: a fresh one from the named model and recipe, or a saved agent
+ * loaded from a checkpoint. The caller disposes `service`.
  */
 export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTrainer> {
-  let options = recipe(o.recipe, { model: modelSize(o.model), batchSize: o.batchSize, horizonSteps: Math.max(2, o.horizonSteps), seed: o.seed });
+  if (o.init && o.checkpoint) throw new EvalInputError('--init and --checkpoint both give the starting weights: choose one');
+  let { options } = trainerOptionsFor(o.model, o.recipe, { batchSize: o.batchSize, horizonSteps: Math.max(2, o.horizonSteps), seed: o.seed }, o.init);
   if (o.overrides) options = applyOverrides(options, o.overrides);
   let ckpt = null;
   if (o.checkpoint) {
@@ -86,7 +100,7 @@ export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTraine
   }
   // keep every checkpoint asked for (a curve's marks), and never resume from what is already in the directory
   const checkpoint = o.saveDir ? { dir: o.saveDir, keep: Number.MAX_SAFE_INTEGER, resume: false } : undefined;
-  const { service, ready } = await TrainerService.create({ trainer: options, backend: o.backend, checkpoint }, o.log);
+  const { service, ready } = await TrainerService.create({ trainer: options, backend: o.backend, checkpoint, init: o.init }, o.log ?? (() => undefined));
   try {
     if (ckpt) service.frameTrainer.restoreExtra(restoreTrainer(service.frameTrainer.trainer, ckpt));
   } catch (e) {

@@ -1,15 +1,11 @@
 import * as fs from 'node:fs';
-import type { SelectBackendOptions } from '../backend';
-import type { ModelSizeName } from '../model/modelSizes';
-import type { RecipeName } from '../train/recipes';
-import type { ReplayPolicy } from '../types/ReplayPolicy';
 import { SyntheticCamera } from '../../streams/sources/SyntheticCamera';
 import { configSchema } from '../../config/schema';
 import { createNoveltyDetector, createNoveltyRules, type DetectSettings } from '../detect/detectorFactory';
 import { NoveltyEventRules } from '../detect/NoveltyEventRules';
 import { backboneFeatures } from './featureExtraction';
 import { runStreamTraining } from './StreamTrainingRun';
-import { openEvalTrainer, type RecipeOverrides } from './evalTrainer';
+import { openEvalTrainer, type EvalTraining } from './evalTrainer';
 import { decodeVideo } from './driftEval';
 import { EvalInputError } from './EvalInputError';
 
@@ -19,29 +15,19 @@ export type NoveltyEventSettings = Pick<
   'noveltyK' | 'noveltyBank' | 'noveltyThreshold' | 'noveltyWarmupSec' | 'noveltyMargin' | 'noveltyCooldownSec'
 >;
 
-export interface EventsEvalOptions {
+export interface EventsEvalOptions extends EvalTraining {
   /** Clips played back to back as one camera (every boundary is a real change); or, without clips, `synthetic`. */
   videos: string[];
   /** The synthetic camera's scenes 0..n-1, each for this many seconds (used when no video is given). */
   synthetic?: { scenes: number; seconds: number };
   /** Embedded frames per second (the agent's embed.fps, 5). */
   fps?: number;
-  model: ModelSizeName;
-  recipe: RecipeName;
-  batchSize: number;
-  bufferSize: number;
-  bufferPolicy: ReplayPolicy;
-  seed: number;
-  backend: SelectBackendOptions;
-  checkpoint?: string;
   /** Train this many steps online on the first segment's frames first (0: the random-init teacher). */
   trainSteps?: number;
   /** Events up to this many seconds after a change count as seeing it; later ones are false (default 30). */
   detectionWindowSec?: number;
   detect?: Partial<NoveltyEventSettings>;
   maxFramesPerVideo?: number;
-  overrides?: RecipeOverrides;
-  log?: (msg: string) => void;
 }
 
 /** One rule set's events over the whole stream. */
@@ -114,7 +100,7 @@ export async function eventsEval(o: EventsEvalOptions): Promise<EventsEvalReport
   const settings = { ...defaults(), ...o.detect };
   const windowS = o.detectionWindowSec ?? 30;
   const trainSteps = o.trainSteps ?? 0;
-  const et = await openEvalTrainer({ ...o, horizonSteps: trainSteps, log });
+  const et = await openEvalTrainer({ ...o, horizonSteps: trainSteps });
   const { service, size } = et;
   try {
     const segments: { source: string; frames: Uint8Array[] }[] = [];

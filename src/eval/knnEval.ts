@@ -1,37 +1,22 @@
-import type { SelectBackendOptions } from '../backend';
-import type { ModelSizeName } from '../model/modelSizes';
-import type { RecipeName } from '../train/recipes';
-import { CHECKPOINT_RECIPE, openEvalTrainer, type RecipeOverrides } from './evalTrainer';
+import { CHECKPOINT_RECIPE, openEvalTrainer, type EvalTraining } from './evalTrainer';
+import type { ReplayPolicy } from '../types/ReplayPolicy';
 import type { VisionTransformer } from '../model/VisionTransformer';
-import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { ImageFolder, type LoadedImages } from '../probe/ImageFolder';
 import { KnnClassifier } from '../probe/KnnClassifier';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
-import { runStreamTraining, type Budget } from './StreamTrainingRun';
+import { horizonSteps, runStreamTraining, type Budget } from './StreamTrainingRun';
 
-export interface KnnEvalOptions {
+export interface KnnEvalOptions extends EvalTraining {
   data: string;
-  model: ModelSizeName;
-  recipe: RecipeName;
-  batchSize: number;
   budget: Budget;
   /** Extra evaluations at these images-seen marks during the run. */
   marks?: number[];
-  bufferSize: number;
-  bufferPolicy: ReplayPolicy;
-  seed: number;
-  backend: SelectBackendOptions;
-  /** Evaluate a saved agent (a checkpoint file or directory) instead of a fresh one. */
-  checkpoint?: string;
-  /** Changes to the recipe (experiments): TrainerOptions fields, dotted paths for the model (model.head.outDim). */
-  overrides?: RecipeOverrides;
   /** Save the trained agent here at every evaluation (each mark and the end): ckpt-<step>.dino files. */
   saveDir?: string;
   /** Also score each train image against the rest of the train bank (leave-one-out), for every feature set. */
   trainLeaveOneOut?: boolean;
   k?: number;
   temperature?: number;
-  log?: (msg: string) => void;
 }
 
 export interface Accuracy {
@@ -59,7 +44,9 @@ export interface KnnEvalReport {
   train_images: number;
   test_images: number;
   raw_pixels: Accuracy;
+  /** The teacher before any training: a random initialisation, or the --init weights (then `init` names the file). */
   random_init: Accuracy;
+  init?: string;
   teacher: Accuracy;
   student: Accuracy;
   images_seen: number;
@@ -102,19 +89,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
   const log = o.log ?? (() => undefined);
   const t0 = Date.now();
   const folder = ImageFolder.open(o.data);
-  const imagesBudget = o.budget.images ?? (o.budget.steps !== undefined ? o.budget.steps * o.batchSize : undefined);
-  const { service, info, size, checkpointFile } = await openEvalTrainer({
-    model: o.model,
-    recipe: o.recipe,
-    batchSize: o.batchSize,
-    seed: o.seed,
-    backend: o.backend,
-    checkpoint: o.checkpoint,
-    horizonSteps: Math.ceil((imagesBudget ?? 1e9) / o.batchSize),
-    overrides: o.overrides,
-    saveDir: o.saveDir,
-    log,
-  });
+  const { service, info, size, checkpointFile } = await openEvalTrainer({ ...o, horizonSteps: horizonSteps(o.budget, o.batchSize) });
   try {
     const numClasses = folder.classes.length;
     log(`loading ${o.data} at ${size}x${size}`);
@@ -129,7 +104,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
 
     const trainer = service.frameTrainer.trainer;
     const randomInit = checkpointFile ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
-    if (!checkpointFile) log(`random-init teacher: top-1 ${randomInit.top1.toFixed(2)}`);
+    if (!checkpointFile) log(`${o.init ? 'init weights' : 'random-init'} teacher: top-1 ${randomInit.top1.toFixed(2)}`);
     const curve: KnnPoint[] = [];
     const evaluate = async (imagesSeen: number, steps: number, trainS: number) => {
       const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
@@ -142,19 +117,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     const hasBudget = o.budget.images !== undefined || o.budget.steps !== undefined || o.budget.minutes !== undefined;
     let run = { steps: 0, imagesSeen: 0, wallMs: 0, trainMs: 0 };
     if (hasBudget) {
-      run = await runStreamTraining({
-        service,
-        images: train.images,
-        frameSize: size,
-        batchSize: o.batchSize,
-        bufferSize: o.bufferSize,
-        bufferPolicy: o.bufferPolicy,
-        budget: o.budget,
-        seed: o.seed,
-        marks: o.marks,
-        onMark: (seen, steps, ms) => evaluate(seen, steps, ms / 1000),
-        log,
-      });
+      run = await runStreamTraining({ ...o, service, images: train.images, frameSize: size, onMark: (seen, steps, ms) => evaluate(seen, steps, ms / 1000) });
     }
     if (curve.length === 0 || curve[curve.length - 1]!.images_seen !== run.imagesSeen) await evaluate(run.imagesSeen, run.steps, run.trainMs / 1000);
     const last = curve[curve.length - 1]!;
@@ -168,6 +131,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
       test_images: test.images.length,
       raw_pixels: raw,
       random_init: randomInit,
+      ...(o.init ? { init: o.init } : {}),
       teacher: last.teacher,
       student: last.student,
       images_seen: run.imagesSeen,

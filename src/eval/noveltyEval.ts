@@ -1,37 +1,22 @@
-import type { SelectBackendOptions } from '../backend';
-import type { ModelSizeName } from '../model/modelSizes';
-import type { RecipeName } from '../train/recipes';
 import type { VisionTransformer } from '../model/VisionTransformer';
-import type { ReplayPolicy } from '../../streams/ReplayBuffer';
 import { NoveltyDetector } from '../detect/NoveltyDetector';
 import { ImageFolder, type LoadedImages } from '../probe/ImageFolder';
 import { auroc, fprAtTpr } from './auroc';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
-import { runStreamTraining, type Budget } from './StreamTrainingRun';
-import { CHECKPOINT_RECIPE, openEvalTrainer, type RecipeOverrides } from './evalTrainer';
+import { horizonSteps, runStreamTraining, type Budget } from './StreamTrainingRun';
+import { CHECKPOINT_RECIPE, openEvalTrainer, type EvalTraining } from './evalTrainer';
 import { EvalInputError } from './EvalInputError';
 
-export interface NoveltyEvalOptions {
+export interface NoveltyEvalOptions extends EvalTraining {
   data: string;
   /** Class names never streamed nor put in the bank; their test images are the positives. */
   holdout: string[];
-  model: ModelSizeName;
-  recipe: RecipeName;
-  batchSize: number;
   budget: Budget;
-  bufferSize: number;
-  bufferPolicy: ReplayPolicy;
-  seed: number;
-  backend: SelectBackendOptions;
-  checkpoint?: string;
   /** The score is the cosine distance to the k-th nearest bank neighbour (default 5, as the agent's detector). */
   k?: number;
   /** Train / test images per class (first in sorted order), for quick runs; default all. */
   limitPerClass?: number;
   testLimitPerClass?: number;
-  /** Changes to the recipe (experiments), as KnnEvalOptions.overrides. */
-  overrides?: RecipeOverrides;
-  log?: (msg: string) => void;
 }
 
 export interface NoveltyMetrics {
@@ -114,18 +99,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
   // Layout and class names first: a typo must not cost a backend start and a dataset load.
   const folder = ImageFolder.open(o.data);
   const held = holdoutLabels(folder.classes, o.holdout, o.data);
-  const imagesBudget = o.budget.images ?? (o.budget.steps !== undefined ? o.budget.steps * o.batchSize : undefined);
-  const et = await openEvalTrainer({
-    model: o.model,
-    recipe: o.recipe,
-    batchSize: o.batchSize,
-    seed: o.seed,
-    backend: o.backend,
-    checkpoint: o.checkpoint,
-    overrides: o.overrides,
-    horizonSteps: Math.ceil((imagesBudget ?? 1e9) / o.batchSize),
-    log,
-  });
+  const et = await openEvalTrainer({ ...o, horizonSteps: horizonSteps(o.budget, o.batchSize) });
   const { service, size } = et;
   try {
     log(`loading ${o.data} at ${size}x${size}`);
@@ -154,17 +128,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
 
     let run = { steps: 0, imagesSeen: 0, wallMs: 0, trainMs: 0 };
     if (o.budget.images !== undefined || o.budget.steps !== undefined || o.budget.minutes !== undefined) {
-      run = await runStreamTraining({
-        service,
-        images: streamed,
-        frameSize: size,
-        batchSize: o.batchSize,
-        bufferSize: o.bufferSize,
-        bufferPolicy: o.bufferPolicy,
-        budget: o.budget,
-        seed: o.seed,
-        log,
-      });
+      run = await runStreamTraining({ ...o, service, images: streamed, frameSize: size });
     }
     const scores = await teacherScores(trainer.teacher.backbone);
     const teacher = noveltyMetrics(scores, heldOut);

@@ -7,7 +7,7 @@ export interface EmbedResult {
   normalized: tf.Tensor2D;
   /** The CLS features as they leave the final LayerNorm [B, D]. */
   raw: tf.Tensor2D;
-  /** Last block's CLS-to-patch attention [B, H, g*g] (each row sums to 1 minus the CLS self-weight). */
+  /** Last block's CLS-to-patch attention [B, H, g*g] (each row sums to 1 minus the CLS and register weights). */
   attention?: tf.Tensor3D;
 }
 
@@ -29,7 +29,8 @@ export class Embedder {
       let attention: tf.Tensor3D | undefined;
       if (out.lastAttention) {
         const [B, H, T] = out.lastAttention.shape;
-        attention = tf.reshape(tf.slice(out.lastAttention, [0, 0, 0, 1], [B, H, 1, T - 1]), [B, H, T - 1]) as tf.Tensor3D;
+        const p = this.backbone.prefixTokens;
+        attention = tf.reshape(tf.slice(out.lastAttention, [0, 0, 0, p], [B, H, 1, T - p]), [B, H, T - p]) as tf.Tensor3D;
       }
       return { normalized, raw: out.cls, attention };
     });

@@ -5,7 +5,7 @@ import { ConvStem } from './ConvStem';
 import { Block } from './Block';
 import { LayerNorm } from './LayerNorm';
 import { normal, SeedSequence } from './init';
-import { bicubicMatrix } from './bicubic';
+import { bicubicAntialiasMatrix, bicubicMatrix } from './bicubic';
 import type { ViTConfig } from './modelSizes';
 import type { DropPathOptions } from './DropPath';
 import { gatherRows } from '../ops/gatherRows';
@@ -13,7 +13,7 @@ import { gatherRows } from '../ops/gatherRows';
 export interface ViTOutput {
   /** Final-LayerNorm CLS feature [B, D] (the DINO feature). */
   cls: tf.Tensor2D;
-  /** Last block's attention probabilities [B, H, T, T] when requested (row 0 = the CLS attention map). */
+  /** Last block's attention probabilities [B, H, T, T] when requested (row 0 = the CLS attention map; patches start at prefixTokens). */
   lastAttention?: tf.Tensor4D;
   /** Final-LayerNorm patch tokens at the requested rows (ViTApplyOptions.patchRows), [M, D]. */
   patches?: tf.Tensor2D;
@@ -40,6 +40,8 @@ export class VisionTransformer extends Module {
   readonly posEmbed: tf.Variable;
   /** Stands in for a masked patch's embedding (iBOT's masked_embed, zeros at init); unused without masks. */
   readonly maskToken: tf.Variable;
+  /** DINOv2 register tokens [1, R, D], or null. */
+  readonly registerTokens: tf.Variable | null = null;
   readonly blocks: Block[];
   readonly norm: LayerNorm;
   readonly gridSize: number;
@@ -61,11 +63,18 @@ export class VisionTransformer extends Module {
     this.clsToken = this.param('cls_token', normal([1, 1, D], 0.02, seeds.next()));
     this.posEmbed = this.param('pos_embed', normal([1, 1 + this.gridSize ** 2, D], 0.02, seeds.next()));
     this.maskToken = this.param('mask_token', tf.zeros([1, 1, D]));
+    const R = config.numRegisterTokens ?? 0;
+    if (R > 0) this.registerTokens = this.param('register_tokens', normal([1, R, D], 0.02, seeds.next()));
     this.blocks = [];
     for (let i = 0; i < config.depth; i++) {
-      this.blocks.push(this.child(`blocks.${i}`, new Block(D, config.numHeads, config.mlpRatio, seeds)));
+      this.blocks.push(this.child(`blocks.${i}`, new Block(D, config.numHeads, config.mlpRatio, seeds, config.layerScale)));
     }
     this.norm = this.child('norm', new LayerNorm(D));
+  }
+
+  /** Tokens before the patches: the CLS and the registers. */
+  get prefixTokens(): number {
+    return 1 + (this.config.numRegisterTokens ?? 0);
   }
 
   /** Position embeddings for a g x g grid: the learned grid, bicubic-resized as the official interpolate_pos_encoding. */
@@ -75,7 +84,10 @@ export class VisionTransformer extends Module {
     const D = this.config.embedDim;
     let w = this.interp.get(g);
     if (!w) {
-      w = bicubicMatrix(g0, g, (g + 0.1) / g0);
+      const mode = this.config.posEmbedInterpolation ?? 'offset';
+      if (mode === 'offset') w = bicubicMatrix(g0, g, (g + 0.1) / g0);
+      else if (mode === 'size') w = bicubicMatrix(g0, g, g / g0); // an output size maps coordinates by in / out
+      else w = bicubicAntialiasMatrix(g0, g);
       this.interp.set(g, w);
     }
     const m = tf.tensor2d(w, [g, g0]);
@@ -87,7 +99,7 @@ export class VisionTransformer extends Module {
     return tf.concat([cls, resized], 1) as tf.Tensor3D;
   }
 
-  /** images [B, S, S, 3] (normalised) -> tokens [B*T, D] with T = 1 + (S/p)^2. */
+  /** images [B, S, S, 3] (normalised) -> tokens [B*T, D] with T = 1 + R + (S/p)^2 (CLS, registers, patches). */
   private prepareTokens(images: tf.Tensor4D, mask?: tf.Tensor2D): { x: tf.Tensor2D; tokens: number } {
     const B = images.shape[0];
     const g = images.shape[1] / this.config.patchSize;
@@ -99,7 +111,15 @@ export class VisionTransformer extends Module {
       patches = tf.add(tf.mul(patches, tf.sub(1, m)), tf.mul(m, this.maskToken)); // before the position embedding, as iBOT
     }
     const withCls = tf.concat([tf.tile(this.clsToken, [B, 1, 1]), patches], 1);
-    const x = tf.add(withCls, this.posEmbedFor(g));
+    let x = tf.add(withCls, this.posEmbedFor(g));
+    if (this.registerTokens) {
+      // registers go in after the position embeddings, between the CLS and the patches (DINOv2)
+      const R = this.registerTokens.shape[1]!;
+      const cls = tf.slice(x, [0, 0, 0], [B, 1, D]);
+      const rest = tf.slice(x, [0, 1, 0], [B, g * g, D]);
+      x = tf.concat([cls, tf.tile(this.registerTokens, [B, 1, 1]), rest], 1);
+      return { x: tf.reshape(x, [B * (1 + R + g * g), D]) as tf.Tensor2D, tokens: 1 + R + g * g };
+    }
     return { x: tf.reshape(x, [B * (1 + g * g), D]) as tf.Tensor2D, tokens: 1 + g * g };
   }
 
@@ -122,7 +142,8 @@ export class VisionTransformer extends Module {
     const clsRows = tf.reshape(tf.slice(x3, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
     let patches: tf.Tensor2D | undefined;
     if (opts.patchRows) {
-      const grid = tf.reshape(tf.slice(x3, [0, 1, 0], [B, tokens - 1, D]), [B * (tokens - 1), D]) as tf.Tensor2D;
+      const n = tokens - this.prefixTokens;
+      const grid = tf.reshape(tf.slice(x3, [0, this.prefixTokens, 0], [B, n, D]), [B * n, D]) as tf.Tensor2D;
       patches = this.norm.apply(gatherRows(grid, opts.patchRows));
     }
     return { cls: this.norm.apply(clsRows), lastAttention, patches };

@@ -21,3 +21,37 @@ export function bicubicMatrix(inSize: number, outSize: number, scale: number): F
   }
   return m;
 }
+
+/**
+ * PyTorch's bicubic resize with antialias=True and an output size (F.interpolate(size=..., antialias=True), the
+ * kernel of PIL): a = -0.5, and when shrinking the kernel is widened by the scale so every input pixel contributes;
+ * each row's weights are normalised to sum to 1. As a matrix M [outSize, inSize].
+ */
+export function bicubicAntialiasMatrix(inSize: number, outSize: number): Float32Array {
+  const a = -0.5;
+  const cubic = (x: number) => {
+    x = Math.abs(x);
+    if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+    if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+    return 0;
+  };
+  const scale = inSize / outSize;
+  const support = scale >= 1 ? 2 * scale : 2;
+  const invScale = scale >= 1 ? 1 / scale : 1;
+  const m = new Float32Array(outSize * inSize);
+  for (let o = 0; o < outSize; o++) {
+    const center = scale * (o + 0.5);
+    // C++ casts truncate toward zero, as PyTorch's kernel does
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize);
+    let total = 0;
+    const w: number[] = [];
+    for (let j = xmin; j < xmax; j++) {
+      const v = cubic((j - center + 0.5) * invScale);
+      w.push(v);
+      total += v;
+    }
+    w.forEach((v, k) => (m[o * inSize + xmin + k] = total !== 0 ? v / total : v));
+  }
+  return m;
+}

@@ -1,3 +1,5 @@
+import { MODEL_SIZE_NAMES, type ModelSizeName } from '../types/ModelNames';
+
 /** Architecture of the ViT backbone (official vision_transformer.py names). */
 export interface ViTConfig {
   patchSize: number;
@@ -8,12 +10,30 @@ export interface ViTConfig {
   /** Global crop size: the position embedding is learned for this grid and interpolated for other sizes. */
   imgSize: number;
   /**
+   * The options below come with pretrained weights (DINOv2); absent, the ViT is DINO's, and checkpoints written
+   * before they existed load unchanged.
+   * LayerScale (DINOv2): each residual branch scaled per channel by a learned vector, initialised to this value.
+   */
+  layerScale?: number;
+  /** Register tokens (DINOv2 "-reg" models): learned tokens between the CLS and the patches, without position. */
+  numRegisterTokens?: number;
+  /**
+   * How the position embeddings are resized to another grid (all bicubic, PyTorch's F.interpolate):
+   * 'offset': scale factor (g + 0.1) / g0 (official DINO and DINOv2 code; the default);
+   * 'size': output size g (Hugging Face Dinov2Model);
+   * 'size-antialias': output size g with antialiasing (Hugging Face Dinov2WithRegistersModel).
+   */
+  posEmbedInterpolation?: PosEmbedInterpolation;
+  /**
    * Channels of a convolutional stem (ConvStem: one 3x3 stride-2 convolution per entry, then a 1x1 to embedDim) in
    * place of the patchify matmul; 2^length must equal patchSize. Absent: the official patch embedding (and
    * checkpoints written before the option existed, which have none, load as that).
    */
   stem?: number[];
 }
+
+export const POS_EMBED_INTERPOLATIONS = ['offset', 'size', 'size-antialias'] as const;
+export type PosEmbedInterpolation = (typeof POS_EMBED_INTERPOLATIONS)[number];
 
 /** DINOHead (official names): nlayers-MLP to a bottleneck, L2-normalise, weight-normalised last layer. */
 export interface HeadConfig {
@@ -69,9 +89,13 @@ function withConvStem(m: ModelConfig): ModelConfig {
 /**
  * Named sizes.
  * - micro: for tests (finite differences, leak checks) — seconds on the cpu backend.
- * - small: the live default on 2 cores (DESIGN.md: ~300 ms/step on wasm at batch 16).
- * - tiny: bench-tiny of DESIGN.md, the benchmark configuration PyTorch was measured with.
- * - cifar: the evaluation configuration of issue 6 (32 px images, patch 4).
+ * - small: the live default on 2 cores (about 300 ms a training step on wasm at batch 16).
+ * - tiny: `npm run bench:train`'s model, the one PyTorch's step time is compared with (README, Measured speed).
+ * - cifar: the evaluation model for the shared CIFAR-10 images (32 px, patch 4; docs/experiments.md).
+ * - vits16, vits8: the official DINO ViT-S/16 and ViT-S/8 (dino_deitsmall16/8_pretrain.pth), 224 px global and
+ *   96 px local crops, DINO's head (65536 prototypes; the `stream` recipes cap it).
+ * - vits14: DINOv2 ViT-S/14 (facebook/dinov2-small): position grid of 518 px, LayerScale; 224 px global crops and
+ *   DINOv2's 98 px local crops (96 is not a multiple of 14).
  * - small-conv, cifar-conv: small and cifar with a convolutional stem (ConvStem) in place of the patch embedding.
  */
 const BASE_SIZES = {
@@ -95,16 +119,30 @@ const BASE_SIZES = {
     { hiddenDim: 512, bottleneckDim: 128, outDim: 4096 },
     { globalSize: 32, localSize: 16, nLocal: 4 },
   ),
+  vits16: size(
+    { patchSize: 16, embedDim: 384, depth: 12, numHeads: 6, imgSize: 224 },
+    { hiddenDim: 2048, bottleneckDim: 256, outDim: 65536 },
+    { globalSize: 224, localSize: 96, nLocal: 8 },
+  ),
+  vits14: size(
+    { patchSize: 14, embedDim: 384, depth: 12, numHeads: 6, imgSize: 518, layerScale: 1e-5 },
+    { hiddenDim: 2048, bottleneckDim: 256, outDim: 65536 },
+    { globalSize: 224, localSize: 98, nLocal: 8 },
+  ),
+  vits8: size(
+    { patchSize: 8, embedDim: 384, depth: 12, numHeads: 6, imgSize: 224 },
+    { hiddenDim: 2048, bottleneckDim: 256, outDim: 65536 },
+    { globalSize: 224, localSize: 96, nLocal: 8 },
+  ),
 } as const satisfies Record<string, ModelConfig>;
 
-const CONV_SIZES = {
+export const MODEL_SIZES = {
+  ...BASE_SIZES,
   'small-conv': withConvStem(BASE_SIZES.small),
   'cifar-conv': withConvStem(BASE_SIZES.cifar),
-};
+} as const satisfies Record<ModelSizeName, ModelConfig>;
 
-export const MODEL_SIZES = { ...BASE_SIZES, ...CONV_SIZES } as const satisfies Record<string, ModelConfig>;
-
-export type ModelSizeName = keyof typeof MODEL_SIZES;
+export { MODEL_SIZE_NAMES, type ModelSizeName };
 
 export function modelSize(name: string): ModelConfig {
   const m = (MODEL_SIZES as Record<string, ModelConfig>)[name];

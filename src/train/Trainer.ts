@@ -147,9 +147,17 @@ export class Trainer {
 
   private trainableParams(step: number): [string, tf.Variable][] {
     const frozen = step < this.opts.freezeLastLayerSteps;
+    const backbone = step < (this.opts.freezeBackboneSteps ?? 0);
+    const patch = step < (this.opts.freezePatchEmbedSteps ?? 0);
     return this.student
       .namedParameters()
-      .filter(([n, v]) => v.trainable && !(frozen && DINOHead.lastLayerNames.some((l) => n.endsWith(l))));
+      .filter(
+        ([n, v]) =>
+          v.trainable &&
+          !(frozen && DINOHead.lastLayerNames.some((l) => n.endsWith(l))) &&
+          !(backbone && n.startsWith('backbone.')) &&
+          !(patch && n.startsWith('backbone.patch_embed.')),
+      );
   }
 
   /** crops: 2 global batches then the local ones, each [B, S, S, 3], normalised. */

@@ -70,6 +70,13 @@ export interface TrainerOptions {
   ibotMaskRatioMax?: number;
   /** Teacher temperature of the patch targets (iBOT: 0.04 warming to 0.07 with the centre; DINOv2: the CLS one). */
   ibotTeacherTemp?: number;
+  /**
+   * Steps during which the backbone gets no update, only the head (a fresh head on pretrained weights would send
+   * random gradients into them). Optional so that older checkpoints load; absent means 0.
+   */
+  freezeBackboneSteps?: number;
+  /** Steps during which the patch embedding gets no update (pretrained low-level filters kept longer). Absent: 0. */
+  freezePatchEmbedSteps?: number;
   /** Seed of the weight initialisation. */
   seed: number;
 }

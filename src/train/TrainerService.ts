@@ -5,11 +5,14 @@ import type { TrainerOptions } from './TrainerOptions';
 import { CheckpointStore } from './CheckpointStore';
 import { optionsForCheckpoint, restoreTrainer, saveTrainer } from './TrainerCheckpoint';
 import type { Frame } from '../../streams/Frame';
+import { describeWeights, loadWeights, readPretrained } from '../pretrained/PretrainedWeights';
 
 export interface TrainerServiceOptions {
   trainer: TrainerOptions;
   backend: SelectBackendOptions;
   checkpoint?: { dir: string; keep: number; resume: boolean };
+  /** Pretrained weights (a .pth or .safetensors file) the student and teacher start from when nothing is resumed. */
+  init?: string;
 }
 
 /** The teacher backbone's weights at one step: what the embedder needs to follow training. */
@@ -53,9 +56,23 @@ export class TrainerService {
         frameTrainer.dispose();
         throw e;
       }
+    } else if (o.init) {
+      try {
+        const w = readPretrained(o.init);
+        const t = frameTrainer.trainer;
+        loadWeights(w, [
+          { module: t.student, tensors: 'student' },
+          { module: t.teacher, tensors: 'teacher' },
+        ]);
+        log(`initialised from ${describeWeights(w)}`);
+      } catch (e) {
+        frameTrainer.dispose();
+        throw e;
+      }
     } else if (store && o.checkpoint?.resume) {
       log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
     }
+    if (ckpt && o.init) log(`--init ${o.init} not applied: the resumed checkpoint continues from it`);
     return { service: new TrainerService(frameTrainer, store), ready: { info, step: frameTrainer.trainer.stepCount, resumedFrom } };
   }
 

@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import WebSocket from 'ws';
 import { AgentProcess } from './agentProcess';
+import { requireTool } from '../helpers/requireTool';
+import { sharedData } from '../helpers/sharedData';
 
 jest.setTimeout(180_000);
 
@@ -85,9 +87,9 @@ describe('dino-stream run (real process)', () => {
   });
 });
 
-describe('dino-stream run on a real video file', () => {
+requireTool('ffmpeg')('dino-stream run on a real video file', () => {
   test('the micro model trains online from vtest_h264.mp4; loss finite and logged', async () => {
-    const video = path.resolve(__dirname, '../../../shared/data/video/vtest_h264.mp4');
+    const video = sharedData('video/vtest_h264.mp4');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-video-'));
     const agent = new AgentProcess(['--port', '0', '--model', 'micro', '--checkpoint-dir', dir, '--source', `campus=${video}`, '--fps', '20'], {
       DINO__LOG__STATUS_EVERY_SEC: '1',

@@ -16,7 +16,7 @@ import { VisionTransformer } from '../../src/model/VisionTransformer';
 import type { StepResult } from '../../src/train/Trainer';
 import type { TeacherSnapshot } from '../../src/train/TrainerService';
 import type { TrainerHandle } from '../../src/train/WorkerTrainer';
-import { agentPipeline, type AgentSinks } from '../../src/agent/agentPipeline';
+import { agentPipeline, createSinks } from '../../src/agent/agentPipeline';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
@@ -92,13 +92,7 @@ describe('agentPipeline', () => {
       { id: 'flood', kind: 'file' as const, frames$: interval(20).pipe(mergeMap((i) => range(5 * i, 5)), map((i) => frame('flood', i))), state$: states },
     ];
     const pushed$ = new Subject<Frame>();
-    const sinks: AgentSinks = {
-      embeddings: new Subject<EmbeddingMessage>(),
-      events: new Subject<AgentEvent>(),
-      stats: new Subject<StatsMessage>(),
-      thumbnails: new Subject<ThumbnailMessage>(),
-      attention: new Subject<AttentionMessage>(),
-    };
+    const sinks = createSinks();
     const got = { embeddings: [] as EmbeddingMessage[], events: [] as AgentEvent[], stats: [] as StatsMessage[], thumbnails: [] as ThumbnailMessage[], attention: [] as AttentionMessage[] };
     const subs: Subscription[] = Object.entries(sinks).map(([k, s]) => (s as Subject<unknown>).subscribe((m) => (got[k as keyof typeof got] as unknown[]).push(m)));
 

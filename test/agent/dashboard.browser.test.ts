@@ -8,11 +8,12 @@ import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { canvasHash, launchChromium } from '../helpers/browser';
 import { AgentProcess } from './agentProcess';
+import { requireTool } from '../helpers/requireTool';
 
 const ARTIFACTS = path.resolve(__dirname, '../../artifacts');
 jest.setTimeout(120_000);
 
-describe('dashboard of the running agent', () => {
+requireTool('chromium')('dashboard of the running agent', () => {
   let agent: AgentProcess | null = null;
   let browser: Browser | null = null;
   afterAll(async () => {

@@ -60,6 +60,39 @@ describeNative('dino_native addon', () => {
     expect(() => addon.gemm(heap, 1, 2, 2, 2, 0, 2, 0, 0, 16, 2, 0, 0, 32, 2, 0, 1, 0, -1, 0, 7)).toThrow(/activation/);
   });
 
+  it('throws RangeError naming an overflow when a size product passes 2^63 (a wrapped extent would pass the bounds check)', () => {
+    const heap = new Float32Array(64);
+    const p20 = 2 ** 20, p12 = 2 ** 12, p31 = 2 ** 31 - 1;
+    const cases: [string, () => void][] = [
+      // B*T*3*H*hd = 3 * 2^64, B*T*D = 2^64, B*H*T*T = 2^72: all wrap to 0 and the kernel ran on the real sizes
+      ['attention', () => addon.attention(heap, 0, 0, 0, p20, p20, p12, p12, 1)],
+      ['attentionGrad', () => addon.attentionGrad(heap, 0, 0, 0, 0, p20, p20, p12, p12, 1)],
+      // N*D = 2^34 * 2^30 = 2^64
+      ['layerNorm', () => addon.layerNorm(heap, 0, 0, 0, 0, 0, 0, 2 ** 34, 2 ** 30, 1e-6)],
+      ['layerNormGrad', () => addon.layerNormGrad(heap, 0, 0, 0, 0, 0, 0, 0, 0, 2 ** 34, 2 ** 30)],
+      // outer*reduce*inner = 2^32 * 2^16 * 2^16 = 2^64
+      ['reduceSum', () => addon.reduceSum(heap, 0, 0, 2 ** 32, 2 ** 16, 2 ** 16, 1)],
+      // (batch-1)*strideA = (2^31-2) * 2^33 > 2^63
+      ['gemm batch stride', () => addon.gemm(heap, p31, 1, 1, 1, 0, 1, 0, 2 ** 33, 0, 1, 0, 0, 0, 1, 0, 1, 0, -1, 0, 0)],
+      // (M-1)*lda = (2^31-2) * 2^33 > 2^63
+      ['gemm row stride', () => addon.gemm(heap, 1, p31, 1, 1, 0, 2 ** 33, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, -1, 0, 0)],
+    ];
+    for (const [name, call] of cases) {
+      let err: unknown;
+      try {
+        call();
+      } catch (e) {
+        err = e;
+      }
+      // the addon's errors come from the main realm, not jest's sandbox: compare the class by name
+      const e = err as Error | undefined;
+      expect({ name, type: e?.name, message: e?.message }).toEqual({ name, type: 'RangeError', message: 'size overflow' });
+    }
+    // a large product that does not overflow is still a plain bounds error
+    expect(() => addon.gelu(heap, 0, 0, 2 ** 52)).toThrow(/bounds/);
+    expect(() => addon.layerNorm(heap, 0, 0, 0, 0, 0, 0, 2 ** 20, 2 ** 20, 1e-6)).toThrow(/bounds/);
+  });
+
   it('a pool larger than the job sizes (idle workers) stays consistent over many mixed jobs', () => {
     const before = addon.getThreads();
     try {

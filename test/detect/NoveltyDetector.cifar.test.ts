@@ -22,8 +22,9 @@ import { recipe } from '../../src/train/recipes';
 import { modelSize } from '../../src/model/modelSizes';
 import { useBackend } from '../helpers/backend';
 import { thumbnail } from './thumbnails';
+import { SHARED_DATA } from '../helpers/sharedData';
 
-const DATA = path.resolve(__dirname, '../../../shared/data');
+const DATA = SHARED_DATA;
 const TRAIN_PER_CLASS = 100;
 jest.setTimeout(120_000);
 

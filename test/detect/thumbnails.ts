@@ -5,6 +5,7 @@
  * good the trained model is.
  */
 import { spawn } from 'child_process';
+import { resolveFfmpegPath } from '../../streams/sources/ffmpegPath';
 import { l2Normalized } from '../../src/detect/vectorMath';
 
 export function thumbnail(rgb: Uint8Array, size: number, cells: number, centre: boolean): Float32Array {
@@ -29,7 +30,7 @@ export function thumbnail(rgb: Uint8Array, size: number, cells: number, centre: 
 export function decodeFrames(file: string, fps: number, size: number): Promise<Uint8Array[]> {
   return new Promise((resolve, reject) => {
     const args = ['-v', 'error', '-i', file, '-vf', `fps=${fps},scale=${size}:${size}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
-    const ff = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ff = spawn(resolveFfmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let err = '';
     ff.stdout.on('data', (c: Buffer) => chunks.push(c));

@@ -13,11 +13,13 @@ import { MMDDriftDetector } from '../../src/detect/MMDDriftDetector';
 import { NoveltyDetector } from '../../src/detect/NoveltyDetector';
 import { PageHinkley } from '../../src/detect/PageHinkley';
 import { decodeFrames, thumbnail } from './thumbnails';
+import { requireTool } from '../helpers/requireTool';
+import { sharedData } from '../helpers/sharedData';
 
-const VIDEO = path.resolve(__dirname, '../../../shared/data/video');
+const VIDEO = sharedData('video');
 const FPS = 5;
 
-describe('detectors on video (vtest then tree)', () => {
+requireTool('ffmpeg')('detectors on video (vtest then tree)', () => {
   let a: Float32Array[];
   let b: Float32Array[];
 

@@ -17,8 +17,10 @@ import { selectBackend } from '../../src/backend';
 import { EvalInputError } from '../../src/eval/EvalInputError';
 import { defaultDriftSettings, driftEval, scoreDriftEvents, type DriftEvalOptions } from '../../src/eval/driftEval';
 import { configSchema } from '../../config/schema';
+import { requireTool } from '../helpers/requireTool';
+import { sharedData } from '../helpers/sharedData';
 
-const VIDEO = path.resolve(__dirname, '../../../shared/data/video');
+const VIDEO = sharedData('video');
 const VTEST = path.join(VIDEO, 'vtest_h264.mp4');
 const TREE = path.join(VIDEO, 'tree_h264.mp4');
 
@@ -33,7 +35,7 @@ const options: DriftEvalOptions = {
   backend: { backend: 'wasm' },
 };
 
-describe('eval drift', () => {
+requireTool('ffmpeg')('eval drift', () => {
   beforeAll(async () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
   });

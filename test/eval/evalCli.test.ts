@@ -7,10 +7,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
+import { SHARED_DATA } from '../helpers/sharedData';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/src/cli.js');
-const DATA = path.resolve(ROOT, '../shared/data');
+const DATA = SHARED_DATA;
 const CIFAR = path.join(DATA, 'cifar10');
 
 function newestSource(dir: string): number {

@@ -14,8 +14,9 @@ import { auroc, fprAtTpr } from '../../src/eval/auroc';
 import { pixelFeatures } from '../../src/eval/featureExtraction';
 import { EvalInputError } from '../../src/eval/EvalInputError';
 import { noveltyEval, noveltyScores, type NoveltyEvalOptions } from '../../src/eval/noveltyEval';
+import { sharedData } from '../helpers/sharedData';
 
-const CIFAR = path.resolve(__dirname, '../../../shared/data/cifar10');
+const CIFAR = sharedData('cifar10');
 const TRAIN_PER_CLASS = 20;
 const TEST_PER_CLASS = 10;
 const HOLDOUT = ['cat', 'dog'];

@@ -14,20 +14,21 @@ export const LAYERS: Record<string, readonly string[]> = {
   'src/backend': ['src/util'],
   'src/ops': ['src/backend', 'src/util'],
   'src/model': ['src/ops', 'src/backend', 'src/util', 'src/types'],
+  'src/pretrained': ['src/model', 'src/ops', 'src/backend', 'src/util', 'src/types'],
   streams: ['src/types', 'src/util'],
   'src/views': ['streams', 'src/ops', 'src/backend', 'src/util', 'src/types'],
-  'src/train': ['src/views', 'src/model', 'src/ops', 'src/backend', 'streams', 'src/util', 'src/types', 'config'],
+  'src/train': ['src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend', 'streams', 'src/util', 'src/types', 'config'],
   'src/detect': ['streams', 'src/util', 'src/types', 'config'],
   'src/probe': ['src/detect', 'src/util', 'src/types'],
   'src/serve': ['streams', 'src/util', 'src/types', 'config'],
   // a subscriber to a running agent: the wire codec and the message types, nothing of the agent itself
   'src/client': ['src/serve', 'src/util', 'src/types'],
   'src/agent': [
-    'src/serve', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/model', 'src/ops', 'src/backend', 'streams',
+    'src/serve', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend', 'streams',
     'src/util', 'src/types', 'config',
   ],
   'src/eval': [
-    'src/probe', 'src/detect', 'src/train', 'src/views', 'src/model', 'src/ops', 'src/backend', 'streams', 'src/util',
+    'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend', 'streams', 'src/util',
     'src/types', 'config',
   ],
   // commands and the package entry sit on top and may import any layer

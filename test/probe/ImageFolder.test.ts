@@ -3,8 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { ImageFolder, ImageFolderError } from '../../src/probe/ImageFolder';
+import { sharedData } from '../helpers/sharedData';
 
-const CIFAR = path.resolve(__dirname, '../../../shared/data/cifar10');
+const CIFAR = sharedData('cifar10');
 
 async function png(file: string, channels: 1 | 3 | 4, value: number): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -9,19 +9,19 @@ import { Subject } from 'rxjs';
 import { selectBackend } from '../../src/backend';
 import { modelSize } from '../../src/model/modelSizes';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
-import { agentPipeline } from '../../src/agent/agentPipeline';
+import { agentPipeline, createSinks } from '../../src/agent/agentPipeline';
 import { StreamRates } from '../../src/agent/StreamRates';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
-import type { AgentEvent, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../../src/types/messages';
 import { KnnClassifier } from '../../src/probe/KnnClassifier';
 import { LiveProbe } from '../../src/probe/LiveProbe';
 import { ImageFolderError } from '../../src/probe/ImageFolder';
 import { silentLogger } from '../../src/util/Logger';
 import type { Frame } from '../../streams/Frame';
 import { configSchema } from '../../config/schema';
+import { sharedData } from '../helpers/sharedData';
 
-const CIFAR = path.resolve(__dirname, '../../../shared/data/cifar10');
+const CIFAR = sharedData('cifar10');
 const PER_CLASS = 4;
 const BATCH = 7;
 
@@ -46,14 +46,8 @@ describe('LiveProbe', () => {
     expect(probe.imageSize).toBe(16);
     // a pushed stream at up to 120 fps, embedded up to 60 times a second
     const cfg = configSchema.parse({ sources: [{ kind: 'ws', id: 'cam', fps: 120 }], embed: { fps: 60, attentionEverySec: 0, thumbnailFps: 0 } });
-    const embeddings = new Subject<EmbeddingMessage>();
-    const sinks = {
-      embeddings,
-      events: new Subject<AgentEvent>(),
-      stats: new Subject<StatsMessage>(),
-      thumbnails: new Subject<ThumbnailMessage>(),
-      attention: new Subject<AttentionMessage>(),
-    };
+    const sinks = createSinks();
+    const embeddings = sinks.embeddings;
     const pushed$ = new Subject<Frame>();
     const pipeline = agentPipeline({
       config: cfg,

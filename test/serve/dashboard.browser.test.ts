@@ -7,11 +7,12 @@ import { silentLogger } from '../../src/util/Logger';
 import { sleep } from '../streams/waitFor';
 import { DashboardFeed } from './dashboardFeed';
 import { FakeHub } from './fakeHub';
+import { requireTool } from '../helpers/requireTool';
 
 const ARTIFACTS = resolve(__dirname, '../../artifacts');
 
 
-describe('dashboard in headless Chromium', () => {
+requireTool('chromium')('dashboard in headless Chromium', () => {
   let server: AgentServer;
   let feed: DashboardFeed;
   let browser: Browser | undefined;

@@ -3,8 +3,9 @@ import { resolve } from 'path';
 import sharp from 'sharp';
 import type { CameraStateName } from '../../streams/CameraState';
 import { FakeHub, stats } from './fakeHub';
+import { sharedData } from '../helpers/sharedData';
 
-const CIFAR = resolve(__dirname, '../../../shared/data/cifar10/train');
+const CIFAR = sharedData('cifar10/train');
 const STREAMS: [string, string][] = [
   ['cam1', 'cat'],
   ['cam2', 'ship'],

@@ -7,8 +7,9 @@ import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { waitFor } from '../streams/waitFor';
 import { FakeHub } from './fakeHub';
 import { refusedUpgrade, TestClient } from './wsClient';
+import { sharedData } from '../helpers/sharedData';
 
-const CAT = resolve(__dirname, '../../../shared/data/cifar10/train/cat/0000.jpg');
+const CAT = sharedData('cifar10/train/cat/0000.jpg');
 
 describe('AgentServer /ingest', () => {
   let server: AgentServer;

@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { Frame } from '../../streams/Frame';
+import { sharedData } from '../helpers/sharedData';
 
 export const BACKENDS = ['cpu', 'wasm'] as const;
 
@@ -20,7 +21,7 @@ export async function noLeak<T>(fn: () => T | Promise<T>): Promise<T> {
   return out;
 }
 
-const CIFAR = '/work/shared/data/cifar10/test';
+const CIFAR = sharedData('cifar10/test');
 
 /** The first `n` CIFAR-10 test images (32x32), one per class in turn, as frames. */
 export async function cifarFrames(n: number): Promise<Frame[]> {

@@ -5,8 +5,9 @@ import { lastValueFrom, take, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { ImageFolderSource, ImageFrame, listImages } from '../../streams/sources/ImageFolderSource';
 import { silentLogger } from '../../src/util/Logger';
+import { sharedData } from '../helpers/sharedData';
 
-const CIFAR = resolve(__dirname, '../../../shared/data/cifar10/test');
+const CIFAR = sharedData('cifar10/test');
 
 describe('ImageFolderSource', () => {
   let dir: string;

@@ -15,7 +15,7 @@ import { Random } from '../../src/util/Random';
 import { Trainer } from '../../src/train/Trainer';
 import { paperRecipe } from '../../src/train/TrainerOptions';
 import { modelSize } from '../../src/model/modelSizes';
-import { batchFor } from './resumeRun';
+import { batchFor } from '../train/resumeRun';
 
 describe('DropPath', () => {
   beforeAll(() => useBackend('cpu'));

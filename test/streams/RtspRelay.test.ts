@@ -3,17 +3,16 @@ import { WebSocket } from 'ws';
 import { RelayState, RtspRelay } from '../../streams/sources/RtspRelay';
 import { liveChildPids } from '../../streams/sources/childProcess';
 import { silentLogger } from '../../src/util/Logger';
-import { CAMERA_APT_PACKAGES, checkGi, RtspCamera } from '../fixtures/rtspCamera';
+import { RtspCamera } from '../fixtures/rtspCamera';
 import { pidAlive, waitFor } from './waitFor';
+import { requireTool } from '../helpers/requireTool';
 
-describe('RtspRelay (node-rtsp-stream, live view only)', () => {
+requireTool('ffmpeg', 'gst-rtsp-server')('RtspRelay (node-rtsp-stream, live view only)', () => {
   const camera = new RtspCamera({ fps: 10 });
   let relay: RtspRelay | undefined;
   let blocker: Server | undefined;
 
   beforeAll(async () => {
-    const gi = await checkGi();
-    if (gi !== true) throw new Error(`GStreamer RTSP server not importable (${gi}). apt-get install ffmpeg ${CAMERA_APT_PACKAGES}`);
     await camera.start();
   });
 

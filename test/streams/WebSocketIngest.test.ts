@@ -7,8 +7,9 @@ import { Frame } from '../../streams/Frame';
 import { silentLogger } from '../../src/util/Logger';
 import { encodeRawRgb, IngestError, WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { waitFor } from './waitFor';
+import { sharedData } from '../helpers/sharedData';
 
-const CIFAR = resolve(__dirname, '../../../shared/data/cifar10/test');
+const CIFAR = sharedData('cifar10/test');
 const W = 20;
 const H = 12; // not square: a transposed width/height would show
 

@@ -6,10 +6,12 @@ import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { liveChildPids } from '../../streams/sources/childProcess';
 import { silentLogger } from '../../src/util/Logger';
 import { sleep } from './waitFor';
+import { requireTool } from '../helpers/requireTool';
+import { sharedData } from '../helpers/sharedData';
 
-const VTEST = resolve(__dirname, '../../../shared/data/video/vtest_h264.mp4'); // 768x576, 10 fps, 795 frames
+const VTEST = sharedData('video/vtest_h264.mp4'); // 768x576, 10 fps, 795 frames
 
-describe('FfmpegSource on a video file', () => {
+requireTool('ffmpeg')('FfmpegSource on a video file', () => {
   afterAll(() => expect(liveChildPids()).toEqual([]));
 
   it.each([

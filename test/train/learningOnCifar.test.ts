@@ -20,8 +20,9 @@ import { Random } from '../../src/util/Random';
 import { CollapseMonitor } from '../../src/detect/CollapseMonitor';
 import type { Frame } from '../../streams/Frame';
 import type { StepResult } from '../../src/train/Trainer';
+import { sharedData } from '../helpers/sharedData';
 
-const DATA = path.resolve(__dirname, '../../../shared/data/cifar10');
+const DATA = sharedData('cifar10');
 jest.setTimeout(180_000);
 
 describe('learning on real images (micro model)', () => {

@@ -4,14 +4,15 @@ import { CameraState } from '../../streams/CameraState';
 import { FfmpegSource } from '../../streams/sources/FfmpegSource';
 import { liveChildPids } from '../../streams/sources/childProcess';
 import { silentLogger } from '../../src/util/Logger';
-import { CAMERA_APT_PACKAGES, checkGi, RtspCamera, TREE } from '../fixtures/rtspCamera';
+import { RtspCamera, TREE } from '../fixtures/rtspCamera';
 import { pidAlive, sleep, waitFor } from './waitFor';
+import { requireTool } from '../helpers/requireTool';
 
 /**
  * A real RTSP camera (GStreamer) -> FfmpegSource. The camera hangs (SIGSTOP), is killed, and restarted on the same
  * port; the source must report stalled/reconnecting and resume, while another source keeps delivering.
  */
-describe('FfmpegSource on a real RTSP camera', () => {
+requireTool('ffmpeg', 'gst-rtsp-server')('FfmpegSource on a real RTSP camera', () => {
   const camera = new RtspCamera({ fps: 10 });
   let cam: FfmpegSource;
   let other: FfmpegSource;
@@ -21,10 +22,6 @@ describe('FfmpegSource on a real RTSP camera', () => {
   const states: CameraState[] = [];
 
   beforeAll(async () => {
-    const gi = await checkGi();
-    if (gi !== true) {
-      throw new Error(`GStreamer RTSP server not importable from /usr/bin/python3 (${gi}). apt-get install ffmpeg ${CAMERA_APT_PACKAGES}`);
-    }
     await camera.start();
   });
 
