@@ -59,6 +59,7 @@ const ENV_ALIASES: Record<string, string> = {
   DINO_HOST: 'server.host',
   DINO_PORT: 'server.port',
   DINO_BACKEND: 'backend.name',
+  DINO_PRECISION: 'backend.precision',
   DINO_MODEL: 'model.size',
   DINO_CHECKPOINT_DIR: 'checkpoint.dir',
   DINO_LOG_LEVEL: 'log.level',
@@ -83,7 +84,7 @@ export function envLayer(env: NodeJS.ProcessEnv = process.env): ConfigLayer {
   let values: Record<string, unknown> = {};
   const origins: Record<string, string> = {};
   const set = (dotted: string, raw: string, name: string) => {
-    const value = dotted === 'server.token' ? raw : parseEnvValue(raw);
+    const value = isSecretPath(dotted.split('.')) ? raw : parseEnvValue(raw);
     const obj = dotted.split('.').reduceRight<unknown>((acc, key) => ({ [key]: acc }), value) as Record<string, unknown>;
     values = mergeDeep(values, obj);
     origins[dotted] = `env ${name}`;
@@ -95,6 +96,9 @@ export function envLayer(env: NodeJS.ProcessEnv = process.env): ConfigLayer {
   }
   return { source: 'environment', values, origins };
 }
+
+/** Settings whose values are secrets: kept as strings from the environment, never shown in an error. */
+const isSecretPath = (path: PropertyKey[]) => /^(token|password|secret)$/i.test(String(path[path.length - 1] ?? ''));
 
 function describePath(path: PropertyKey[]): string {
   return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
@@ -143,7 +147,7 @@ export function resolveConfig(layers: ConfigLayer[]): AgentConfig {
         .join('\n  - ');
     }
     const value = valueAt(merged, issue.path);
-    const shown = value === undefined ? 'missing' : `= ${JSON.stringify(value)}`;
+    const shown = value === undefined ? 'missing' : isSecretPath(issue.path) ? '(value hidden)' : `= ${JSON.stringify(value)}`;
     return `${describePath(issue.path)} ${shown} (from ${originOf(issue.path)}): ${issue.message}`;
   });
   throw new ConfigError(problems);

@@ -14,7 +14,12 @@ const fps = z.number().positive().max(120);
 /** Frames per second of a source that does not set its own (and of a pushed stream no `ws` source declares). */
 export const DEFAULT_SOURCE_FPS = 10;
 
-const sourceBase = { id: streamId.optional(), fps: fps.default(DEFAULT_SOURCE_FPS) };
+/** A polygon in normalised coordinates ([x, y] in [0, 1], (0, 0) top left) blanked before training, embedding and detection. */
+const unit = z.number().min(0).max(1);
+const polygon = z.array(z.tuple([unit, unit])).min(3, { error: 'a mask polygon needs at least 3 [x, y] points' });
+const mask = z.array(polygon).max(64).default([]);
+
+const sourceBase = { id: streamId.optional(), fps: fps.default(DEFAULT_SOURCE_FPS), mask };
 
 export const sourceSchema = z.discriminatedUnion('kind', [
   z
@@ -47,7 +52,7 @@ export const sourceSchema = z.discriminatedUnion('kind', [
     })
     .strict(),
   /** Frames pushed to /ingest/<id>; `fps` caps what is used of them (a client may push faster). */
-  z.object({ kind: z.literal('ws'), id: streamId, fps: fps.default(DEFAULT_SOURCE_FPS) }).strict(),
+  z.object({ kind: z.literal('ws'), id: streamId, fps: fps.default(DEFAULT_SOURCE_FPS), mask }).strict(),
   z
     .object({
       kind: z.literal('synthetic'),
@@ -101,10 +106,12 @@ export const configSchema = z
         threads: z.number().int().min(0).max(256).default(0),
         /** Use the native kernels (N-API addon) on the wasm backend when they built. */
         native: z.boolean().default(true),
+        /** Matmul precision: auto (bf16 where the CPU has AVX512_BF16), fp32, or bf16 (emulated, slower, elsewhere). */
+        precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
       })
       .strict()
       .prefault({}),
-    sources: z.array(sourceSchema).default([{ kind: 'synthetic', id: 'synthetic', fps: 10, seed: 1, sceneEverySec: 120 }]),
+    sources: z.array(sourceSchema).default([{ kind: 'synthetic', id: 'synthetic', fps: 10, mask: [], seed: 1, sceneEverySec: 120 }]),
     embed: z
       .object({
         /** Embeddings published per second per stream (the latest frame of each stream is embedded). */
@@ -179,6 +186,61 @@ export const configSchema = z
         format: z.enum(['pretty', 'json']).default('pretty'),
         /** One status line every this many seconds (0: none). */
         statusEverySec: z.number().min(0).default(10),
+      })
+      .strict()
+      .prefault({}),
+    events: z
+      .object({
+        /** Where novelty and drift events are stored with their JPEG snapshots. */
+        dir: z.string().min(1).default('events'),
+        /** Retention: the oldest events go beyond any of these. */
+        maxCount: z.number().int().min(1).default(1000),
+        maxBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+        maxAgeDays: z.number().positive().default(30),
+        jpegQuality: z.number().int().min(1).max(100).default(85),
+      })
+      .strict()
+      .prefault({}),
+    notify: z
+      .object({
+        /** The agent's URL as notification receivers reach it (for snapshot URLs); null: http://<server.host>:<port>. */
+        publicUrl: z.url().nullable().default(null),
+        mqtt: z
+          .object({
+            /** mqtt://host:port (flag --mqtt); null: off. */
+            url: z.string().regex(/^(mqtts?|wss?):\/\/[^/]+/, { error: 'must be mqtt://host:port (or mqtts://, ws://, wss://)' }).nullable().default(null),
+            username: z.string().optional(),
+            password: z.string().optional(),
+            clientId: z.string().optional(),
+            topicPrefix: z.string().regex(/^[^#+]+$/, { error: 'must not contain MQTT wildcards (# or +)' }).default('dino-stream'),
+            /** Publish Home Assistant discovery configs: a novelty binary sensor and a camera-state sensor per stream. */
+            homeAssistant: z.boolean().default(false),
+            discoveryPrefix: z.string().default('homeassistant'),
+          })
+          .strict()
+          .prefault({}),
+        webhooks: z
+          .array(
+            z
+              .object({
+                url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+                /** Signs each POST: X-Dino-Signature-256: sha256=<HMAC-SHA256(secret, body) in hex>. */
+                secret: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+                types: z.array(z.enum(['novelty', 'drift', 'camera', 'collapse'])).min(1).default(['novelty', 'drift']),
+                timeoutMs: z.number().int().min(100).default(5000),
+                maxAttempts: z.number().int().min(1).max(20).default(5),
+                queueSize: z.number().int().min(1).max(10000).default(100),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
+    state: z
+      .object({
+        /** Sources added or removed at run time (POST/DELETE /api/sources), kept across restarts. */
+        sourcesFile: z.string().min(1).default('state/sources.json'),
       })
       .strict()
       .prefault({}),

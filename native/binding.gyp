@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/threadpool.cc",
         "src/gemm.cc",
+        "src/gemm_bf16.cc",
         "src/elementwise.cc",
         "src/layernorm.cc",
         "src/attention.cc",

@@ -15,6 +15,21 @@ export const BENCH_MODES: Record<BenchMode, { label: string; opts: SelectBackend
 
 export { median } from '../src/util/median';
 
+/** Backend options of a configuration, with --precision (auto | fp32 | bf16) and --threads when given. */
+export function modeOptions(mode: BenchMode): SelectBackendOptions {
+  const p = arg('precision', ''), t = Number(arg('threads', '0'));
+  return {
+    ...BENCH_MODES[mode].opts,
+    ...(p ? { precision: p as SelectBackendOptions['precision'] } : {}),
+    ...(t > 0 ? { threads: t } : {}),
+  };
+}
+
+/** The flags a parent passes on to its children unchanged. */
+export function passOn(names: string[]): string[] {
+  return names.flatMap((k) => (process.argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : []));
+}
+
 export function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;

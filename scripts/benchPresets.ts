@@ -71,16 +71,18 @@ function parent(): void {
   const presets = arg('presets', 'vits16,vits14,vits8').split(',');
   const pass = ['batch', 'runs', 'steps'].flatMap((k) => (process.argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : []));
   if (process.argv.includes('--no-train')) pass.push('--no-train');
-  const rows = presets.map((p) => {
+  console.log(`presets on wasm + native kernels; 224 px frames; training step at batch ${arg('batch', '8')} with the finetune recipe's crops`);
+  const header = ['preset', 'tokens per frame', '1 image ms', 'per image in a batch of 8 ms', 'training step', 'peak RSS MB'];
+  // each row as soon as its preset is done: a long run keeps what it measured
+  console.log(table(header, []));
+  presets.forEach((p) => {
     const r = spawnSync(process.execPath, [__filename, '--child', p, ...pass], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const line = r.stdout.split('\n').find((l) => l.startsWith('{"bench"'));
-    if (r.status !== 0 || !line) return [p, `failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`, '', '', '', ''];
+    if (r.status !== 0 || !line) return console.log(`| ${p} | failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ')} | | | | |`);
     const b = (JSON.parse(line) as { bench: PresetBench }).bench;
     const step = b.msStep === undefined ? '-' : `${(b.msStep / 1000).toFixed(1)} s (${((b.batch * 1000) / b.msStep).toFixed(2)} images/s)`;
-    return [p, String(b.tokens), b.ms1.toFixed(0), b.ms8.toFixed(0), step, b.peakRssMb.toFixed(0)];
+    console.log(`| ${[p, String(b.tokens), b.ms1.toFixed(0), b.ms8.toFixed(0), step, b.peakRssMb.toFixed(0)].join(' | ')} |`);
   });
-  console.log(`presets on wasm + native kernels; 224 px frames; training step at batch ${arg('batch', '8')} with the finetune recipe's crops`);
-  console.log(table(['preset', 'tokens per frame', '1 image ms', 'per image in a batch of 8 ms', 'training step', 'peak RSS MB'], rows));
 }
 
 const i = process.argv.indexOf('--child');

@@ -23,6 +23,7 @@ import { selectBackend } from '../src/backend';
 import { modelSize } from '../src/model/modelSizes';
 import { EmbeddingService } from '../src/agent/EmbeddingService';
 import { agentPipeline, createSinks } from '../src/agent/agentPipeline';
+import { fixedSources } from '../src/agent/buildSources';
 import { StreamRates } from '../src/agent/StreamRates';
 import { StreamDetectors } from '../src/agent/StreamDetectors';
 import { AgentMetrics } from '../src/agent/AgentMetrics';
@@ -154,8 +155,9 @@ async function emitThroughTeacher(hub: { embeddings: Subject<EmbeddingMessage> }
   const sinks = { ...createSinks(), embeddings: hub.embeddings };
   const pipeline = agentPipeline({
     config: cfg,
-    sources: { paced, pushed: new Map() },
+    sources: fixedSources(paced, fps),
     pushed$: EMPTY,
+    events: null,
     trainer: null,
     teacher,
     detectors: new StreamDetectors(cfg.detect),

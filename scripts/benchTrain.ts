@@ -2,18 +2,20 @@
  * bench:train: one DINO training step of bench-tiny (the `tiny` model at batch 32; 2 global crops 64x64 + 4 local 32x32;
  * ViT patch 8, dim 192, depth 6, heads 3; head 512/128/4096): student fwd+bwd on 6 crops, teacher fwd on 2,
  * clipping, AdamW, EMA, centre. Median of --steps steps after --warmup, per backend configuration, with images/s,
- * the ratio to PyTorch's 935 ms/step on these machines, peak RSS and tensors alive per step.
+ * GFLOP/s, peak RSS and tensors alive per step.
  *
  *   npm run bench:train [-- --modes native,wasm] [-- --steps 10] [-- --warmup 3] [-- --profile]
+ *   npm run bench:train -- --against-pytorch [--steps 10] [--warmup 3]   (the same step in PyTorch, alternating)
+ *   [-- --precision fp32|bf16|auto]   (matmul precision of ours; default auto: bf16 where the CPU has AVX512_BF16)
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend';
 import { Trainer } from '../src/train/Trainer';
 import { paperRecipe } from '../src/train/TrainerOptions';
 import { modelSize } from '../src/model/modelSizes';
-import { arg, BENCH_MODES, median, peakRssMb, runModes, table, type BenchMode } from './benchCommon';
-
-const PYTORCH_MS = 935;
+import { arg, BENCH_MODES, median, modeOptions, passOn, peakRssMb, runModes, table, type BenchMode } from './benchCommon';
+import { alternate, comparisonTable, LineChild, loadLine, serveCommands, side, startTorch } from './benchAgainst';
+import { trainStepFlops } from './benchFlops';
 
 interface TrainBench {
   backend: string;
@@ -25,21 +27,30 @@ interface TrainBench {
   profile?: [string, number][];
 }
 
-async function child(mode: BenchMode): Promise<void> {
-  const info = await selectBackend({ ...BENCH_MODES[mode].opts, log: () => undefined });
+const batch = () => Number(arg('batch', '32'));
+const GFLOP = () => trainStepFlops(modelSize('tiny'), batch()) / 1e9;
+
+/** The bench-tiny trainer on a backend configuration, with fixed random crops. */
+async function setup(mode: BenchMode) {
+  const info = await selectBackend({ ...modeOptions(mode), log: () => undefined });
   const model = modelSize('tiny');
-  const B = Number(arg('batch', '32'));
+  const B = batch();
   const trainer = new Trainer({ ...paperRecipe(model, B, 1000, 10), warmupSteps: 0, freezeLastLayerSteps: 0 });
   const crops = tf.tidy(() => [
     ...[0, 1].map((k) => tf.randomUniform([B, 64, 64, 3], -2, 2, 'float32', k) as tf.Tensor4D),
     ...[2, 3, 4, 5].map((k) => tf.randomUniform([B, 32, 32, 3], -2, 2, 'float32', k) as tf.Tensor4D),
   ]);
+  return { info, trainer, crops, step: () => trainer.trainStep(crops).ms };
+}
+
+async function child(mode: BenchMode): Promise<void> {
+  const { info, trainer, crops, step } = await setup(mode);
   const warmup = Number(arg('warmup', mode === 'cpu' ? '0' : '3'));
   const steps = Number(arg('steps', mode === 'cpu' ? '1' : '10'));
-  for (let i = 0; i < warmup; i++) trainer.trainStep(crops);
+  for (let i = 0; i < warmup; i++) step();
   const n0 = tf.memory().numTensors;
   const times: number[] = [];
-  for (let i = 0; i < steps; i++) times.push(trainer.trainStep(crops).ms);
+  for (let i = 0; i < steps; i++) times.push(step());
   const tensorsDelta = (tf.memory().numTensors - n0) / steps;
   let profile: [string, number][] | undefined;
   if (process.argv.includes('--profile')) {
@@ -51,26 +62,35 @@ async function child(mode: BenchMode): Promise<void> {
     profile = [...agg].sort((a, b) => b[1] - a[1]).slice(0, 15);
   }
   const ms = median(times);
-  const out: TrainBench = { backend: info.detail, msPerStep: ms, minMs: Math.min(...times), imagesPerSec: (B * 1000) / ms, peakRssMb: peakRssMb(), tensorsDelta, profile };
+  const out: TrainBench = { backend: info.detail, msPerStep: ms, minMs: Math.min(...times), imagesPerSec: (batch() * 1000) / ms, peakRssMb: peakRssMb(), tensorsDelta, profile };
   console.log(JSON.stringify({ bench: out }));
+}
+
+/** Line-protocol engine for --against-pytorch; replies also carry the tensors alive (flat = no leak). */
+async function serve(mode: BenchMode): Promise<void> {
+  const { info, step } = await setup(mode);
+  console.log(JSON.stringify({ ready: true, detail: info.detail }));
+  await serveCommands(async () => step(), () => ({ tensors: tf.memory().numTensors }));
 }
 
 function parent(): void {
   const modes = arg('modes', 'native,wasm').split(',') as BenchMode[];
-  const pass = ['steps', 'warmup', 'batch'].flatMap((k) => (process.argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : []));
+  const pass = passOn(['steps', 'warmup', 'batch', 'precision']);
   if (process.argv.includes('--profile')) pass.push('--profile');
   const results = runModes<TrainBench>(__filename, modes, pass);
-  console.log(`bench-tiny training step (batch ${arg('batch', '32')}), median after warm-up; PyTorch 1.13 CPU reference ${PYTORCH_MS} ms/step`);
+  const gflop = GFLOP();
+  console.log(`bench-tiny training step (batch ${batch()}, ${gflop.toFixed(1)} GFLOP of matmuls), median after warm-up; ${loadLine()}`);
   console.log(
     table(
-      ['configuration', 'ms/step (median)', 'min', 'images/s', 'vs PyTorch', 'peak RSS MB', 'tensors +/step'],
+      ['configuration', 'ms/step (median)', 'min', 'images/s', 'GFLOP/s', 'peak RSS MB', 'tensors +/step'],
       results.map(({ mode, result: r, error }) =>
         r
-          ? [BENCH_MODES[mode].label, r.msPerStep.toFixed(0), r.minMs.toFixed(0), r.imagesPerSec.toFixed(1), `${(r.msPerStep / PYTORCH_MS).toFixed(2)}x`, r.peakRssMb.toFixed(0), r.tensorsDelta.toString()]
+          ? [BENCH_MODES[mode].label, r.msPerStep.toFixed(0), r.minMs.toFixed(0), r.imagesPerSec.toFixed(1), (gflop / (r.msPerStep / 1000)).toFixed(1), r.peakRssMb.toFixed(0), r.tensorsDelta.toString()]
           : [BENCH_MODES[mode].label, `failed: ${error}`, '', '', '', '', ''],
       ),
     ),
   );
+  for (const { mode, result } of results) if (result) console.log(`${BENCH_MODES[mode].label}: ${result.backend}`);
   for (const { mode, result } of results) {
     if (result?.profile) {
       console.log(`\nprofile of one step, ${BENCH_MODES[mode].label} (kernel ms, top 15; tf.profile adds sync overhead)`);
@@ -79,6 +99,33 @@ function parent(): void {
   }
 }
 
+/** --against-pytorch: ours (first of --modes, default native) and PyTorch's statement of the step, in turns. */
+async function againstPytorch(): Promise<void> {
+  const mode = (arg('modes', 'native').split(',')[0] ?? 'native') as BenchMode;
+  const warmup = Number(arg('warmup', '3')), steps = Number(arg('steps', '10'));
+  const threads = Number(arg('threads', '2'));
+  const gflop = GFLOP();
+  const started = new Date().toISOString();
+  const load0 = loadLine();
+  const ours = new LineChild('ours', process.execPath, [__filename, '--serve', mode, ...passOn(['batch', 'precision']), '--threads', String(threads)]);
+  const oursDetail = (await ours.next<{ detail: string }>()).detail;
+  const torch = await startTorch('train', batch(), threads);
+  console.log(`bench-tiny training step (batch ${batch()}, ${gflop.toFixed(1)} GFLOP of matmuls), ${warmup} warm-up + ${steps} timed steps each, alternating; ${started}`);
+  if ('missing' in torch) console.log(torch.missing);
+  const children = 'missing' in torch ? [ours] : [ours, torch.child];
+  const [ro, rt] = await alternate(children, warmup, steps);
+  for (const c of children) c.close();
+  const tensors = ro.map((r) => Number(r['tensors']));
+  const so = side(`ours: ${mode}, ${threads} threads`, oursDetail, ro);
+  console.log(comparisonTable(so, rt && !('missing' in torch) ? [side(torch.detail, torch.detail, rt)] : [], gflop));
+  console.log(`ours: ${oursDetail}; tensors alive after each step: ${[...new Set(tensors)].join(', ')}`);
+  console.log(`${load0} at start, ${loadLine()} at the end`);
+}
+
 const i = process.argv.indexOf('--child');
-if (i >= 0) child(process.argv[i + 1] as BenchMode).catch((e) => (console.error(e), process.exit(1)));
+const s = process.argv.indexOf('--serve');
+const fail = (e: unknown) => (console.error(e), process.exit(1));
+if (i >= 0) child(process.argv[i + 1] as BenchMode).catch(fail);
+else if (s >= 0) serve(process.argv[s + 1] as BenchMode).catch(fail);
+else if (process.argv.includes('--against-pytorch')) againstPytorch().catch(fail);
 else parent();

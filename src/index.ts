@@ -7,7 +7,9 @@ export { configSchema, sourceSchema, DEFAULT_SOURCE_FPS, type AgentConfig, type 
 export { resolveConfig, readConfigFile, envLayer, ConfigError, type ConfigLayer } from '../config/loadConfig';
 export * from './detect';
 export * from './serve/EmbeddingCodec';
-export { DinoClient, type DinoClientOptions } from './client/DinoClient';
+export { DinoClient, ApiError, type DinoClientOptions, type SourceSpec } from './client/DinoClient';
+export type { EventRecord, EventQuery, PictureName } from './types/EventLog';
+export type { SourceInfo } from './types/SourceControl';
 export type * from './types/messages';
 export type { CameraStateName } from './types/CameraStateName';
 export type { Frame } from '../streams/Frame';

@@ -10,6 +10,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "precision.h"
 #include "threadpool.h"
 #include "vec.h"
 
@@ -178,7 +179,8 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// adamw(heap, pOff, gOff, mOff, vOff, pOutOff, mOutOff, vOutOff, n, lr, beta1, beta2, eps, weightDecay, step)
+// adamw(heap, pOff, gOff, mOff, vOff, pOutOff, mOutOff, vOutOff, n, lr, beta1, beta2, eps, weightDecay, step
+//       [, clip, teacherOff, teacherOutOff, momentum]): clip 0 = none, teacherOff -1 = no EMA
 Napi::Value AdamW(const Napi::CallbackInfo& info) {
   Args a(info);
   const int64_t n = a.i64(8);
@@ -192,6 +194,12 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   p.weightDecay = float(a.num(13));
   p.bc1 = float(1.0 - std::pow(double(p.beta1), t));
   p.bc2Sqrt = float(std::sqrt(1.0 - std::pow(double(p.beta2), t)));
+  if (info.Length() > 15) p.clip = float(a.num(15));
+  if (info.Length() > 18 && a.i64(16) >= 0) {
+    p.teacher = a.ptr(16, n);
+    p.teacherOut = a.ptr(17, n);
+    p.momentum = float(a.num(18));
+  }
   dn::adamw(a.ptr(1, n), a.ptr(2, n), a.ptr(3, n), a.ptr(4, n), a.ptr(5, n), a.ptr(6, n), a.ptr(7, n), n, p);
   return info.Env().Undefined();
 }
@@ -212,6 +220,14 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), dn::pool_size());
 }
 
+// setPrecision(0 fp32 | 1 bf16 (VDPBF16PS) | 2 bf16 emulated with fp32 FMAs) -> whether it was accepted
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "precision must be a number");
+  return Napi::Boolean::New(info.Env(), dn::set_precision(info[0].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Value GetPrecision(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), dn::precision()); }
+
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), dn::pool_size()); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -226,6 +242,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("setPrecision", Napi::Function::New(env, SetPrecision));
+  exports.Set("getPrecision", Napi::Function::New(env, GetPrecision));
+  exports.Set("hasAvx512Bf16", Napi::Boolean::New(env, dn::cpu_has_avx512_bf16()));
 #if defined(__AVX512F__)
   const char* isa = "avx512";
 #elif defined(__AVX2__)

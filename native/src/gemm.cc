@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gemm_core.h"
+#include "precision.h"
 #include "threadpool.h"
 
 namespace dn {
@@ -324,7 +325,10 @@ void gemm(const GemmDesc& d, int maxThreads) {
     return;
   }
   const double flops = 2.0 * d.M * d.N * d.K;
-  gemm_dispatch(d, in_parallel_region() ? 1 : threads_for(flops, maxThreads));
+  const int nth = in_parallel_region() ? 1 : threads_for(flops, maxThreads);
+  const int prec = precision();
+  if (prec != kFp32) return gemm_bf16(d, nth, prec == kBf16);
+  gemm_dispatch(d, nth);
 }
 
 void gemm_batched(const GemmDesc& d0, int batch, int64_t sA, int64_t sB, int64_t sC, int maxThreads) {

@@ -64,27 +64,11 @@ inline void finish_scalar(float& dst, float acc, const Epilogue& e, int j) {
   dst = r;
 }
 
-// C[MR x NR] (+)= A-panel * Bp[kc x NR]-panel, j0 = global column of the tile. The A panel is either packed
-// (A(i,k) = Ap[k*MR + i]) or, kDirect, read in place from a row-major A (A(i,k) = Ap[i*lda + k]): packing a
-// row-major A is a strided transpose that costs ~25% of the time when N is small (few panels reuse it).
-// kNV < NV computes only the first kNV * kVL columns of the panel (narrow last panels, e.g. T = 65 tokens), and
-// kMR < MR only the first kMR rows (short last row panels, e.g. T = 17 tokens).
-// B(k, j) = Bp[k*ldb + j]: ldb = NR for a packed panel, the matrix stride when read in place.
-template <bool kDirect, int kNV, int kMR>
-void micro_kernel(int kc, const float* __restrict Ap, int64_t lda, const float* __restrict Bp, int64_t ldb,
-                  float* __restrict C, int64_t ldc, int mr, int nr, int j0, const Epilogue& e) {
-  vf c[kMR][kNV];
-  for (int i = 0; i < kMR; i++)
-    for (int v = 0; v < kNV; v++) c[i][v] = vzero();
-  for (int k = 0; k < kc; k++) {
-    vf b[kNV];
-    for (int v = 0; v < kNV; v++) b[v] = vloadu(Bp + k * ldb + v * kVL);
-    for (int i = 0; i < kMR; i++) {
-      const float ai = kDirect ? Ap[i * lda + k] : Ap[k * MR + i];
-      for (int v = 0; v < kNV; v++) c[i][v] += ai * b[v];
-    }
-  }
-  // Epilogue, vectorised; partial tiles (last rows / columns) use masked loads and stores.
+// Writes an accumulator tile to C through the epilogue (alpha, accumulate, bias, relu), vectorised; partial
+// tiles (last rows / columns) use masked loads and stores. Shared by the fp32 and bf16 micro-kernels.
+template <int kMR, int kNV>
+__attribute__((always_inline)) inline void store_tile(const vf (&c)[kMR][kNV], float* __restrict C, int64_t ldc, int mr, int nr, int j0,
+                       const Epilogue& e) {
   const vf zero = vzero();
 #pragma GCC unroll 16
   for (int i = 0; i < kMR; i++) {
@@ -112,6 +96,29 @@ void micro_kernel(int kc, const float* __restrict Ap, int64_t lda, const float* 
       }
     }
   }
+}
+
+// C[MR x NR] (+)= A-panel * Bp[kc x NR]-panel, j0 = global column of the tile. The A panel is either packed
+// (A(i,k) = Ap[k*MR + i]) or, kDirect, read in place from a row-major A (A(i,k) = Ap[i*lda + k]): packing a
+// row-major A is a strided transpose that costs ~25% of the time when N is small (few panels reuse it).
+// kNV < NV computes only the first kNV * kVL columns of the panel (narrow last panels, e.g. T = 65 tokens), and
+// kMR < MR only the first kMR rows (short last row panels, e.g. T = 17 tokens).
+// B(k, j) = Bp[k*ldb + j]: ldb = NR for a packed panel, the matrix stride when read in place.
+template <bool kDirect, int kNV, int kMR>
+void micro_kernel(int kc, const float* __restrict Ap, int64_t lda, const float* __restrict Bp, int64_t ldb,
+                  float* __restrict C, int64_t ldc, int mr, int nr, int j0, const Epilogue& e) {
+  vf c[kMR][kNV];
+  for (int i = 0; i < kMR; i++)
+    for (int v = 0; v < kNV; v++) c[i][v] = vzero();
+  for (int k = 0; k < kc; k++) {
+    vf b[kNV];
+    for (int v = 0; v < kNV; v++) b[v] = vloadu(Bp + k * ldb + v * kVL);
+    for (int i = 0; i < kMR; i++) {
+      const float ai = kDirect ? Ap[i * lda + k] : Ap[k * MR + i];
+      for (int v = 0; v < kNV; v++) c[i][v] += ai * b[v];
+    }
+  }
+  store_tile<kMR, kNV>(c, C, ldc, mr, nr, j0, e);
 }
 
 // Picks the narrowest kernel covering an mr x nr tile.

@@ -34,8 +34,13 @@ namespace dn {
 struct AdamWParams {
   float lr, beta1, beta2, eps, weightDecay;
   float bc1, bc2Sqrt;  // 1 - beta1^t, sqrt(1 - beta2^t)
+  float clip = 0.0f;   // > 0: g scaled by min(clip / (||g|| + 1e-6), 1) first (official clip_gradients)
+  const float* teacher = nullptr;  // set: teacherOut = momentum * teacher + (1 - momentum) * p' (the EMA)
+  float* teacherOut = nullptr;
+  float momentum = 0.0f;
 };
-// torch.optim.AdamW step on flat arrays: p' = p (1 - lr wd) - lr/bc1 * m' / (sqrt(v')/bc2Sqrt + eps).
+// torch.optim.AdamW step on flat arrays: p' = p (1 - lr wd) - lr/bc1 * m' / (sqrt(v')/bc2Sqrt + eps), with the
+// gradient's clipping before it and the teacher's EMA after it in the same pass when asked.
 void adamw(const float* p, const float* g, const float* m, const float* v, float* pOut, float* mOut, float* vOut,
            int64_t n, const AdamWParams& a);
 }  // namespace dn

@@ -12,7 +12,10 @@ import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
 import { createLogger } from '../util/Logger';
 import type { AgentHub, StatsMessage } from '../types/messages';
-import { buildSources } from './buildSources';
+import { EventStore } from '../events/EventStore';
+import { LiveVideo } from '../serve/LiveVideo';
+import { SourceSet } from './SourceSet';
+import { Notifications } from './Notifications';
 import { EmbeddingService } from './EmbeddingService';
 import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
@@ -49,6 +52,9 @@ export class Agent {
   private trainer: TrainerHandle | null = null;
   private teacher: EmbeddingService | null = null;
   private server: AgentServer | null = null;
+  private sources: SourceSet | null = null;
+  private live: LiveVideo | null = null;
+  private notifications: Notifications | null = null;
   private lastStats: StatsMessage | undefined;
   private stopping: Promise<void> | null = null;
 
@@ -80,7 +86,9 @@ export class Agent {
     const model = trainerOptions.model;
     // The probe set is decoded before anything starts, so a bad probe.dir fails the start with its layout error.
     const probe = cfg.probe.dir ? await LiveProbe.load({ dir: path.resolve(cfg.probe.dir), perClass: cfg.probe.perClass, size: model.crops.globalSize }) : null;
-    const backendOpts = { backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native };
+    const backendOpts = {
+      backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native, precision: cfg.backend.precision,
+    };
     const backend = await selectBackend({ ...backendOpts, log: (m) => this.log.info(`embedder ${m}`) });
     this.trainer = await WorkerTrainer.start(
       {
@@ -100,18 +108,23 @@ export class Agent {
 
     const size = cfg.train.frameSize;
     const ingest = new WebSocketIngest({ width: size, height: size, logger: this.log });
-    const sources = buildSources(cfg, this.log);
+    const store = await this.openEventStore();
+    const sources = (this.sources = new SourceSet(cfg, this.log, path.resolve(cfg.state.sourcesFile)));
+    sources.open();
     // declared ws streams are fed by the ingest route (which accepts any valid id): show them before their first frame
-    for (const id of sources.pushed.keys()) this.rates.declare(id);
+    for (const id of sources.pushedIds()) this.rates.declare(id);
+    const detectors = new StreamDetectors(cfg.detect);
+    const live = (this.live = new LiveVideo({ urlOf: (id) => sources.urlOf(id), log: this.log }));
     if (probe) log(`probe: ${probe.train.images.length} train / ${probe.test.images.length} test images of ${cfg.probe.dir}, k-NN top-1 every ${cfg.probe.everySec} s`);
 
     const pipeline$ = agentPipeline({
       config: cfg,
       sources,
       pushed$: ingest.frames$,
+      events: store,
       trainer: this.trainer,
       teacher: this.teacher,
-      detectors: new StreamDetectors(cfg.detect),
+      detectors,
       probe,
       sinks: this.sinks,
       metrics,
@@ -123,6 +136,8 @@ export class Agent {
         pipeline$,
         interval(1000).pipe(tap(() => this.rates.tick())),
         interval(cfg.checkpoint.everySec * 1000).pipe(exhaustMap(() => this.checkpoint())),
+        // retention by age also when no new event comes to trigger it
+        store ? interval(3_600_000).pipe(exhaustMap(() => store.prune())) : EMPTY,
         cfg.log.statusEverySec > 0 ? interval(cfg.log.statusEverySec * 1000).pipe(tap(() => log(this.status()))) : EMPTY,
       ).subscribe(),
     );
@@ -137,11 +152,43 @@ export class Agent {
       limits: { maxClients: cfg.server.maxClients },
       registry: this.registry,
       log: this.log,
+      events: store ?? undefined,
+      sources,
+      live,
     });
     const { port, host } = await this.server.start();
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
-    log(`dashboard ${url} | ws ${url.replace('http', 'ws')}embeddings, /events, /ingest/<stream> | metrics ${url}metrics`);
+    const notifications = (this.notifications = new Notifications(cfg.notify, cfg.notify.publicUrl ?? url, this.log));
+    notifications.start(this.hub.events$, sources.list().map((s) => s.id));
+    this.subs.push(
+      sources.added.subscribe((s) => {
+        if (s.kind === 'ws') this.rates.declare(s.id);
+        notifications.addStream(s.id);
+      }),
+      sources.removed$.subscribe((id) => {
+        detectors.forget(id);
+        this.rates.forget(id);
+        notifications.removeStream(id);
+        void live.close(id);
+      }),
+    );
+    log(`dashboard ${url} | ws ${url.replace('http', 'ws')}embeddings, /events, /ingest/<stream>, /live/<stream> | api ${url}api/events, ${url}api/sources | metrics ${url}metrics`);
     return { url, port, backend, step: ready.step, resumedFrom: ready.resumedFrom };
+  }
+
+  /** The event store, opened; null (events published without pictures) when its directory cannot be used. */
+  private async openEventStore(): Promise<EventStore | null> {
+    const e = this.config.events;
+    const store = new EventStore({ dir: path.resolve(e.dir), maxCount: e.maxCount, maxBytes: e.maxBytes, maxAgeDays: e.maxAgeDays, jpegQuality: e.jpegQuality, log: this.log });
+    try {
+      await store.open();
+      const { count, bytes } = store.size;
+      if (count > 0) this.log.info(`events: ${count} stored in ${store.dir} (${(bytes / 1e6).toFixed(1)} MB)`);
+      return store;
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, `events: cannot use ${store.dir}; events are published without pictures and not stored`);
+      return null;
+    }
   }
 
   /** Write a checkpoint now (after any step in flight); a failure is logged, the agent keeps running. */
@@ -174,6 +221,9 @@ export class Agent {
         await this.trainer.close();
       }
       await this.server?.stop();
+      await this.live?.stop();
+      this.sources?.stop();
+      await this.notifications?.stop();
       const teacher = this.teacher;
       // after any round or refresh still holding the model
       if (teacher) await teacher.exclusive(async () => teacher.dispose());

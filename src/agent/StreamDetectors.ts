@@ -6,6 +6,12 @@ import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { AgentEvent } from '../types/messages';
 
+/** A detector event with the frames that show it, for the event store's pictures. */
+export interface DetectedEvent {
+  event: Extract<AgentEvent, { type: 'novelty' | 'drift' }>;
+  pictures: { snapshot?: Frame; before?: Frame };
+}
+
 interface PerStream {
   novelty: NoveltyDetector<Frame>;
   noveltyRules: NoveltyEventRules;
@@ -33,14 +39,17 @@ export class StreamDetectors {
     return s;
   }
 
-  /** Score one embedded frame; returns the novelty result and any events to publish. */
-  observe(frame: Frame, embedding: Float32Array, teacherStep: number): { novelty: NoveltyResult; events: AgentEvent[] } {
+  /**
+   * Score one embedded frame; returns the novelty result and any events to publish, each with the frames that
+   * show it (novelty: this frame; drift: the newest frame of the old scene, and this one).
+   */
+  observe(frame: Frame, embedding: Float32Array, teacherStep: number): { novelty: NoveltyResult; events: DetectedEvent[] } {
     const s = this.forStream(frame.streamId);
-    const events: AgentEvent[] = [];
+    const events: DetectedEvent[] = [];
     const novelty = s.novelty.update(embedding, { teacherStep: teacherStep, t: frame.t, payload: frame });
     if (novelty.event && s.noveltyRules.admit(novelty, frame.t).publish) {
-      events.push({
-        type: 'novelty',
+      const event = {
+        type: 'novelty' as const,
         streamId: frame.streamId,
         t: frame.t,
         frameIndex: frame.index,
@@ -48,12 +57,13 @@ export class StreamDetectors {
         calibrated: novelty.calibrated,
         threshold: novelty.threshold,
         teacherStep,
-      });
+      };
+      events.push({ event, pictures: { snapshot: frame } });
     }
     const drift = s.drift.update(embedding, { t: frame.t, payload: frame });
     if (drift.event) {
-      events.push({
-        type: 'drift',
+      const event = {
+        type: 'drift' as const,
         streamId: frame.streamId,
         t: frame.t,
         statistic: drift.event.statistic,
@@ -61,9 +71,15 @@ export class StreamDetectors {
         alpha: drift.event.threshold,
         method: drift.event.method,
         teacherStep,
-      });
+      };
+      events.push({ event, pictures: { before: drift.payloads?.before, snapshot: drift.payloads?.after ?? frame } });
     }
     return { novelty, events };
+  }
+
+  /** A stream removed at run time: its detectors and the frames they keep are dropped. */
+  forget(streamId: string): void {
+    this.streams.delete(streamId);
   }
 
   /** Drift state per stream for the dashboard: filling the reference window, or monitoring. */

@@ -26,6 +26,11 @@ export class StreamRates {
     this.entry(streamId);
   }
 
+  /** A stream removed at run time leaves the stats. */
+  forget(streamId: string): void {
+    this.streams.delete(streamId);
+  }
+
   onFrame(f: Frame): void {
     this.entry(f.streamId).count++;
   }

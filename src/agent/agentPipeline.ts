@@ -1,5 +1,5 @@
 import {
-  catchError, concatMap, defer, EMPTY, exhaustMap, filter, from, ignoreElements, interval, map, merge, Observable, share,
+  catchError, concatMap, defer, EMPTY, exhaustMap, filter, from, ignoreElements, interval, map, merge, Observable, of, share,
   startWith, Subject, tap,
 } from 'rxjs';
 import { DEFAULT_SOURCE_FPS, type AgentConfig } from '../../config/schema';
@@ -7,6 +7,7 @@ import type { Frame } from '../../streams/Frame';
 import { DropCounter } from '../../streams/DropCounter';
 import { ReplayBuffer } from '../../streams/ReplayBuffer';
 import { throttleFps } from '../../streams/operators/throttleFps';
+import { applyMask } from '../../streams/operators/applyMask';
 import { fairMix } from '../../streams/operators/fairMix';
 import { trainingLoop, type TrainingLoopStats } from '../../streams/operators/trainingLoop';
 import { latestPerStreamRounds } from '../../streams/operators/latestPerStreamRounds';
@@ -19,10 +20,11 @@ import type { AgentEvent, AttentionMessage, EmbeddingMessage, StatsMessage, Thum
 import type { Logger } from '../util/Logger';
 import type { AgentSources } from './buildSources';
 import type { EmbeddingService, FrameEmbeddings } from './EmbeddingService';
-import type { StreamDetectors } from './StreamDetectors';
+import type { DetectedEvent, StreamDetectors } from './StreamDetectors';
+import type { EventInput, EventRecord, PictureName } from '../types/EventLog';
 import type { AgentMetrics } from './AgentMetrics';
 import type { StreamRates } from './StreamRates';
-import { frameJpeg } from './frameJpeg';
+import { frameJpeg } from '../../streams/frameJpeg';
 
 /** Where the pipeline publishes: the agent's hub, which the server and the metrics read. */
 export interface AgentSinks {
@@ -44,11 +46,18 @@ export function createSinks(): AgentSinks {
   };
 }
 
+/** Where novelty and drift events get their id and pictures before they are published (the EventStore). */
+export interface EventRecorder {
+  record<E extends EventInput>(event: E, pictures: Partial<Record<PictureName, Frame>>): Promise<EventRecord<E>>;
+}
+
 export interface AgentPipelineParts {
   config: AgentConfig;
   sources: AgentSources;
   /** Frames pushed to /ingest/<id> (any valid id, declared or not). */
   pushed$: Observable<Frame>;
+  /** Stores each novelty and drift event with its pictures before it is published; null publishes them as they are. */
+  events: EventRecorder | null;
   /** The trainer worker; null runs no training and never refreshes the teacher copy. */
   trainer: TrainerHandle | null;
   /** The main-thread teacher copy, loaded. */
@@ -72,11 +81,14 @@ interface EmbeddedRound {
  * The agent's data path, as one composition (what `dino-stream run` subscribes to):
  *
  *   sources (each at its own rate; pushed frames throttled per stream)
- *     -> fair mix (every stream a turn per round; a flood drops its own oldest frames, counted)
- *     -> { replay buffer -> training loop (one step at a time, in the worker) -> stats, collapse events }
+ *     -> { fair mix (every stream a turn per round; a flood drops its own oldest frames, counted) -> replay buffer
+ *          -> training loop (one step at a time, in the worker) -> stats, collapse events }
  *        { each stream's newest frame -> embedding rounds (skipped while one runs) -> detectors -> embeddings,
  *          events, attention maps }
  *        { each stream's newest frame -> thumbnails }
+ *
+ * The embedding and thumbnail rounds take one frame per stream each, fair by construction; the fair mix is where
+ * fairness needs a queue (what earns training steps and enters the buffer), and its rounds would only delay them.
  *   beside it: camera states -> events; trainer snapshots -> the teacher copy (and the detectors' memories);
  *   the live probe.
  *
@@ -88,11 +100,13 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   let probeTop1: number | undefined;
 
   const frames$ = merge(
-    ...p.sources.paced.map((s) => s.frames$),
-    p.pushed$.pipe(throttleFps((id) => p.sources.pushed.get(id) ?? DEFAULT_SOURCE_FPS)),
+    p.sources.frames$, // each source masked right after it
+    p.pushed$.pipe(
+      throttleFps((id) => p.sources.pushedFps(id) ?? DEFAULT_SOURCE_FPS),
+      applyMask((id) => p.sources.maskOf(id)),
+    ),
   ).pipe(
     tap((f) => rates.onFrame(f)),
-    fairMix({ periodMs: mixPeriodMs(cfg), capacityPerStream: 2, counter: drops }),
     share(),
   );
 
@@ -101,6 +115,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const training$ =
     trainer && cfg.train.enabled
       ? frames$.pipe(
+          fairMix({ periodMs: mixPeriodMs(p.sources), capacityPerStream: 2, counter: drops }),
           trainingLoop({
             buffer: new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size }),
             runner: trainer,
@@ -135,7 +150,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
     concatMap((round) =>
       defer(() =>
         merge(
-          from(scoreRound(round, detectors, metrics)),
+          from(scoreRound(round, detectors, metrics)).pipe(concatMap((m) => ('detected' in m ? stored(m.detected, p.events) : of(m)))),
           round.out.attention ? attentionMessage(round, round.out.attention, attentionTurn++, teacher) : EMPTY,
         ),
       ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed'))),
@@ -151,7 +166,7 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
         )
       : EMPTY;
 
-  const cameras$ = merge(...p.sources.paced.map((s) => s.state$ ?? EMPTY)).pipe(
+  const cameras$ = p.sources.states$.pipe(
     tap((s) => rates.onState(s)),
     map((s): AgentEvent => ({ type: 'camera', streamId: s.streamId, t: s.t, state: s.state, detail: s.detail })),
     tap((e) => sinks.events.next(e)),
@@ -196,11 +211,12 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
 }
 
 /**
- * The fair mixer's round: twice the fastest configured source, so that every stream within its rate passes
- * (a late round leaves at most two frames queued) while one that pushes faster is capped and its excess counted.
+ * The fair mixer's round: twice the fastest source (configured or added), so that every stream within its rate
+ * passes (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess
+ * counted.
  */
-function mixPeriodMs(cfg: AgentConfig): number {
-  return 500 / Math.max(DEFAULT_SOURCE_FPS, ...cfg.sources.map((s) => s.fps));
+function mixPeriodMs(sources: AgentSources): number {
+  return 500 / sources.maxFps;
 }
 
 function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
@@ -245,10 +261,11 @@ function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger)
 }
 
 type Published = { embedding: EmbeddingMessage } | { event: AgentEvent } | { attention: AttentionMessage };
+type Scored = { embedding: EmbeddingMessage } | { detected: DetectedEvent };
 
 /** The detectors' verdict on every frame of a round: its embedding message, then any novelty or drift event. */
-function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Published[] {
-  const out: Published[] = [];
+function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Scored[] {
+  const out: Scored[] = [];
   round.frames.forEach((f, i) => {
     const embedding = round.out.normalized[i]!;
     const { novelty, events } = detectors.observe(f, embedding, round.teacherStep);
@@ -265,9 +282,18 @@ function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: A
         novelty: novelty.warm ? novelty.calibrated : undefined,
       },
     });
-    for (const event of events) out.push({ event });
+    for (const detected of events) out.push({ detected });
   });
   return out;
+}
+
+/**
+ * A detector event, published only once the store has its id and its pictures are on disk (so whoever reads it
+ * can fetch them at once); the store never fails it, a write it could not make is carried in `snapshotError`.
+ */
+function stored(d: DetectedEvent, recorder: EventRecorder | null): Observable<Published> {
+  if (!recorder) return of({ event: d.event });
+  return defer(() => recorder.record(d.event, d.pictures)).pipe(map((event) => ({ event })));
 }
 
 /** The round's attention map over one of its frames (each in turn), with that frame as JPEG for the overlay. */

@@ -133,13 +133,18 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
     },
 
     /**
-     * One torch.optim.AdamW step in a single pass: inputs {param, grad, m, v}, attrs {lr, beta1, beta2, eps,
-     * weightDecay (0: no decay), step (t >= 1, for the bias corrections)}; outputs [param', m', v'] to assign.
+     * One torch.optim.AdamW step in a single pass: inputs {param, grad, m, v} and optionally {teacher}; attrs {lr,
+     * beta1, beta2, eps, weightDecay (0: no decay), step (t >= 1, for the bias corrections), clip (0: none; else the
+     * gradient is scaled by min(clip / (||grad|| + 1e-6), 1) first), momentum (with teacher: the EMA)}; outputs
+     * [param', m', v'] and, with teacher, teacher' = momentum * teacher + (1 - momentum) * param', to assign.
      */
     DinoAdamW: (args) => {
       const [param, grad, m, v] = need(args, 'DinoAdamW', 'param', 'grad', 'm', 'v');
+      const withTeacher = (args.inputs as Inputs)['teacher'] != null;
+      const teacher = withTeacher ? need(args, 'DinoAdamW', 'teacher')[0]! : null;
       const n = sizeOf(param.shape);
-      check([grad, m, v].every((t) => sizeOf(t.shape) === n), () => 'DinoAdamW: param, grad, m, v sizes differ');
+      check([grad, m, v, ...(teacher ? [teacher] : [])].every((t) => sizeOf(t.shape) === n),
+        () => 'DinoAdamW: param, grad, m, v (and teacher) sizes differ');
       const a = args.attrs as tf.NamedAttrMap;
       const num = (k: string, dflt?: number) => {
         const x = Number(a[k] ?? dflt);
@@ -148,16 +153,19 @@ export function makeDinoKernels(addon: NativeAddon): Record<DinoKernelName, tf.K
       };
       const step = num('step');
       check(step >= 1, () => 'DinoAdamW: step must be >= 1');
+      const momentum = teacher ? num('momentum') : 0;
       const b = be(args);
       const p2 = b.makeOutput(param.shape, 'float32');
       const m2 = b.makeOutput(param.shape, 'float32');
       const v2 = b.makeOutput(param.shape, 'float32');
+      const t2 = teacher ? b.makeOutput(param.shape, 'float32') : null;
       if (n > 0) {
         addon.adamw(heapF32(b), offsetOf(b, param), offsetOf(b, grad), offsetOf(b, m), offsetOf(b, v),
           offsetOf(b, p2), offsetOf(b, m2), offsetOf(b, v2), n,
-          num('lr'), num('beta1', 0.9), num('beta2', 0.999), num('eps', 1e-8), num('weightDecay', 0), step);
+          num('lr'), num('beta1', 0.9), num('beta2', 0.999), num('eps', 1e-8), num('weightDecay', 0), step,
+          num('clip', 0), teacher ? offsetOf(b, teacher) : -1, t2 ? offsetOf(b, t2) : -1, momentum);
       }
-      return [p2, m2, v2];
+      return t2 ? [p2, m2, v2, t2] : [p2, m2, v2];
     },
   };
 }

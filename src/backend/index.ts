@@ -1,5 +1,5 @@
 export { selectBackend, defaultThreads } from './selectBackend';
-export type { BackendInfo, BackendName, SelectBackendOptions } from './selectBackend';
+export type { BackendInfo, BackendName, Precision, PrecisionOption, SelectBackendOptions } from './selectBackend';
 export {
   registerNativeKernels, unregisterNativeKernels, nativeKernelsActive, nativeKernelsReason, nativeAddon,
 } from './nativeKernels';

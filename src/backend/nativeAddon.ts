@@ -36,8 +36,14 @@ export interface NativeAddon {
     heap: Float32Array, pOff: number, gOff: number, mOff: number, vOff: number,
     pOutOff: number, mOutOff: number, vOutOff: number, n: number,
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
+    clip?: number, teacherOff?: number, teacherOutOff?: number, momentum?: number,
   ): void;
   reduceSum(heap: Float32Array, xOff: number, yOff: number, outer: number, reduce: number, inner: number, scale: number): void;
+  /** 0 fp32, 1 bf16 with VDPBF16PS, 2 bf16 emulated with fp32 FMAs; false when refused (1 without AVX512_BF16). */
+  setPrecision(p: 0 | 1 | 2): boolean;
+  getPrecision(): number;
+  /** cpuid: the CPU has AVX512_BF16 (VDPBF16PS). */
+  readonly hasAvx512Bf16: boolean;
   setThreads(n: number): number;
   getThreads(): number;
   readonly isa: string;

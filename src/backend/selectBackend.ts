@@ -9,11 +9,15 @@ import * as os from 'os';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { loadNativeAddon } from './nativeAddon';
+import { loadNativeAddon, type NativeAddon } from './nativeAddon';
 import { nativeKernelsReason, registerNativeKernels, unregisterNativeKernels } from './nativeKernels';
 import { installThreadedWasm, MAX_WASM_THREADS, wasmThreadState } from './wasmThreads';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+/** Matmul precision asked for: 'auto' = bf16 where the CPU has AVX512_BF16 (and the native kernels run), else fp32. */
+export type PrecisionOption = 'auto' | 'fp32' | 'bf16';
+/** What runs: bf16-emulated is bf16's numbers from fp32 FMAs (a CPU without AVX512_BF16 asked for bf16). */
+export type Precision = 'fp32' | 'bf16' | 'bf16-emulated';
 
 export interface BackendInfo {
   name: BackendName;
@@ -23,6 +27,8 @@ export interface BackendInfo {
   /** Native (N-API) kernels active for this backend. */
   native: boolean;
   gpu: boolean;
+  /** Matmul operands: fp32, or bf16 with fp32 accumulation (weights, optimiser, loss and norms stay fp32). */
+  precision: Precision;
   detail: string;
 }
 
@@ -34,6 +40,8 @@ export interface SelectBackendOptions {
   native?: boolean;
   /** XNNPACK pool of the wasm backend (default: threads); fixed at the first wasm initialisation. */
   wasmThreads?: number;
+  /** Matmul precision (default 'auto'; env DINO_PRECISION when not given). bf16 needs the native kernels. */
+  precision?: PrecisionOption;
   log?: (msg: string) => void;
 }
 
@@ -69,7 +77,7 @@ async function tryTensorflow(log: (m: string) => void): Promise<{ info: BackendI
       await tf.ready();
       const gpu = pkg.endsWith('-gpu');
       return {
-        info: { name: 'tensorflow', threads: defaultThreads(), simd: true, native: false, gpu, detail: `tensorflow (${pkg})` },
+        info: { name: 'tensorflow', threads: defaultThreads(), simd: true, native: false, gpu, precision: 'fp32', detail: `tensorflow (${pkg})` },
       };
     } catch (e) {
       const why = firstLine(e);
@@ -80,9 +88,33 @@ async function tryTensorflow(log: (m: string) => void): Promise<{ info: BackendI
   return { reason: reasons.join('; ') };
 }
 
+/** Sets the addon's matmul precision for `want`, detected from cpuid. */
+function applyPrecision(addon: NativeAddon, want: PrecisionOption): Precision {
+  if (typeof addon.setPrecision !== 'function') {
+    if (want === 'bf16') throw new Error('the native addon predates bf16: rebuild it (npm run build:native)');
+    return 'fp32';
+  }
+  const p: Precision = want === 'fp32' ? 'fp32' : addon.hasAvx512Bf16 ? 'bf16' : want === 'bf16' ? 'bf16-emulated' : 'fp32';
+  if (!addon.setPrecision(p === 'fp32' ? 0 : p === 'bf16' ? 1 : 2)) throw new Error(`the native kernels refused precision ${p}`);
+  return p;
+}
+
+function precisionDetail(p: Precision, addon: NativeAddon): string {
+  if (typeof addon.setPrecision !== 'function') return 'fp32 matmuls (addon built before bf16)';
+  const cpu = addon.hasAvx512Bf16 ? 'CPU has AVX512_BF16' : 'CPU lacks AVX512_BF16';
+  if (p === 'bf16-emulated') return `bf16 matmuls emulated with fp32 FMAs (${cpu}): bf16 numbers, slower than fp32`;
+  return p === 'bf16' ? `bf16 matmuls with VDPBF16PS, fp32 accumulation (${cpu})` : `fp32 matmuls (${cpu})`;
+}
+
+export function precisionOption(opts: SelectBackendOptions): PrecisionOption {
+  const v = opts.precision ?? (process.env.DINO_PRECISION?.trim().toLowerCase() || 'auto');
+  if (v !== 'auto' && v !== 'fp32' && v !== 'bf16') throw new Error(`precision must be auto, fp32 or bf16, got '${v}'`);
+  return v;
+}
+
 async function initWasm(
   threads: number, wasmThreadsOpt: number | undefined, threadsExplicit: boolean, native: boolean,
-  log: (m: string) => void,
+  want: PrecisionOption, log: (m: string) => void,
 ): Promise<BackendInfo> {
   const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   // Under jest every test file gets a fresh tfjs whose pthread workers (and their shared heap) would outlive
@@ -98,12 +130,14 @@ async function initWasm(
   const st = wasmThreadState();
   let nativeOn = false;
   let nativeDetail: string;
+  let precision: Precision = 'fp32';
   if (native) {
     nativeOn = registerNativeKernels();
     const addon = loadNativeAddon().addon;
     if (nativeOn && addon) {
       addon.setThreads(threads);
-      nativeDetail = `native kernels on (${addon.isa}, ${addon.getThreads()} threads)`;
+      precision = applyPrecision(addon, want);
+      nativeDetail = `native kernels on (${addon.isa}, ${addon.getThreads()} threads, ${precisionDetail(precision, addon)})`;
     } else {
       nativeDetail = `native kernels off (${nativeKernelsReason()})`;
     }
@@ -121,6 +155,7 @@ async function initWasm(
     simd,
     native: nativeOn,
     gpu: false,
+    precision,
     detail: `wasm ${wasmDetail}; ${nativeDetail}`,
   };
 }
@@ -135,7 +170,8 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
   }
   const threads = opts.threads ?? defaultThreads();
   const native = opts.native !== false;
-  const key = JSON.stringify({ want, threads, native, wasmThreads: opts.wasmThreads, env: process.env.DINO_NATIVE ?? '' });
+  const precision = precisionOption(opts);
+  const key = JSON.stringify({ want, threads, native, precision, wasmThreads: opts.wasmThreads, env: process.env.DINO_NATIVE ?? '' });
   if (cached && cached.key === key && tf.getBackend() === cached.info.name) return cached.info;
 
   let info: BackendInfo | null = null;
@@ -147,7 +183,7 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
   if (info === null && (want === 'wasm' || want === 'auto')) {
     try {
       info = await initWasm(threads, opts.wasmThreads, opts.threads !== undefined || opts.wasmThreads !== undefined,
-        native, log);
+        native, precision, log);
     } catch (e) {
       if (want === 'wasm') throw new Error(`backend 'wasm' cannot be loaded: ${firstLine(e)}`);
       log(`backend: skipped wasm (${firstLine(e)})`);
@@ -156,8 +192,9 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
   if (info === null) {
     if (!(await tf.setBackend('cpu'))) throw new Error("backend 'cpu' cannot be loaded: tf.setBackend('cpu') failed");
     await tf.ready();
-    info = { name: 'cpu', threads: 1, simd: false, native: false, gpu: false, detail: 'cpu (pure JS)' };
+    info = { name: 'cpu', threads: 1, simd: false, native: false, gpu: false, precision: 'fp32', detail: 'cpu (pure JS)' };
   }
+  if (precision === 'bf16' && info.precision === 'fp32') log('backend: precision bf16 needs the native kernels on wasm; running fp32');
   log(`backend: ${info.detail}`);
   cached = { key, info };
   return info;

@@ -10,6 +10,7 @@ const BENCHES: Record<string, string> = {
   views: 'benchViews.js',
   kernels: 'benchKernels.js',
   detectors: 'benchDetectors.js',
+  events: 'benchEvents.js',
 };
 
 export function registerBench(program: Command): void {

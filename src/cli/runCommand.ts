@@ -9,6 +9,7 @@ interface RunFlags {
   fps?: string;
   checkpointDir?: string;
   backend?: string;
+  precision?: string;
   port?: string;
   host?: string;
   model?: string;
@@ -18,17 +19,19 @@ interface RunFlags {
   train?: boolean;
   logLevel?: string;
   logFormat?: string;
+  mqtt?: string;
 }
 
 /** Flags as a config layer, each value remembering which flag set it (for error messages). */
 export function flagsLayer(f: RunFlags): ConfigLayer {
-  const values: Record<string, Record<string, unknown> | unknown[]> = {};
+  const values: Record<string, unknown> = {};
   const origins: Record<string, string> = {};
   const set = (dotted: string, value: unknown, flag: string) => {
     if (value === undefined) return;
-    const [section, key] = dotted.split('.') as [string, string | undefined];
-    if (key === undefined) values[section] = value as unknown[];
-    else values[section] = { ...(values[section] as Record<string, unknown> | undefined), [key]: value };
+    const keys = dotted.split('.');
+    let at = values;
+    for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>;
+    at[keys[keys.length - 1]!] = value;
     origins[dotted] = `flag ${flag}`;
   };
   // numbers are passed through as typed so zod reports "abc" as not a number, naming the flag
@@ -36,6 +39,7 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   if (f.source?.length) set('sources', f.source.map((s) => parseSourceSpec(s, num(f.fps) as number | undefined)), '--source');
   set('checkpoint.dir', f.checkpointDir, '--checkpoint-dir');
   set('backend.name', f.backend, '--backend');
+  set('backend.precision', f.precision, '--precision');
   set('server.port', num(f.port), '--port');
   set('server.host', f.host, '--host');
   set('model.size', f.model, '--model');
@@ -45,6 +49,7 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   if (f.train === false) set('train.enabled', false, '--no-train');
   set('log.level', f.logLevel, '--log-level');
   set('log.format', f.logFormat, '--log-format');
+  set('notify.mqtt.url', f.mqtt, '--mqtt');
   return { source: 'command-line flags', values, origins };
 }
 
@@ -70,6 +75,7 @@ export function registerRun(program: Command): void {
     .option('--fps <n>', 'frames per second used from each --source')
     .option('--checkpoint-dir <dir>', 'where checkpoints are written and resumed from')
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu')
+    .option('--precision <p>', 'matmul precision: auto (bf16 where the CPU has AVX512_BF16), fp32 or bf16; env DINO_PRECISION')
     .option('-p, --port <port>', 'HTTP/ws port of the dashboard and the API (0 = any free port)')
     .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required: env DINO_TOKEN)')
     .option('--model <size>', 'model size: micro, small, tiny, cifar, or vits16, vits14, vits8 (the pretrained shapes)')
@@ -78,6 +84,7 @@ export function registerRun(program: Command): void {
     .option('--no-resume', 'start from a fresh model even if the checkpoint dir has a checkpoint')
     .option('--no-train', 'only embed and detect with the loaded teacher; do not train')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--mqtt <url>', 'publish events to an MQTT broker, mqtt://host:port (credentials: notify.mqtt in the config file)')
     .option('--log-format <format>', 'pretty (readable lines) or json (one object per line, for log collectors)')
     .action(async (flags: RunFlags) => {
       let agent: Agent;

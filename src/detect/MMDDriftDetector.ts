@@ -63,7 +63,7 @@ export interface MMDDriftOptions {
 
 export type MMDDriftState = 'reference' | 'monitoring';
 
-export interface MMDDriftResult {
+export interface MMDDriftResult<P = unknown> {
   state: MMDDriftState;
   tested: boolean;
   drift: boolean;
@@ -72,6 +72,11 @@ export interface MMDDriftResult {
   /** The reference's own block statistic (withinReference), the scale a drift must exceed by `margin`. */
   withinStatistic?: number;
   event?: DriftEvent;
+  /**
+   * With an event: the payloads on either side of the change, taken before the windows are emptied. `before` is
+   * the newest reference payload (the old scene), `after` this update's (the new one).
+   */
+  payloads?: { before?: P; after?: P };
 }
 
 /**
@@ -134,7 +139,7 @@ export class MMDDriftDetector<P = unknown> {
     return this.ref.length < this.refSize ? 'reference' : 'monitoring';
   }
 
-  update(embedding: ArrayLike<number>, opts: { t?: number; payload?: P } = {}): MMDDriftResult {
+  update(embedding: ArrayLike<number>, opts: { t?: number; payload?: P } = {}): MMDDriftResult<P> {
     const index = this.updates++;
     const x = Float32Array.from(embedding);
     if (this.ref.length < this.refSize) {
@@ -165,8 +170,9 @@ export class MMDDriftDetector<P = unknown> {
       statistic >= this.minStatistic &&
       (within === undefined || statistic >= this.margin * within) &&
       index - this.lastEventIndex > this.cooldown;
-    const result: MMDDriftResult = { state: 'monitoring', tested: true, drift, statistic, pValue, withinStatistic: within };
+    const result: MMDDriftResult<P> = { state: 'monitoring', tested: true, drift, statistic, pValue, withinStatistic: within };
     if (drift) {
+      result.payloads = { before: this.refPayload[this.refPayload.length - 1], after: opts.payload };
       result.event = {
         type: 'drift',
         method: 'mmd',

@@ -16,8 +16,21 @@ import { StaticAssets } from './StaticAssets';
 import { streamIdProblem } from './StreamId';
 import type { SubscriberChannel } from './SubscriberChannel';
 import { UiChannel } from './UiChannel';
+import { ApiRoutes } from './ApiRoutes';
 
-type Route = { kind: 'channel'; channel: SubscriberChannel<unknown, unknown> } | { kind: 'ingest'; streamId: string };
+type Route =
+  | { kind: 'channel'; channel: SubscriberChannel<unknown, unknown> }
+  | { kind: 'ingest'; streamId: string }
+  | { kind: 'live'; streamId: string };
+
+/** A path segment as the client meant it ('%2F' -> '/'), or as sent when it is not valid percent-encoding. */
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
 
 /**
  * The agent's one HTTP port: the dashboard (/), /healthz, /metrics, and the websockets /embeddings, /events, /ui
@@ -40,8 +53,10 @@ export class AgentServer {
   private readonly ingestWss: WebSocketServer;
   private readonly ingest?: WebSocketIngest;
   private readonly ingestSockets = new Set<WebSocket>();
+  private readonly liveSockets = new Set<WebSocket>();
   private readonly heartbeat: Heartbeat;
   private readonly assets = new StaticAssets();
+  private readonly api: ApiRoutes;
   private readonly healthStaleMs: number;
   private statsSub?: Subscription;
   private lastStats?: { receivedAt: number; t: number; step: number };
@@ -59,6 +74,7 @@ export class AgentServer {
     this.registry = o.registry ?? new Registry();
     this.metrics = new ServerMetrics(this.registry);
     this.ingest = o.ingest;
+    this.api = new ApiRoutes({ events: o.events, sources: o.sources });
     if (o.ingest) this.metrics.trackIngest(() => o.ingest!.allStats());
 
     this.embeddings = new EmbeddingsChannel(o.hub.embeddings$, this.limits, this.metrics, this.log);
@@ -144,7 +160,7 @@ export class AgentServer {
   }
 
   clientCounts(): Record<ServePath, number> {
-    return { '/embeddings': this.embeddings.size, '/events': this.events.size, '/ui': this.ui.size, '/ingest': this.ingestSockets.size };
+    return { '/embeddings': this.embeddings.size, '/events': this.events.size, '/ui': this.ui.size, '/ingest': this.ingestSockets.size, '/live': this.liveSockets.size };
   }
 
   /** The /healthz body; ok=false (503) once training has started and stats stopped coming for healthStaleMs. */
@@ -167,6 +183,15 @@ export class AgentServer {
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    if (path === '/api' || path.startsWith('/api/')) {
+      if (!this.auth.allows(req, url)) return this.unauthorized(res, '/api');
+      return this.api.handle(
+        req,
+        url,
+        (status, body, headers) => (status === 204 ? this.send(res, 204, 'application/json', Buffer.alloc(0), headers) : this.json(res, status, body, headers)),
+        (status, type, body, headers) => this.send(res, status, type, body, headers),
+      );
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       return this.json(res, 405, { type: 'error', code: 'method_not_allowed', message: `${req.method} is not supported; use GET` });
@@ -181,15 +206,12 @@ export class AgentServer {
     if (path !== '/' && path !== '/index.html' && path !== '/metrics') {
       return this.json(res, 404, { type: 'error', code: 'not_found', message: `no such endpoint: ${path.slice(0, 100)}` });
     }
-    if (!this.auth.allows(req, url)) {
-      this.metrics.authFailures.inc({ path: path === '/metrics' ? '/metrics' : '/' });
-      res.setHeader('WWW-Authenticate', 'Bearer realm="dino-stream"');
-      return this.json(res, 401, { type: 'error', code: 'unauthorized', message: this.authHelp() });
-    }
+    if (!this.auth.allows(req, url)) return this.unauthorized(res, path === '/metrics' ? '/metrics' : '/');
     if (path === '/metrics') {
       return this.send(res, 200, this.registry.contentType, Buffer.from(await this.registry.metrics()), { 'Cache-Control': 'no-store' });
     }
-    const html = await this.assets.page(this.auth.required ? tokenOf(req, url) : undefined);
+    const features = [this.o.events && 'events', this.o.sources && 'sources', this.o.live && 'live'].filter((f): f is string => !!f);
+    const html = await this.assets.page(this.auth.required ? tokenOf(req, url) : undefined, features);
     this.send(res, 200, 'text/html; charset=utf-8', Buffer.from(html), {
       'Cache-Control': 'no-store', // the page carries the token
       'Referrer-Policy': 'no-referrer',
@@ -198,19 +220,43 @@ export class AgentServer {
     });
   }
 
+  private unauthorized(res: ServerResponse, path: PathLabel): void {
+    this.metrics.authFailures.inc({ path });
+    res.setHeader('WWW-Authenticate', 'Bearer realm="dino-stream"');
+    this.json(res, 401, { type: 'error', code: 'unauthorized', message: this.authHelp() });
+  }
+
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Until ws owns the socket, a reset would be an unhandled 'error' event.
     const onError = () => socket.destroy();
     socket.on('error', onError);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = this.route(url);
-    if (!route) return this.refuse(socket, 404, 'other', 'not_found', `no websocket endpoint at ${url.pathname.slice(0, 100)}; use /embeddings, /events, /ui or /ingest/<streamId>`);
-    const label: ServePath = route.kind === 'ingest' ? '/ingest' : route.channel.path;
+    if (!route) return this.refuse(socket, 404, 'other', 'not_found', `no websocket endpoint at ${url.pathname.slice(0, 100)}; use /embeddings, /events, /ui, /ingest/<streamId> or /live/<streamId>`);
+    const label: ServePath = route.kind === 'channel' ? route.channel.path : route.kind === 'ingest' ? '/ingest' : '/live';
     if (!this.auth.allows(req, url)) {
       this.metrics.authFailures.inc({ path: label });
       return this.refuse(socket, 401, label, 'unauthorized', this.authHelp(), false);
     }
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    if (route.kind === 'live') {
+      const live = this.o.live;
+      const problem = live ? live.problem(route.streamId) : 'live video is not enabled on this agent';
+      if (problem) return this.refuse(socket, 404, label, 'not_live', problem);
+      this.controlWss.handleUpgrade(req, socket, head, (ws) => {
+        socket.off('error', onError);
+        this.liveSockets.add(ws);
+        this.metrics.clients.inc({ path: '/live' });
+        ws.on('close', () => {
+          this.liveSockets.delete(ws);
+          this.metrics.clients.dec({ path: '/live' });
+        });
+        ws.on('error', (err) => this.log.debug({ err: err.message, remote }, 'serve: live viewer socket error'));
+        this.heartbeat.track(ws, () => this.metrics.deadClients.inc({ path: '/live' }));
+        live!.view(ws, route.streamId);
+      });
+      return;
+    }
     if (route.kind === 'ingest') {
       if (!this.ingest) return this.refuse(socket, 404, label, 'ingest_disabled', 'websocket ingest is not enabled on this agent');
       const problem = streamIdProblem(route.streamId);
@@ -258,15 +304,8 @@ export class AgentServer {
     const channel = this.channels.get(p);
     if (channel) return { kind: 'channel', channel };
     if (p === '/ingest') return { kind: 'ingest', streamId: url.searchParams.get('stream') ?? '' };
-    if (p.startsWith('/ingest/')) {
-      let id: string;
-      try {
-        id = decodeURIComponent(p.slice('/ingest/'.length));
-      } catch {
-        id = p.slice('/ingest/'.length);
-      }
-      return { kind: 'ingest', streamId: id };
-    }
+    if (p.startsWith('/ingest/')) return { kind: 'ingest', streamId: decodeSegment(p.slice('/ingest/'.length)) };
+    if (p.startsWith('/live/')) return { kind: 'live', streamId: decodeSegment(p.slice('/live/'.length)) };
     return undefined;
   }
 
@@ -286,8 +325,8 @@ export class AgentServer {
     return 'missing or wrong token: send "Authorization: Bearer <token>" or add ?token=<token> to the URL (the token is the agent\'s DINO_TOKEN)';
   }
 
-  private json(res: ServerResponse, status: number, body: unknown): void {
-    this.send(res, status, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(body)), { 'Cache-Control': 'no-store' });
+  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    this.send(res, status, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(body)), { 'Cache-Control': 'no-store', ...headers });
   }
 
   private send(res: ServerResponse, status: number, type: string, body: Buffer, headers: Record<string, string> = {}): void {

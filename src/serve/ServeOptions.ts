@@ -1,4 +1,7 @@
 import type { Registry } from 'prom-client';
+import type { EventLog } from '../types/EventLog';
+import type { SourceControl } from '../types/SourceControl';
+import type { LiveVideo } from './LiveVideo';
 import type { AgentHub } from '../types/messages';
 import type { Logger } from '../util/Logger';
 import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
@@ -67,6 +70,12 @@ export const DEFAULT_DASHBOARD: DashboardOptions = {
 
 export interface AgentServerOptions {
   hub: AgentHub;
+  /** Enables GET /api/events and the events' pictures. */
+  events?: EventLog;
+  /** Enables GET/POST/DELETE /api/sources. */
+  sources?: SourceControl;
+  /** Enables ws /live/<streamId>: full-rate video of camera URL sources. */
+  live?: LiveVideo;
   /** Enables ws /ingest/<streamId>: each accepted socket is handed to ingest.handleConnection. */
   ingest?: WebSocketIngest;
   /** Default 127.0.0.1. */

@@ -2,11 +2,11 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { IngestStreamStats } from '../../streams/sources/WebSocketIngest';
 
 /** The ws endpoints as metric label values (fixed set: user-supplied paths never become labels). */
-export type ServePath = '/embeddings' | '/events' | '/ui' | '/ingest';
-export const SERVE_PATHS: readonly ServePath[] = ['/embeddings', '/events', '/ui', '/ingest'];
+export type ServePath = '/embeddings' | '/events' | '/ui' | '/ingest' | '/live';
+export const SERVE_PATHS: readonly ServePath[] = ['/embeddings', '/events', '/ui', '/ingest', '/live'];
 
 /** Label for auth failures and rejections: a known endpoint, or 'http' / 'other'. */
-export type PathLabel = ServePath | '/' | '/metrics' | 'other';
+export type PathLabel = ServePath | '/' | '/metrics' | '/api' | 'other';
 
 /**
  * The server's own Prometheus metrics, registered into the agent's registry next to its training gauges.

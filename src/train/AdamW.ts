@@ -17,6 +17,18 @@ export interface ParamUpdate {
   decay: boolean;
 }
 
+export interface StepOptions {
+  /** Per-parameter gradient clipping threshold (official clip_gradients); 0 or absent: none. */
+  clip?: number;
+  /** The teacher's parameters by name and the EMA momentum, applied right after each parameter's update. */
+  ema?: { teacher: Map<string, tf.Variable>; momentum: number };
+}
+
+/** teacher = m * teacher + (1 - m) * student (official EMA, no gradient). */
+export function emaUpdate(teacher: tf.Tensor, student: tf.Tensor, m: number): tf.Tensor {
+  return tf.tidy(() => tf.add(tf.mul(teacher, m), tf.mul(student, 1 - m)));
+}
+
 /** Per-parameter optimiser state, as torch.optim.AdamW keeps it. */
 export interface AdamWSlot {
   m: tf.Variable;
@@ -58,36 +70,49 @@ export class AdamW {
     return s;
   }
 
-  /** One update; parameters absent from `updates` (no gradient) are left alone, state included. */
-  step(updates: ParamUpdate[], lr: number, weightDecay: number): void {
+  /**
+   * One update; parameters absent from `updates` (no gradient) are left alone, state included. With `clip`, each
+   * gradient is first clipped as the official clip_gradients (per parameter); with `ema`, the teacher's parameter
+   * of the same name then moves to momentum * teacher + (1 - momentum) * param. With the native kernel all of it is
+   * one pass over each parameter. Returns the names whose teacher parameter was updated.
+   */
+  step(updates: ParamUpdate[], lr: number, weightDecay: number, opts: StepOptions = {}): Set<string> {
+    const clip = opts.clip ?? 0;
+    const emaDone = new Set<string>();
     for (const u of updates) {
       const s = this.slot(u.name, u.param);
       s.t += 1;
       const bc1 = 1 - this.beta1 ** s.t;
       const bc2Sqrt = Math.sqrt(1 - this.beta2 ** s.t);
       const wd = u.decay ? weightDecay : 0;
+      const teacher = opts.ema?.teacher.get(u.name);
+      const momentum = opts.ema?.momentum ?? 0;
+      if (teacher) emaDone.add(u.name);
       if (hasFusedKernel('DinoAdamW')) {
-        // the same update in one pass over memory (native kernel) instead of ~10 elementwise ops
         tf.tidy(() => {
-          const [p, m, v] = runKernel('DinoAdamW', { param: u.param, grad: u.grad, m: s.m, v: s.v }, {
-            lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: wd, step: s.t,
+          const [p, m, v, t] = runKernel('DinoAdamW', { param: u.param, grad: u.grad, m: s.m, v: s.v, ...(teacher ? { teacher } : {}) }, {
+            lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: wd, step: s.t, clip, momentum,
           });
           u.param.assign(p!);
           s.m.assign(m!);
           s.v.assign(v!);
+          if (teacher) teacher.assign(t!);
         });
         continue;
       }
       tf.tidy(() => {
+        const g = clip > 0 ? clipGradients([u.grad], clip)[0]! : u.grad;
         const decayed = u.decay && weightDecay !== 0 ? tf.mul(u.param, 1 - lr * weightDecay) : u.param;
-        const m = tf.add(tf.mul(s.m, this.beta1), tf.mul(u.grad, 1 - this.beta1));
-        const v = tf.add(tf.mul(s.v, this.beta2), tf.mul(tf.square(u.grad), 1 - this.beta2));
+        const m = tf.add(tf.mul(s.m, this.beta1), tf.mul(g, 1 - this.beta1));
+        const v = tf.add(tf.mul(s.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
         const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), this.eps);
         u.param.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / bc1)));
         s.m.assign(m);
         s.v.assign(v);
+        if (teacher) teacher.assign(emaUpdate(teacher, u.param, momentum));
       });
     }
+    return emaDone;
   }
 
   dispose(): void {

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError, decodeCheckpoint, encodeCheckpoint, writeFileAtomic, type CheckpointHeader } from './Checkpoint';
+import { CheckpointError, decodeCheckpoint, encodeCheckpoint, type CheckpointHeader } from './Checkpoint';
+import { writeFileAtomic } from '../util/writeFileAtomic';
 
 export interface LoadedCheckpoint {
   file: string;

@@ -5,11 +5,12 @@ import { DINOLoss } from './DINOLoss';
 import { KoLeoLoss } from './KoLeoLoss';
 import { IBOTPatchLoss } from './IBOTPatchLoss';
 import { BlockMasking } from '../views/BlockMasking';
-import { AdamW, clipGradients, type ParamUpdate } from './AdamW';
+import { AdamW, emaUpdate, type ParamUpdate } from './AdamW';
 import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
 import type { TrainerOptions } from './TrainerOptions';
 import { variableFrom } from '../util/variables';
 import { l2Normalize } from '../ops/l2';
+import { variableGrads } from '../ops/variableGrads';
 import { Random } from '../util/Random';
 
 /** What one training step reports: the loss, the schedule values used, and the collapse monitors. */
@@ -179,7 +180,11 @@ export class Trainer {
     let koleoKept: tf.Scalar | undefined;
     let ibotKept: tf.Scalar | undefined;
     const scalars = tf.tidy(() => {
-      const t = this.teacher.apply(crops.slice(0, 2), undefined, masks ? { rows: masks.rows } : undefined);
+      // in its own scope: the teacher's activations need not live through the student's forward and backward
+      const t = tf.tidy(() => {
+        const { logits, features, patchLogits } = this.teacher.apply(crops.slice(0, 2), undefined, masks ? { rows: masks.rows } : undefined);
+        return patchLogits ? { logits, features, patchLogits } : { logits, features };
+      });
       const targets = this.dinoLoss.teacherTargets(t.logits, temp);
       const masked: MaskedStep | undefined = masks
         ? {
@@ -195,21 +200,22 @@ export class Trainer {
       const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
 
       const params = this.trainableParams(it);
-      const { value, grads } = tf.variableGrads(
+      const { value, grads } = variableGrads(
         () => this.studentLoss(crops, targets, kw, (k) => (koleoKept = tf.keep(k)), masked),
         params.map(([, v]) => v),
       );
       const present = params.filter(([, v]) => grads[v.name] !== undefined);
-      const raw = present.map(([, v]) => grads[v.name]!);
-      const clipped = this.opts.clipGrad > 0 ? clipGradients(raw, this.opts.clipGrad) : raw;
-      const updates: ParamUpdate[] = present.map(([name, v], i) => ({
+      // clipping, AdamW and the teacher's EMA in one pass per parameter (AdamW.step); the EMA of parameters
+      // without a gradient (a frozen last layer, weight_g) follows
+      const updates: ParamUpdate[] = present.map(([name, v]) => ({
         name,
         param: v,
-        grad: clipped[i]!,
+        grad: grads[v.name]!,
         decay: Trainer.decays(name, v),
       }));
-      this.optimizer.step(updates, lr, wd);
-      this.updateTeacher(m);
+      const teacher = new Map(this.teacher.namedParameters());
+      const emaDone = this.optimizer.step(updates, lr, wd, { clip: this.opts.clipGrad, ema: { teacher, momentum: m } });
+      this.updateTeacher(m, emaDone);
       this.dinoLoss.updateCenter(t.logits);
       if (t.patchLogits) this.ibotLoss!.updateCenter(t.patchLogits);
       const koleoValue = koleoKept ?? tf.scalar(0);
@@ -297,13 +303,12 @@ export class Trainer {
     });
   }
 
-  /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA, no gradient). */
-  updateTeacher(m: number): void {
+  /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA), except the names in `skip`. */
+  updateTeacher(m: number, skip: ReadonlySet<string> = new Set()): void {
     const student = new Map(this.student.namedParameters());
     tf.tidy(() => {
       for (const [name, tv] of this.teacher.namedParameters()) {
-        const sv = student.get(name)!;
-        tv.assign(tf.add(tf.mul(tv, m), tf.mul(sv, 1 - m)));
+        if (!skip.has(name)) tv.assign(emaUpdate(tv, student.get(name)!, m));
       }
     });
   }

@@ -23,10 +23,21 @@ export interface EmbeddingMessage {
   novelty?: number;
 }
 
+/**
+ * What the event store adds to a novelty or drift event before it is published: an id, and the paths of its
+ * pictures (`/api/events/<id>/snapshot.jpg`, and `before.jpg` for drift), or why it has none.
+ */
+export interface StoredFields {
+  id?: string;
+  snapshot?: string;
+  before?: string;
+  snapshotError?: string;
+}
+
 /** Events on /events. */
 export type AgentEvent =
-  | { type: 'novelty'; streamId: string; t: number; frameIndex: number; score: number; calibrated: number; threshold: number; teacherStep: number }
-  | { type: 'drift'; streamId: string; t: number; statistic: number; pValue: number; alpha: number; method: string; teacherStep: number }
+  | ({ type: 'novelty'; streamId: string; t: number; frameIndex: number; score: number; calibrated: number; threshold: number; teacherStep: number } & StoredFields)
+  | ({ type: 'drift'; streamId: string; t: number; statistic: number; pValue: number; alpha: number; method: string; teacherStep: number } & StoredFields)
   | { type: 'collapse'; t: number; state: 'collapsed' | 'healthy'; reason: string; step: number; monitors: Record<string, number> }
   | { type: 'camera'; streamId: string; t: number; state: CameraStateName; detail?: string };
 

@@ -43,6 +43,11 @@ export interface RtspRelayOptions {
   /** Size of the relayed picture (JSMpeg needs it in the header). Even numbers. */
   width: number;
   height: number;
+  /**
+   * false: listen nowhere; viewers are handed over with addViewer (the agent's own port, behind its token and
+   * Origin checks). Default true: a websocket server of its own on host:port.
+   */
+  listen?: boolean;
   /** Interface to listen on. Default 127.0.0.1: the dashboard server proxies or the browser is local. */
   host?: string;
   /** Websocket port; 0 or unset = any free port. */
@@ -74,6 +79,8 @@ export class RtspRelay {
   private readonly tail = new StderrTail(20);
   private readonly backoff: BackoffOptions;
   private wss: WebSocketServer | undefined;
+  private readonly clients = new Set<WebSocket>();
+  private running = false;
   private proc: ChildProcess | undefined;
   private stopping = false;
   private attempts = 0;
@@ -111,12 +118,21 @@ export class RtspRelay {
   }
 
   get viewers(): number {
-    return this.wss?.clients.size ?? 0;
+    return this.clients.size;
   }
 
-  /** Listens, starts ffmpeg, resolves with the websocket port. Rejects (without side effects) if it cannot listen. */
-  async start(): Promise<number> {
-    if (this.wss) throw new Error(`RtspRelay ${this.name}: already started`);
+  /**
+   * Listens (unless listen is false), starts ffmpeg, resolves with the websocket port (undefined when not
+   * listening). Rejects (without side effects) if it cannot listen.
+   */
+  async start(): Promise<number | undefined> {
+    if (this.running) throw new Error(`RtspRelay ${this.name}: already started`);
+    if (this.o.listen === false) {
+      this.running = true;
+      this.stopping = false;
+      this.spawn();
+      return undefined;
+    }
     const host = this.o.host ?? '127.0.0.1';
     const wss = new WebSocketServer({ host, port: this.o.port ?? 0 });
     await new Promise<void>((resolve, reject) => {
@@ -127,8 +143,9 @@ export class RtspRelay {
       });
     });
     wss.on('error', (err) => this.log.error({ relay: this.name, err: err.message }, 'relay server error'));
-    wss.on('connection', (socket) => this.onViewer(socket));
+    wss.on('connection', (socket) => this.addViewer(socket));
     this.wss = wss;
+    this.running = true;
     this.stopping = false;
     this.spawn();
     return this.port!;
@@ -138,12 +155,12 @@ export class RtspRelay {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.watchdog) clearInterval(this.watchdog);
+    this.running = false;
     const wss = this.wss;
     this.wss = undefined;
-    if (wss) {
-      for (const c of wss.clients) c.terminate();
-      await new Promise<void>((r) => wss.close(() => r()));
-    }
+    for (const c of this.clients) c.terminate();
+    this.clients.clear();
+    if (wss) await new Promise<void>((r) => wss.close(() => r()));
     if (this.proc) await killGracefully(this.proc, this.o.killGraceMs ?? 2000);
     this.setState('stopped', 'stopped');
   }
@@ -211,14 +228,17 @@ export class RtspRelay {
     proc.once('exit', (code, signal) => onEnd(`ffmpeg exited (code ${code}, signal ${signal})`));
   }
 
-  private onViewer(socket: WebSocket): void {
+  /** A viewer's websocket: it gets the JSMpeg header, then the stream, until it closes. */
+  addViewer(socket: WebSocket): void {
+    this.clients.add(socket);
+    socket.once('close', () => this.clients.delete(socket));
     socket.on('error', (err) => this.log.warn({ relay: this.name, err: err.message }, 'relay viewer socket error'));
     socket.send(this.header, { binary: true });
   }
 
   private broadcast(data: Buffer): void {
     const max = this.o.maxClientBufferBytes ?? 1024 * 1024;
-    for (const c of this.wss?.clients ?? []) {
+    for (const c of this.clients) {
       if (c.readyState === WebSocket.OPEN && c.bufferedAmount <= max) c.send(data, { binary: true });
     }
   }

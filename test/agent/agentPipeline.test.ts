@@ -17,6 +17,7 @@ import type { StepResult } from '../../src/train/Trainer';
 import type { TeacherSnapshot } from '../../src/train/TrainerService';
 import type { TrainerHandle } from '../../src/train/WorkerTrainer';
 import { agentPipeline, createSinks } from '../../src/agent/agentPipeline';
+import { fixedSources } from '../../src/agent/buildSources';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
@@ -70,7 +71,7 @@ describe('agentPipeline', () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
   });
 
-  test('sources -> per-stream rate -> fair mix -> {training loop, embedding rounds -> detectors, thumbnails} -> hub', async () => {
+  test('sources -> per-stream rate -> {fair mix -> training loop, embedding rounds -> detectors, thumbnails} -> hub', async () => {
     const cfg = configSchema.parse({
       // fifo never turns a frame away, so every frame counted as dropped was dropped by the fair mix
       train: { frameSize: SIZE, batchSize: 4, bufferSize: 32, bufferPolicy: 'fifo', updatesPerFrame: 0.5 },
@@ -113,8 +114,9 @@ describe('agentPipeline', () => {
     const tensorsBefore = tf.memory().numTensors;
     const run = agentPipeline({
       config: cfg,
-      sources: { paced, pushed: new Map([['phone', 20]]) },
+      sources: fixedSources(paced, 10, new Map([['phone', 20]])),
       pushed$,
+      events: null,
       trainer,
       teacher,
       detectors: new StreamDetectors(cfg.detect),

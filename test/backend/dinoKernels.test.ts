@@ -167,6 +167,31 @@ describeNative('DinoAdamW', () => {
     });
   }
 
+  // clipping and EMA folded in: the same as clip_gradients, then AdamW, then the EMA, written out; one clip bound
+  // that scales the gradient (its norm is ~32) and one that leaves it alone
+  for (const clip of [3, 100]) {
+    it(`with clip ${clip} and the teacher's EMA: clip_gradients, AdamW, then teacher = m t + (1 - m) p'`, () => {
+      const lr = 5e-4, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.04, step = 3, momentum = 0.996;
+      const td = randArray(n, 25);
+      const outs = tf.tidy(() => run('DinoAdamW', {
+        param: tf.tensor(pd, [n]), grad: tf.tensor(gd, [n]), m: tf.tensor(md, [n]), v: tf.tensor(vd, [n]), teacher: tf.tensor(td, [n]),
+      }, { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step, clip, momentum })) as tf.Tensor[];
+      expect(outs.map((t) => t.shape)).toEqual([[n], [n], [n], [n]]);
+      const [p2, m2, , t2] = take(outs);
+      const norm = Math.sqrt(gd.reduce((a, g) => a + g * g, 0));
+      const coef = Math.min(clip / (norm + 1e-6), 1);
+      expect(coef < 1).toBe(clip === 3);
+      const g = Array.from(gd, (x) => x * coef);
+      const bc1 = 1 - b1 ** step, bc2 = Math.sqrt(1 - b2 ** step);
+      const mr = Array.from(md, (m, i) => b1 * m + (1 - b1) * g[i]!);
+      const vr = Array.from(vd, (v, i) => b2 * v + (1 - b2) * g[i]! * g[i]!);
+      const pr = Array.from(pd, (p, i) => p * (1 - lr * wd) - (lr / bc1) * mr[i]! / (Math.sqrt(vr[i]!) / bc2 + eps));
+      expectClose(m2, mr, 1e-7, 1e-5);
+      expectClose(p2, pr, 1e-7, 1e-5);
+      expectClose(t2, Array.from(td, (t, i) => momentum * t + (1 - momentum) * pr[i]!), 1e-7, 1e-5);
+    });
+  }
+
   it('rejects a missing step', () => {
     expect(() => tf.tidy(() => run('DinoAdamW', { param: tf.ones([2]), grad: tf.ones([2]), m: tf.ones([2]), v: tf.ones([2]) }, { lr: 1 })))
       .toThrow(/step/);

@@ -1,5 +1,12 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { firstValueFrom, take, toArray } from 'rxjs';
-import { DinoClient } from '../../src/client/DinoClient';
+import { configSchema } from '../../config/schema';
+import { SourceSet } from '../../src/agent/SourceSet';
+import { ApiError, DinoClient } from '../../src/client/DinoClient';
+import { EventStore } from '../../src/events/EventStore';
+import { freePort } from '../helpers/freePort';
 import { AgentServer } from '../../src/serve/AgentServer';
 import { silentLogger } from '../../src/util/Logger';
 import { embedding, FakeHub } from '../serve/fakeHub';
@@ -59,5 +66,38 @@ describe('DinoClient', () => {
     const refused = expect(done).rejects.toThrow('DinoClient: /embeddings closed (1001: server shutting down)');
     await other.stop();
     await refused;
+  });
+
+  test('stored events and their pictures, sources listed, added and removed, refusals as ApiError', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dino-client-'));
+    const store = new EventStore({ dir: path.join(dir, 'events'), maxCount: 10, maxBytes: 1 << 20, maxAgeDays: 1, log: silentLogger });
+    await store.open();
+    const rgb = new Uint8Array(8 * 8 * 3).fill(128);
+    const rec = await store.record({ type: 'novelty', streamId: 'cam', t: Date.now(), score: 0.4 }, { snapshot: { streamId: 'cam', t: 0, index: 0, width: 8, height: 8, rgb } });
+    const sources = new SourceSet(configSchema.parse({ sources: [{ kind: 'synthetic', id: 'cam' }] }), silentLogger, path.join(dir, 'sources.json'));
+    sources.open();
+    const api = new AgentServer({ hub: new FakeHub(), host: '127.0.0.1', port: 0, token: TOKEN, log: silentLogger, env: {}, events: store, sources });
+    const { port } = await api.start();
+    try {
+      const client = new DinoClient({ url: `ws://127.0.0.1:${port}`, token: TOKEN });
+      expect(await client.listEvents({ stream: 'cam', type: 'novelty' })).toEqual([rec]);
+      expect(await client.listEvents({ stream: 'other' })).toEqual([]);
+      expect((await client.eventPicture(rec.id)).equals((await store.picture(rec.id, 'snapshot'))!)).toBe(true);
+      await expect(client.eventPicture(rec.id, 'before')).rejects.toMatchObject({ status: 404, code: 'not_found' });
+      expect((await client.sources()).map((s) => s.id)).toEqual(['cam']);
+      expect(await client.addSource({ kind: 'synthetic', id: 'porch', fps: 5 })).toMatchObject({ id: 'porch', origin: 'runtime' });
+      const bad = await client.addSource({ kind: 'url', id: 'door' }).catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(ApiError);
+      expect(bad).toMatchObject({ status: 400, code: 'bad_source', problems: ['url: Invalid input: expected string, received undefined'] });
+      await client.removeSource('porch');
+      await expect(client.removeSource('porch')).rejects.toMatchObject({ status: 404 });
+      expect((await client.sources()).map((s) => s.id)).toEqual(['cam']);
+      await expect(new DinoClient({ url: `http://127.0.0.1:${port}` }).sources()).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
+      const dead = await freePort();
+      await expect(new DinoClient({ url: `http://127.0.0.1:${dead}` }).listEvents()).rejects.toThrow(`DinoClient: GET /api/events?: ECONNREFUSED`);
+    } finally {
+      sources.stop();
+      await api.stop();
+    }
   });
 });

@@ -50,7 +50,26 @@ describe('configuration', () => {
     const msg = problems(() => configFromFlags({ config: file }, {}));
     expect(msg).toMatch(/train\.batchsize \(from config file .*c\.json\) is not a known setting; known here: .*batchSize/);
     expect(msg).toMatch(/sources\[0\]\.url missing \(from config file .*\): .*expected string/);
-    expect(problems(() => configFromFlags({}, { DINO_TOKEN: 'short' }))).toMatch(/server\.token = "short" \(from env DINO_TOKEN\): must be at least 8 characters/);
+    expect(problems(() => configFromFlags({}, { DINO_TOKEN: 'short' }))).toMatch(/server\.token \(value hidden\) \(from env DINO_TOKEN\): must be at least 8 characters/);
+  });
+
+  test('masks, MQTT and webhooks: bad values name the field; secrets are never shown; --mqtt sets the broker', () => {
+    const file = tmpFile(
+      JSON.stringify({
+        sources: [{ kind: 'synthetic', mask: [[[0, 0], [1.5, 0], [0, 1]]] }, { kind: 'ws', id: 'cam', mask: [[[0, 0], [1, 1]]] }],
+        notify: { webhooks: [{ url: 'ftp://x', secret: 'short-Secret' }], mqtt: { url: 'http://broker' } },
+      }),
+    );
+    const msg = problems(() => configFromFlags({ config: file }, {}));
+    expect(msg).toMatch(/sources\[0\]\.mask\[0\]\[1\]\[0\] = 1\.5 \(from config file .*\): Too big: expected number to be <=1/);
+    expect(msg).toMatch(/sources\[1\]\.mask\[0\] = \[\[0,0\],\[1,1\]\] .*: a mask polygon needs at least 3 \[x, y\] points/);
+    expect(msg).toMatch(/notify\.webhooks\[0\]\.url = "ftp:\/\/x" .*: must be an http:\/\/ or https:\/\/ URL/);
+    expect(msg).toMatch(/notify\.webhooks\[0\]\.secret \(value hidden\) .*: must be at least 16 characters/);
+    expect(msg).toMatch(/notify\.mqtt\.url = "http:\/\/broker" .*: must be mqtt:\/\/host:port/);
+    expect(msg).not.toContain('short-Secret');
+    const cfg = configFromFlags({ mqtt: 'mqtt://127.0.0.1:1883' }, { DINO__NOTIFY__MQTT__PASSWORD: '123456' });
+    expect(cfg.notify.mqtt).toMatchObject({ url: 'mqtt://127.0.0.1:1883', password: '123456', topicPrefix: 'dino-stream', homeAssistant: false });
+    expect(cfg.sources[0]!.kind === 'synthetic' && cfg.sources[0]!.mask).toEqual([]);
   });
 
   test('unreadable or malformed files are named', () => {

@@ -161,6 +161,26 @@ describe('MMDDriftDetector re-embedding (teacher moved)', () => {
   });
 });
 
+describe('MMDDriftDetector payloads of an event', () => {
+  test('a drift event carries the newest reference payload (before the change) and the triggering one (after)', () => {
+    const rng = new Random(11);
+    const d = new MMDDriftDetector<string>({ refSize: 20, recentSize: 10, testEvery: 1, nPermutations: 100, withinReference: false });
+    const before = gaussian(rng, 20, 3).map((x, i) => d.update(x, { payload: `old${i}` }));
+    expect(before.every((r) => r.payloads === undefined)).toBe(true);
+    let fired;
+    for (const [i, x] of gaussian(rng, 40, 3, 6).entries()) {
+      const r = d.update(x, { payload: `new${i}` });
+      if (r.event) {
+        fired = { i, payloads: r.payloads };
+        break;
+      }
+      expect(r.payloads).toBeUndefined();
+    }
+    expect(fired).toEqual({ i: expect.any(Number), payloads: { before: 'old19', after: `new${fired!.i}` } });
+    expect(d.windowPayloads()).toEqual({ ref: [], recent: [] }); // re-baselined after the event
+  });
+});
+
 describe('MMDDriftDetector scene-relative margin (withinReference)', () => {
   /**
    * A scene whose content moves periodically (people crossing a fixed view: consecutive frames are alike, a

@@ -21,10 +21,14 @@ export const LAYERS: Record<string, readonly string[]> = {
   'src/detect': ['streams', 'src/util', 'src/types', 'config'],
   'src/probe': ['src/detect', 'src/util', 'src/types'],
   'src/serve': ['streams', 'src/util', 'src/types', 'config'],
+  // the event store and the notifiers are publishers beside src/serve: they read events, never feed back
+  'src/events': ['streams', 'src/util', 'src/types'],
+  'src/notify': ['streams', 'src/util', 'src/types'],
   // a subscriber to a running agent: the wire codec and the message types, nothing of the agent itself
   'src/client': ['src/serve', 'src/util', 'src/types'],
   'src/agent': [
-    'src/serve', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend', 'streams',
+    'src/serve', 'src/events', 'src/notify', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend',
+    'streams',
     'src/util', 'src/types', 'config',
   ],
   'src/eval': [

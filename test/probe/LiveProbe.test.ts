@@ -10,6 +10,7 @@ import { selectBackend } from '../../src/backend';
 import { modelSize } from '../../src/model/modelSizes';
 import { EmbeddingService } from '../../src/agent/EmbeddingService';
 import { agentPipeline, createSinks } from '../../src/agent/agentPipeline';
+import { fixedSources } from '../../src/agent/buildSources';
 import { StreamRates } from '../../src/agent/StreamRates';
 import { StreamDetectors } from '../../src/agent/StreamDetectors';
 import { AgentMetrics } from '../../src/agent/AgentMetrics';
@@ -51,8 +52,9 @@ describe('LiveProbe', () => {
     const pushed$ = new Subject<Frame>();
     const pipeline = agentPipeline({
       config: cfg,
-      sources: { paced: [], pushed: new Map([['cam', 120]]) },
+      sources: fixedSources([], 0, new Map([['cam', 120]])),
       pushed$,
+      events: null,
       trainer: null,
       teacher: service,
       detectors: new StreamDetectors(cfg.detect),

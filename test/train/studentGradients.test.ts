@@ -4,8 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend';
-import { MultiCropWrapper } from '../../src/model/MultiCropWrapper';
-import { DINOLoss } from '../../src/train/DINOLoss';
+import { microStudent } from '../helpers/microStudent';
 import { modelSize, type ModelConfig } from '../../src/model/modelSizes';
 import { Random } from '../../src/util/Random';
 import { gradientFailures } from '../helpers/finiteDifferences';
@@ -25,30 +24,21 @@ describe('student gradients vs finite differences', () => {
     ['convolutional stem', 0, microConv],
   ] as const)('every parameter of the micro student (%s, drop path rate %p)', (_name, rate, cfg) => {
     const n0 = tf.memory().numTensors;
-    const B = 2;
-    const model = new MultiCropWrapper(cfg, 3);
-    const loss = new DINOLoss({ outDim: cfg.head.outDim, nCrops: 2 + cfg.crops.nLocal });
-    const crops = [
-      ...[0, 1].map((i) => tf.randomUniform([B, 16, 16, 3], -2, 2, 'float32', 10 + i) as tf.Tensor4D),
-      ...[0, 1].map((i) => tf.randomUniform([B, 8, 8, 3], -2, 2, 'float32', 20 + i) as tf.Tensor4D),
-    ];
-    const targets = tf.tidy(() => tf.softmax(tf.randomNormal([2 * B, cfg.head.outDim], 0, 3, 'float32', 5))) as tf.Tensor2D;
+    const { model, loss: studentLoss, dispose } = microStudent(2, cfg);
     const dropPath = () => (rate > 0 ? { rate, rng: new Random(17) } : undefined);
-    const f = () => loss.lossFromTargets(model.apply(crops, dropPath()).logits, targets);
+    const f = () => studentLoss(dropPath());
     if (rate > 0) {
       // the masks must change the loss, or this case would only repeat the first
-      const [on, off] = tf.tidy(() => [f().dataSync()[0]!, loss.lossFromTargets(model.apply(crops).logits, targets).dataSync()[0]!]);
+      const [on, off] = tf.tidy(() => [f().dataSync()[0]!, studentLoss().dataSync()[0]!]);
       expect(Math.abs(on - off)).toBeGreaterThan(1e-3);
     }
-    // the mask token only enters masked forwards (test/engine/IBOTPatchLoss.test.ts)
+    // the mask token only enters masked forwards (test/train/IBOTPatchLoss.test.ts)
     const params = model.namedParameters().filter(([n, v]) => v.trainable && !n.endsWith('mask_token'));
     const { failures, total } = gradientFailures(params, f);
     expect(failures).toEqual([]);
     // the probe is meaningful only if gradients are not all ~0
     expect(total).toBeGreaterThan(1e-2);
-    tf.dispose([...crops, targets]);
-    model.dispose();
-    loss.dispose();
+    dispose();
     expect(tf.memory().numTensors).toBe(n0);
   });
 });

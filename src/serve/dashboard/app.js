@@ -80,14 +80,14 @@
         resetHistory();
         for (const s of m.stats || []) addStats(s, false);
         redrawPlots();
-        $('events').textContent = '';
-        for (const e of m.events || []) addEvent(e);
+        window.DinoEvents.reset();
+        for (const e of m.events || []) window.DinoEvents.add(e);
         break;
       case 'stats':
         addStats(m.stats, true);
         break;
       case 'event':
-        addEvent(m.event);
+        window.DinoEvents.add(m.event);
         break;
       case 'status':
         onStatus(m);
@@ -242,6 +242,7 @@
     opt.value = id;
     opt.textContent = id;
     $('attention-stream').appendChild(opt);
+    for (const hook of window.DinoCardHooks || []) hook(id, root);
     return c;
   }
 
@@ -295,26 +296,6 @@
     const c = card(m.streamId);
     c.img.src = `data:image/jpeg;base64,${m.jpeg}`;
     c.frame.textContent = `frame ${m.frameIndex}`;
-  }
-
-  // ---------------------------------------------------------------- events
-  function addEvent(e) {
-    const li = document.createElement('li');
-    const when = new Date(e.t).toLocaleTimeString();
-    let detail = '';
-    if (e.type === 'novelty') detail = `score ${fmtG(e.score)} (calibrated ${fmt(e.calibrated, 2)} ≥ ${fmt(e.threshold, 2)}) frame ${e.frameIndex}`;
-    else if (e.type === 'drift') detail = `${e.method}: statistic ${fmtG(e.statistic)}, p=${fmtG(e.pValue)} (α ${e.alpha})`;
-    else if (e.type === 'collapse') detail = `${e.state}: ${e.reason} (step ${e.step})`;
-    else if (e.type === 'camera') detail = `${e.state}${e.detail ? ': ' + e.detail : ''}`;
-    for (const [cls, text] of [['time', when], [`type ${e.type}`, e.type], ['stream', e.streamId || '(model)'], ['detail', detail]]) {
-      const span = document.createElement('span');
-      span.className = cls;
-      span.textContent = text;
-      li.appendChild(span);
-    }
-    const list = $('events');
-    list.insertBefore(li, list.firstChild);
-    while (list.children.length > 100) list.lastChild.remove();
   }
 
   // ---------------------------------------------------------------- attention
