@@ -58,6 +58,9 @@ export class EmbeddingService {
     const byName = new Map(snapshot.params.map((p) => [p.name.replace(/^backbone\./, ''), p]));
     for (const [name, v] of this.backbone.namedParameters()) {
       const p = byName.get(name);
+      // the mask token enters only the masked-patch objective's forwards, never an embedding: a snapshot made
+      // from a weights file has none
+      if (!p && name === 'mask_token') continue;
       if (!p) throw new Error(`teacher snapshot lacks ${name}`);
       tf.tidy(() => v.assign(tf.tensor(p.values, p.shape)));
     }
