@@ -63,6 +63,9 @@ const ENV_ALIASES: Record<string, string> = {
   DINO_MODEL: 'model.size',
   DINO_CHECKPOINT_DIR: 'checkpoint.dir',
   DINO_LOG_LEVEL: 'log.level',
+  DINO_NATS_URL: 'nats.url',
+  DINO_NATS_TOKEN: 'nats.token',
+  DINO_NATS_PASSWORD: 'nats.password',
 };
 
 /** "8080" -> 8080, "true" -> true, '["a"]' -> ["a"], anything else stays a string. */

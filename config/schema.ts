@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { REPLAY_POLICIES } from '../src/types/ReplayPolicy';
 import { MODEL_SIZE_NAMES, RECIPE_NAMES } from '../src/types/ModelNames';
+import { natsSchema } from './natsSchema';
 
 /**
  * The agent's configuration, validated at start. Every field has a default, so an empty file is a valid
@@ -129,7 +130,7 @@ export const configSchema = z
       .object({
         noveltyK: z.number().int().min(1).default(5),
         /** Frames per stream in the novelty memory bank (re-embedded at every teacher refresh). */
-        noveltyBank: z.number().int().min(8).max(16384).default(512),
+        noveltyBank: z.number().int().min(64, { error: 'must be at least 64: the calibration of novelty scores needs 64 of them' }).max(16384).default(512),
         /** Calibrated novelty threshold: the percentile of recent scores above which a frame is novel. */
         noveltyThreshold: z.number().gt(0).lt(1).default(0.995),
         /** Seconds from a stream's first frame before it may raise novelty events. */
@@ -253,6 +254,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Scale-out over NATS JetStream (config/natsSchema.ts); no url: one process, no broker. */
+    nats: natsSchema,
   })
   .strict();
 

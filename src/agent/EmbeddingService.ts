@@ -54,16 +54,21 @@ export class EmbeddingService {
     return run;
   }
 
+  /** Every parameter is checked (name, shape, size) before any is assigned, so a snapshot that does not fit changes nothing. */
   load(snapshot: TeacherSnapshot): void {
     const byName = new Map(snapshot.params.map((p) => [p.name.replace(/^backbone\./, ''), p]));
-    for (const [name, v] of this.backbone.namedParameters()) {
+    const params = this.backbone.namedParameters().map(([name, v]) => {
       const p = byName.get(name);
       // the mask token enters only the masked-patch objective's forwards, never an embedding: a snapshot made
       // from a weights file has none
       if (!p && name === 'mask_token') continue;
       if (!p) throw new Error(`teacher snapshot lacks ${name}`);
-      tf.tidy(() => v.assign(tf.tensor(p.values, p.shape)));
-    }
+      if (p.shape.length !== v.shape.length || p.shape.some((d, i) => d !== v.shape[i]) || p.values.length !== v.size) {
+        throw new Error(`teacher snapshot's ${name} is [${p.shape}] with ${p.values.length} values; this model's is [${v.shape}]`);
+      }
+      return { v, p };
+    });
+    for (const { v, p } of params) tf.tidy(() => v.assign(tf.tensor(p.values, p.shape)));
     this.teacherStep = snapshot.step;
   }
 

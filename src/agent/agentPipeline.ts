@@ -71,7 +71,7 @@ export interface AgentPipelineParts {
 }
 
 /** One embedding round: the frames, their embeddings, and the teacher step that computed them. */
-interface EmbeddedRound {
+export interface EmbeddedRound {
   frames: Frame[];
   out: FrameEmbeddings;
   teacherStep: number;
@@ -215,11 +215,11 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
  * passes (a late round leaves at most two frames queued) while one that delivers faster is capped and its excess
  * counted.
  */
-function mixPeriodMs(sources: AgentSources): number {
+export function mixPeriodMs(sources: Pick<AgentSources, 'maxFps'>): number {
   return 500 / sources.maxFps;
 }
 
-function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
+export function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['streams'], probeTop1: number | undefined): StatsMessage {
   const r = s.stats;
   return {
     t: Date.now(),
@@ -242,7 +242,7 @@ function statsMessage(s: TrainingLoopStats<StepResult>, streams: StatsMessage['s
 }
 
 /** The collapse monitor's alert (or its clearing) for one step's stats, logged loudly. */
-function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger): AgentEvent[] {
+export function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger): AgentEvent[] {
   const c = collapse.update({
     loss: m.loss,
     teacherEntropy: m.teacherEntropy,
@@ -260,11 +260,11 @@ function collapseEvents(collapse: CollapseMonitor, m: StatsMessage, log: Logger)
   return [{ type: 'collapse', t: m.t, state: e.active ? 'collapsed' : 'healthy', reason: e.message, step: m.step, monitors }];
 }
 
-type Published = { embedding: EmbeddingMessage } | { event: AgentEvent } | { attention: AttentionMessage };
-type Scored = { embedding: EmbeddingMessage } | { detected: DetectedEvent };
+export type Published = { embedding: EmbeddingMessage } | { event: AgentEvent } | { attention: AttentionMessage };
+export type Scored = { embedding: EmbeddingMessage } | { detected: DetectedEvent };
 
 /** The detectors' verdict on every frame of a round: its embedding message, then any novelty or drift event. */
-function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Scored[] {
+export function scoreRound(round: EmbeddedRound, detectors: StreamDetectors, metrics: AgentMetrics): Scored[] {
   const out: Scored[] = [];
   round.frames.forEach((f, i) => {
     const embedding = round.out.normalized[i]!;
@@ -297,7 +297,7 @@ function stored(d: DetectedEvent, recorder: EventRecorder | null): Observable<Pu
 }
 
 /** The round's attention map over one of its frames (each in turn), with that frame as JPEG for the overlay. */
-function attentionMessage(round: EmbeddedRound, maps: Float32Array[], turn: number, teacher: EmbeddingService): Observable<Published> {
+export function attentionMessage(round: EmbeddedRound, maps: Float32Array[], turn: number, teacher: EmbeddingService): Observable<Published> {
   const i = turn % round.frames.length;
   const f = round.frames[i]!;
   const base = { streamId: f.streamId, t: f.t, frameIndex: f.index, teacherStep: round.teacherStep, grid: teacher.grid, heads: teacher.heads };
@@ -310,7 +310,7 @@ function publish(m: Published, sinks: AgentSinks): void {
   else sinks.attention.next(m.attention);
 }
 
-function thumbnail(f: Frame, log: Logger): Observable<ThumbnailMessage> {
+export function thumbnail(f: Frame, log: Logger): Observable<ThumbnailMessage> {
   return defer(() => frameJpeg(f)).pipe(
     map((jpeg) => ({ streamId: f.streamId, t: f.t, frameIndex: f.index, width: f.width, height: f.height, jpeg })),
     catchError((e: unknown) => {
@@ -348,7 +348,7 @@ function probeRound(probe: LiveProbe, teacher: EmbeddingService): Observable<Pro
 }
 
 /** For catchError: log what failed and carry on without it. */
-function logAndSkip(log: Logger, level: 'warn' | 'error', what: string) {
+export function logAndSkip(log: Logger, level: 'warn' | 'error', what: string) {
   return (e: unknown): Observable<never> => {
     log[level]({ err: e instanceof Error ? e.message : String(e) }, what);
     return EMPTY;

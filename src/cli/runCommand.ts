@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { envLayer, readConfigFile, resolveConfig, ConfigError, type ConfigLayer } from '../../config/loadConfig';
 import { parseSourceSpec } from './sourceSpec';
 import { Agent } from '../agent/Agent';
+import { ScaleNode } from '../scale/ScaleNode';
 
 interface RunFlags {
   config?: string;
@@ -19,6 +20,10 @@ interface RunFlags {
   train?: boolean;
   logLevel?: string;
   logFormat?: string;
+  nats?: string;
+  role?: string;
+  shard?: string;
+  instance?: string;
   mqtt?: string;
 }
 
@@ -49,6 +54,10 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   if (f.train === false) set('train.enabled', false, '--no-train');
   set('log.level', f.logLevel, '--log-level');
   set('log.format', f.logFormat, '--log-format');
+  set('nats.url', f.nats, '--nats');
+  set('nats.roles', f.role, '--role');
+  set('nats.detectShard', f.shard, '--shard');
+  set('nats.instance', f.instance, '--instance');
   set('notify.mqtt.url', f.mqtt, '--mqtt');
   return { source: 'command-line flags', values, origins };
 }
@@ -86,10 +95,15 @@ export function registerRun(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--mqtt <url>', 'publish events to an MQTT broker, mqtt://host:port (credentials: notify.mqtt in the config file)')
     .option('--log-format <format>', 'pretty (readable lines) or json (one object per line, for log collectors)')
+    .option('--nats <url>', 'scale out over a NATS JetStream broker (nats://host:4222); env DINO_NATS_URL')
+    .option('--role <roles>', 'with --nats: the roles of this process, a comma list of ingest, embed, train, detect, gateway, or all')
+    .option('--shard <i/n>', 'with --role detect: this process\'s shard of the streams (0/2 and 1/2 for two detect processes)')
+    .option('--instance <name>', 'with --nats: this process\'s name in health reports and metrics (default hostname-pid)')
     .action(async (flags: RunFlags) => {
-      let agent: Agent;
+      let agent: Agent | ScaleNode;
       try {
-        agent = new Agent(configFromFlags(flags));
+        const config = configFromFlags(flags);
+        agent = config.nats.url ? new ScaleNode(config) : new Agent(config);
       } catch (e) {
         if (e instanceof ConfigError || (e instanceof Error && e.message.startsWith('--source'))) {
           console.error(`dino-stream: ${e.message}`);

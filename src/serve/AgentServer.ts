@@ -177,6 +177,7 @@ export class AgentServer {
       lastStepT: this.lastStats?.t ?? null,
       sinceLastStatsMs: since ?? null,
       staleAfterMs: this.healthStaleMs,
+      ...this.o.healthExtra?.(),
     };
   }
 

@@ -90,6 +90,8 @@ export interface AgentServerOptions {
   dashboard?: Partial<DashboardOptions>;
   /** /healthz answers 503 when training has started and no stats arrived for this long. Default 120 s. */
   healthStaleMs?: number;
+  /** More fields for the /healthz body (a scaled-out gateway adds the roles it hears from); nothing secret. */
+  healthExtra?: () => Record<string, unknown>;
   /** Where the server's metrics go; the agent registers its own into the same registry. Default: a new Registry. */
   registry?: Registry;
   log?: Logger;

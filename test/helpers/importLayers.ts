@@ -31,6 +31,11 @@ export const LAYERS: Record<string, readonly string[]> = {
     'streams',
     'src/util', 'src/types', 'config',
   ],
+  // the agent cut at a broker: its roles reuse the agent's pieces; nothing below imports it
+  'src/scale': [
+    'src/agent', 'src/serve', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend',
+    'streams', 'src/util', 'src/types', 'config',
+  ],
   'src/eval': [
     'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend', 'streams', 'src/util',
     'src/types', 'config',
