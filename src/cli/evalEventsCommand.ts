@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { eventsEval, type EventsEvalReport, type NoveltyEventsSummary } from '../eval/eventsEval';
 import { addModelFlags, guarded, integer, positive, trainingOf, type CommonFlags } from './evalFlags';
 
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const f1 = (x: number | null) => (x === null ? 'missed' : Number.isFinite(x) ? x.toFixed(1) : '-');
 
 export function eventsTable(r: EventsEvalReport): string {
@@ -23,6 +24,8 @@ export function eventsTable(r: EventsEvalReport): string {
     row(r.with_rules),
     '',
     `raw scores where nothing changes: median ${r.static_score.median.toFixed(4)}, 99.5th percentile ${r.static_score.p995.toFixed(4)}`,
+    `flagged frames, score / the percentile's score (the margin passes above ${(1 + s.noveltyMargin).toFixed(2)}): where nothing changes at most ` +
+      `${f2(r.flagged_ratio.static_max)}; at each change ${r.flagged_ratio.changes.map((c) => (c ? `${f2(c.ratio)} (score ${c.score.toFixed(4)})` : 'none')).join(', ') || '-'}`,
   ].join('\n');
 }
 
@@ -39,7 +42,7 @@ export function registerEvalEvents(evalCmd: Command): void {
       .option('--max-frames <n>', 'use at most the first n frames of each clip')
       .option('--window <sec>', 'an event this many seconds after a change sees it; later ones are false', '30')
       .option('--warmup <sec>', 'novelty warm-up (agent default)')
-      .option('--margin <x>', 'novelty margin over the threshold percentile\'s score (agent default)')
+      .option('--margin <x>', 'novelty margin over the threshold percentile\'s score, a fraction of it (agent default)')
       .option('--cooldown <sec>', 'novelty cooldown (agent default)'),
   ).action((f: CommonFlags & { video: string[]; synthetic: string; fps: string; trainSteps?: string; maxFrames?: string; window: string; warmup?: string; margin?: string; cooldown?: string }) =>
     guarded(async () => {

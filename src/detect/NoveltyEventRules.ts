@@ -4,13 +4,24 @@ export interface NoveltyEventRulesOptions {
   /** No event in a stream's first warmupMs (its bank, calibration and teacher all start from nothing). */
   warmupMs: number;
   /**
-   * A novel frame's score must exceed the score at the threshold's percentile by at least this much (cosine
-   * distance): a percentile alone fires on a fixed share of frames even when nothing changes, at any scale of
-   * scores (a still scene under a random teacher scores ~0.002).
+   * A novel frame's score must exceed the score at the threshold's percentile by this fraction of that score (1: at
+   * least twice it). A percentile alone fires on a fixed share of frames even when nothing changes; a margin in the
+   * score's own units does not carry over between teachers (training shrinks a still scene's scores ~15x). Relative
+   * to the stream's own tail, the rule is the same for any teacher and scene: for scores with an exponential tail,
+   * twice the 99.5th percentile's score is passed by ~1 frame in 40,000 instead of 1 in 200. The tail (not a
+   * multiple of the median) is the scale because it is what a static scene's false events come from.
    */
   margin: number;
   /** No event within cooldownMs after the stream's previous one (one change, one event). */
   cooldownMs: number;
+}
+
+/** Below float32's resolution of a cosine distance a score is rounding, not a scene (a window of identical frames). */
+const SCORE_RESOLUTION = 1e-6;
+
+/** The score the margin is relative to: the threshold percentile's score, at least the score's resolution. */
+export function noveltyRatioBase(r: Pick<NoveltyResult, 'thresholdScore'>): number {
+  return r.thresholdScore === undefined ? -Infinity : Math.max(r.thresholdScore, SCORE_RESOLUTION);
 }
 
 /** Why a frame the detector flagged was not published. */
@@ -18,7 +29,7 @@ export type NoveltySuppression = 'warmup' | 'margin' | 'cooldown';
 
 /**
  * What a person expects of novelty events, on top of NoveltyDetector's percentile: nothing while the stream warms
- * up, nothing that is only a percentile (an absolute margin in the score's own units), and at most one event per
+ * up, nothing that is only a percentile (a margin relative to the stream's own scores), and at most one event per
  * cooldown. One instance per stream; times are the caller's clock in ms (frame times).
  */
 export class NoveltyEventRules {
@@ -36,7 +47,7 @@ export class NoveltyEventRules {
     this.start ??= t;
     if (!r.isNovel) return { publish: false };
     if (t - this.start < this.o.warmupMs) return { publish: false, suppressed: 'warmup' };
-    if (!(r.score >= (r.thresholdScore ?? -Infinity) + this.o.margin)) return { publish: false, suppressed: 'margin' };
+    if (!(r.score >= noveltyRatioBase(r) * (1 + this.o.margin))) return { publish: false, suppressed: 'margin' };
     if (t - this.lastEvent < this.o.cooldownMs) return { publish: false, suppressed: 'cooldown' };
     this.lastEvent = t;
     return { publish: true };

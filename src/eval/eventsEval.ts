@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { SyntheticCamera } from '../../streams/sources/SyntheticCamera';
 import { configSchema } from '../../config/schema';
 import { createNoveltyDetector, createNoveltyRules, type DetectSettings } from '../detect/detectorFactory';
-import { NoveltyEventRules } from '../detect/NoveltyEventRules';
+import { NoveltyEventRules, noveltyRatioBase } from '../detect/NoveltyEventRules';
 import { backboneFeatures } from './featureExtraction';
 import { runStreamTraining } from './StreamTrainingRun';
 import { openEvalTrainer, type EvalTraining } from './evalTrainer';
@@ -57,6 +57,12 @@ export interface EventsEvalReport {
   with_rules: NoveltyEventsSummary;
   /** Raw scores around the rules' margin: the median and 99.5th percentile score of the static stretches. */
   static_score: { median: number; p995: number };
+  /**
+   * How far the frames the percentile flagged lie above the percentile's score (score / that score, the rules'
+   * margin is a fraction of it): the highest where nothing changes, and per change the highest in its window with its
+   * raw score (null: none flagged).
+   */
+  flagged_ratio: { static_max: number; changes: ({ ratio: number; score: number } | null)[] };
   wall_s: number;
 }
 
@@ -134,11 +140,19 @@ export async function eventsEval(o: EventsEvalOptions): Promise<EventsEvalReport
     const flagged: number[] = [];
     const published: number[] = [];
     const staticScores: number[] = [];
+    let staticMaxRatio = NaN;
+    const changeTop: ({ ratio: number; score: number } | null)[] = changesS.map(() => null);
     embeddings.forEach((e, i) => {
       const t = (i / fps) * 1000;
       const r = det.update(e, { t });
       const ts = i / fps;
-      if (!Number.isNaN(r.score) && !changesS.some((c) => ts >= c && ts < c + windowS)) staticScores.push(r.score);
+      const change = changesS.findIndex((c) => ts >= c && ts < c + windowS);
+      if (!Number.isNaN(r.score) && change < 0) staticScores.push(r.score);
+      if (r.isNovel) {
+        const ratio = r.score / noveltyRatioBase(r);
+        if (change < 0) staticMaxRatio = Number.isNaN(staticMaxRatio) ? ratio : Math.max(staticMaxRatio, ratio);
+        else if (ratio > (changeTop[change]?.ratio ?? -Infinity)) changeTop[change] = { ratio, score: r.score };
+      }
       if (percentile.admit(r, t).publish) flagged.push(ts);
       if (rules.admit(r, t).publish) published.push(ts);
     });
@@ -157,6 +171,7 @@ export async function eventsEval(o: EventsEvalOptions): Promise<EventsEvalReport
       percentile_only: scoreNoveltyEvents(flagged, changesS, windowS, durationS, 'percentile only'),
       with_rules: scoreNoveltyEvents(published, changesS, windowS, durationS, 'warm-up, margin, cooldown'),
       static_score: { median: at(0.5), p995: at(0.995) },
+      flagged_ratio: { static_max: staticMaxRatio, changes: changeTop },
       wall_s: (Date.now() - t0) / 1000,
     };
   } finally {

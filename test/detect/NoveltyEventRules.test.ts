@@ -1,5 +1,6 @@
 import { NoveltyDetector, type NoveltyResult } from '../../src/detect/NoveltyDetector';
 import { NoveltyEventRules } from '../../src/detect/NoveltyEventRules';
+import { Random } from '../../src/util/Random';
 import { scoreNoveltyEvents } from '../../src/eval/eventsEval';
 
 /** A result the detector flagged, with the score and the score at the threshold's percentile. */
@@ -22,12 +23,15 @@ describe('NoveltyEventRules', () => {
     expect(rules.admit(flagged(0.5, 0.1), 61_000)).toEqual({ publish: true });
   });
 
-  test('the margin: a flagged score within it of the percentile\'s score is suppressed, beyond it published', () => {
-    const rules = new NoveltyEventRules({ warmupMs: 0, margin: 0.05, cooldownMs: 0 });
-    // a still scene under a random teacher: every score tiny, the top percentile too
-    expect(rules.admit(flagged(0.004, 0.003), 0)).toEqual({ publish: false, suppressed: 'margin' });
-    expect(rules.admit(flagged(0.0529, 0.003), 1)).toEqual({ publish: false, suppressed: 'margin' });
-    expect(rules.admit(flagged(0.0531, 0.003), 2)).toEqual({ publish: true });
+  test('the margin is a fraction of the percentile\'s score: the same decision at every scale of scores', () => {
+    const rules = new NoveltyEventRules({ warmupMs: 0, margin: 1, cooldownMs: 0 });
+    for (const scale of [1, 1e-3]) {
+      expect(rules.admit(flagged(0.0059 * scale, 0.003 * scale), 0)).toEqual({ publish: false, suppressed: 'margin' });
+      expect(rules.admit(flagged(0.0061 * scale, 0.003 * scale), 1)).toEqual({ publish: true });
+    }
+    // a window of identical frames (percentile's score 0): float32 rounding of a cosine distance is not an event
+    expect(rules.admit(flagged(1.5e-6, 0), 2)).toEqual({ publish: false, suppressed: 'margin' });
+    expect(rules.admit(flagged(2.5e-6, 0), 3)).toEqual({ publish: true });
   });
 
   test('the cooldown: one event per cooldown per stream, the next after it', () => {
@@ -41,6 +45,50 @@ describe('NoveltyEventRules', () => {
 
   test('a negative setting is refused by name', () => {
     expect(() => new NoveltyEventRules({ warmupMs: 0, margin: -1, cooldownMs: 0 })).toThrow(/margin must be >= 0/);
+  });
+});
+
+/**
+ * A camera at 5 fps: 10 minutes of one still scene (its frames differ only by sensor noise), then a second scene.
+ * Embeddings share a common direction; `spread` scales how far frames and scenes lie from it, as a trained teacher
+ * maps a scene's frames closer together (spread 0.1: cosine distances ~100x smaller).
+ */
+function sceneChange(spread: number): { flagged: number[]; published: number[]; changeFrame: number; changeScore: number } {
+  const rng = new Random(7);
+  const dim = 32;
+  const common = Array.from({ length: dim }, () => rng.normal());
+  const offsetB = Array.from({ length: dim }, (_, j) => (j < 4 ? 1 : 0));
+  const det = new NoveltyDetector({ k: 5, capacity: 512, calibrationWindow: 512, threshold: 0.995 });
+  const rules = new NoveltyEventRules({ warmupMs: 60_000, margin: 1, cooldownMs: 30_000 });
+  const changeFrame = 3000;
+  const flagged: number[] = [];
+  const published: number[] = [];
+  let changeScore = NaN;
+  for (let i = 0; i < changeFrame + 150; i++) {
+    const offset = i < changeFrame ? 0 : 1;
+    const r = det.update(common.map((v, j) => v + spread * (offset * offsetB[j]! + 0.05 * rng.normal())));
+    if (i === changeFrame) changeScore = r.score;
+    if (r.isNovel) flagged.push(i);
+    if (rules.admit(r, i * 200).publish) published.push(i);
+  }
+  return { flagged, published, changeFrame, changeScore };
+}
+
+describe('novelty events on a still scene and at a scene change', () => {
+  test('the percentile alone fires on the still scene; with the rules the only event is the change, at its first frame', () => {
+    const { flagged, published, changeFrame } = sceneChange(1);
+    // ~0.5% of the frames pass the 99.5th percentile where nothing changes
+    expect(flagged.filter((i) => i < changeFrame).length).toBeGreaterThanOrEqual(5);
+    expect(published).toEqual([changeFrame]);
+  });
+
+  test('a teacher whose scores are ~100x smaller gets the same events, where an absolute margin of 0.05 misses the change', () => {
+    const wide = sceneChange(1);
+    const tight = sceneChange(0.1);
+    expect(tight.changeScore / wide.changeScore).toBeLessThan(0.02);
+    expect(tight.changeScore).toBeLessThan(0.05);
+    expect(tight.flagged.filter((i) => i < tight.changeFrame).length).toBeGreaterThanOrEqual(5);
+    expect(tight.published).toEqual([tight.changeFrame]);
   });
 });
 

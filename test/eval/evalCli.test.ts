@@ -134,6 +134,12 @@ describe('dino-stream eval (CLI)', () => {
     }
     // the rules only ever remove events
     expect(report.with_rules.events.every((t: number) => report.percentile_only.events.includes(t))).toBe(true);
+    // a change the rules saw had a flagged frame beyond the margin (a fraction of the percentile's score)
+    expect(report.flagged_ratio.changes).toHaveLength(1);
+    report.with_rules.delays_s.forEach((d: number | null, i: number) => {
+      if (d !== null) expect(report.flagged_ratio.changes[i].ratio).toBeGreaterThanOrEqual(1 + report.settings.noveltyMargin);
+    });
+    expect(r.stdout).toMatch(/flagged frames, score \/ the percentile's score \(the margin passes above 2\.00\)/);
     const bad = cli(['eval', 'events', '--model', 'micro', '--synthetic', 'four']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--synthetic must look like 4x120/);
