@@ -43,8 +43,7 @@ export const natsSchema = z
         keyFile: z.string().min(1).nullable().default(null),
       })
       .strict()
-      .nullable()
-      .default(null),
+      .prefault({}),
     /** Frames kept per stream in FRAMES; beyond it the oldest is dropped, so a frame waits behind at most this many. */
     framesPerStream: z.number().int().min(1).max(10000).default(30),
     framesMaxAgeSec: z.number().positive().default(60),

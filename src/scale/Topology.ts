@@ -43,6 +43,8 @@ export const TOPOLOGY = {
 
 /** Header carrying the teacher step an embedding was computed with (also inside the wire message). */
 export const TEACHER_STEP_HEADER = 'Dino-Teacher-Step';
+/** Header naming the embed worker (its instance) that embedded a frame, on EMBEDDED: for operators and tests. */
+export const EMBEDDED_BY_HEADER = 'Dino-Embedded-By';
 
 /** The streams' configurations, from the settings. */
 export function streamConfigs(n: NatsConfig): StreamConfig[] {

@@ -60,9 +60,16 @@ export class TrainerLock {
         try {
           revision = await this.kv.update(TOPOLOGY.lockKey, this.holder, revision);
         } catch (e) {
-          revision = null;
-          this.log.warn({ err: (e as Error).message }, 'trainer lock lost; training pauses until it is taken again');
-          subscriber.next(false);
+          // a renewal late by more than the TTL (a stalled process) finds the key expired: if nobody took it
+          // meanwhile, this process still is the only trainer and simply takes it again
+          try {
+            revision = await this.kv.create(TOPOLOGY.lockKey, this.holder);
+            this.log.warn({ err: (e as Error).message }, 'trainer lock renewed late (this process stalled for longer than nats.lockTtlSec); nobody had taken it');
+          } catch {
+            revision = null;
+            this.log.warn({ err: (e as Error).message, holder: await this.holderNow() }, 'trainer lock lost; training pauses until it is taken again');
+            subscriber.next(false);
+          }
         }
       };
       let running = Promise.resolve();

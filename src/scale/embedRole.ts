@@ -10,7 +10,7 @@ import { decodeFrame } from './FrameCodec';
 import { followTeacher } from './followTeacher';
 import { PulledMessages } from './jetstreamRx';
 import type { RoleContext } from './RoleContext';
-import { TEACHER_STEP_HEADER, TOPOLOGY } from './Topology';
+import { EMBEDDED_BY_HEADER, TEACHER_STEP_HEADER, TOPOLOGY } from './Topology';
 import { encodeAttention } from './UiFeedCodec';
 
 /** The id a message made from a frame is de-duplicated by: the frame's own (its stream sequence if it has none). */
@@ -61,6 +61,7 @@ export function embedRole(ctx: RoleContext): { run$: Observable<never>; teacher:
           frames.map((f, i) => {
             const h = natsHeaders();
             h.set(TEACHER_STEP_HEADER, String(round.teacherStep));
+            h.set(EMBEDDED_BY_HEADER, ctx.instance);
             const embedding = { streamId: f.streamId, t: f.t, frameIndex: f.index, teacherStep: round.teacherStep, dim: teacher.dim, embedding: round.out.normalized[i]!, raw: round.out.raw[i] };
             return conn.js.publish(TOPOLOGY.embedded.subject(f.streamId), encodeEmbeddedFrame({ embedding, frame: f }), { msgID: sourceMsgId(taken[i]!), headers: h });
           }),

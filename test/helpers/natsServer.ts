@@ -57,9 +57,11 @@ export class NatsServer {
     });
   }
 
-  async restart(downMs = 0): Promise<void> {
+  /** Stops the broker, runs `whileDown` (or waits downMs), and starts it again on the same port and store. */
+  async restart(whileDown: number | (() => Promise<unknown>) = 0): Promise<void> {
     await this.stop();
-    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    if (typeof whileDown === 'number') await new Promise((r) => setTimeout(r, whileDown));
+    else await whileDown();
     await this.launch();
   }
 

@@ -34,9 +34,12 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
   let events: ReconnectingSubscriber;
   let nc: NatsConnection;
   const framesSeen: string[] = [];
+  /** Every message the embed workers put on EMBEDDED: which worker, with which teacher, when it was seen. */
+  const embedded: { by: string; step: number; at: number }[] = [];
+  const workerNames = ['embed-a', 'embed-b'];
 
-  const start = (roles: string, extra: string[] = []) => {
-    const p = new AgentProcess(['--config', configFile, '--role', roles, '--instance', `${roles.replace(/,/g, '_')}-${procs.length}`, ...extra]);
+  const start = (roles: string, extra: string[] = [], instance = `${roles.replace(/,/g, '_')}-${procs.length}`) => {
+    const p = new AgentProcess(['--config', configFile, '--role', roles, '--instance', instance, ...extra]);
     procs.push(p);
     return p;
   };
@@ -63,18 +66,23 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
         checkpoint: { dir: path.join(dir, 'ckpt'), resume: false },
         log: { statusEverySec: 0 },
         // frames never overflow their stream here, so every one must be embedded; a dead worker's frames come back in 2 s
-        nats: { url: broker.url, framesPerStream: 10000, ackWaitSec: 2, lockTtlSec: 3, heartbeatSec: 1 },
+        nats: { url: broker.url, framesPerStream: 10000, ackWaitSec: 2, heartbeatSec: 1 },
       }),
     );
     gateway = start('gateway', ['--port', String(gatewayPort)]);
     trainer = start('train,detect');
-    workers = [start('embed'), start('embed')];
+    workers = workerNames.map((name) => start('embed', [], name));
     await Promise.all([gateway, trainer, ...workers].map(ready));
     embeddings = new ReconnectingSubscriber(`ws://127.0.0.1:${gatewayPort}/embeddings?streams=*&format=json`);
     events = new ReconnectingSubscriber(`ws://127.0.0.1:${gatewayPort}/events?types=novelty,drift,camera`);
     await until(() => embeddings.connections > 0 && events.connections > 0, 'the ws clients to connect');
-    // every frame that enters FRAMES, as the broker receives it
+    // every frame that enters FRAMES, as the broker receives it, and every embedding a worker publishes
     nc = await connect({ servers: broker.url });
+    nc.subscribe('embedded.>', {
+      callback: (_e, m) => {
+        embedded.push({ by: m.headers?.get('Dino-Embedded-By') ?? '?', step: Number(m.headers?.get('Dino-Teacher-Step')), at: Date.now() });
+      },
+    });
     nc.subscribe('frames.>', {
       callback: (_e, m) => {
         framesSeen.push(m.headers?.get('Nats-Msg-Id') ?? '?');
@@ -94,14 +102,48 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the trainer publishes new teachers; both workers use each within the stated time and the embeddings carry it', async () => {
+  test('the trainer publishes new teachers; both workers use each within the stated time and their embeddings carry it', async () => {
     const [, stepText] = await trainer.waitFor(/^train: published teacher teacher-([1-9]\d*)$/, 90_000);
     const step = Number(stepText);
     const loaded = await Promise.all(workers.map((w) => w.waitFor(new RegExp(`^embed: teacher of step ${step} in use \\((\\d+) ms after it was published\\)`), 30_000)));
     const ms = loaded.map(([, x]) => Number(x));
     console.log(`teacher ${step}: in use by the workers ${ms.join(' and ')} ms after publication`);
     for (const x of ms) expect(x).toBeLessThan(TEACHER_SWITCH_MS);
+    // each worker's own embeddings (on EMBEDDED, before the detect shard) carry the new teacher, and none goes back
+    for (const name of workerNames) {
+      await until(() => embedded.some((e) => e.by === name && e.step >= step), `an embedding of teacher ${step} from ${name}`, 30_000);
+      const steps = embedded.filter((e) => e.by === name).map((e) => e.step);
+      expect(steps.every((x, i) => i === 0 || x >= steps[i - 1]!)).toBe(true);
+    }
     await until(() => embeddings.of('embedding').some((m) => m['teacherStep'] === step), `an embedding of teacher ${step} at the gateway`, 30_000);
+  });
+
+  test('every role reports its health and metrics on its own port', async () => {
+    const get = async (p: AgentProcess, what: 'healthz' | 'metrics') => fetch(`http://127.0.0.1:${await portOf(p)}/${what}`);
+    type Health = { ok: boolean; broker: boolean; instance: string; roles: Record<string, { ok: boolean; status: string; detail?: Record<string, unknown> }> };
+    await until(async () => (await (await get(workers[0]!, 'metrics')).text()).includes('dino_scale_frames_embedded_total '), 'a worker to have embedded', 30_000);
+    for (const [i, w] of workers.entries()) {
+      const r = await get(w, 'healthz');
+      expect(r.status).toBe(200);
+      const h = (await r.json()) as Health;
+      expect(h).toMatchObject({ ok: true, broker: true, instance: workerNames[i], roles: { embed: { ok: true, status: 'embedding' } } });
+      expect(h.roles['embed']!.detail!['teacherStep']).toBeGreaterThanOrEqual(1);
+      const m = await (await get(w, 'metrics')).text();
+      expect(metric(m, 'dino_scale_broker_connected')).toBe(1);
+      expect(metric(m, 'dino_scale_teacher_step', 'role="embed"')).toBeGreaterThanOrEqual(1);
+    }
+    const t = (await (await get(trainer, 'healthz')).json()) as Health;
+    expect(t.roles['train']).toMatchObject({ ok: true, status: 'training' });
+    expect(trainer.lines.filter((l) => /trainer lock lost/.test(String(l['msg'])))).toEqual([]);
+    expect(t.roles['detect']).toMatchObject({ ok: true, status: 'detecting', detail: { shard: '0/1' } });
+    const tm = await (await get(trainer, 'metrics')).text();
+    expect(metric(tm, 'dino_scale_trainer_lock_held')).toBe(1);
+    expect(metric(tm, 'dino_scale_teachers_published_total')).toBeGreaterThanOrEqual(1);
+    expect(metric(await (await get(trainer, 'metrics')).text(), 'dino_scale_scored_total')).toBeGreaterThan(0);
+    // the gateway hears every role's heartbeat
+    const g = (await (await get(gateway, 'healthz')).json()) as { roles: { role: string; instance: string; ok: boolean }[] };
+    for (const name of workerNames) expect(g.roles).toContainEqual(expect.objectContaining({ role: 'embed', instance: name, ok: true }));
+    expect(g.roles.map((r) => r.role)).toEqual(expect.arrayContaining(['gateway', 'train', 'detect']));
   });
 
   test('novelty or drift events of the detect shard reach a ws client of the gateway', async () => {
@@ -154,16 +196,25 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     await ready(gateway);
     await until(() => embeddings.messages.some((x) => x.m['type'] === 'embedding' && x.connection > connectionsBefore), 'embeddings after the gateway restart', 60_000);
 
-    const before = Date.now();
-    await broker.restart(1000);
-    await until(() => embeddings.messages.some((x) => x.m['type'] === 'embedding' && x.at > before + 1000), 'embeddings after the broker restart', 90_000);
-    const m = await (await fetch(`http://127.0.0.1:${await portOf(workers[1]!)}/metrics`)).text();
+    // the broker goes away: every role says so on /healthz (503) and keeps running; back, they resume
+    const survivorPort = await portOf(workers[1]!);
+    const workerHealth = async () => {
+      const r = await fetch(`http://127.0.0.1:${survivorPort}/healthz`);
+      return { status: r.status, body: (await r.json()) as { ok: boolean; broker: boolean } };
+    };
+    let before = 0;
+    await broker.restart(async () => {
+      await until(async () => (await workerHealth()).status === 503, 'the worker to report the broker gone', 30_000);
+      expect((await workerHealth()).body).toMatchObject({ ok: false, broker: false });
+      before = Date.now();
+    });
+    await until(() => embeddings.messages.some((x) => x.m['type'] === 'embedding' && x.at > before + 500), 'embeddings after the broker restart', 90_000);
+    await until(async () => (await workerHealth()).status === 200, 'the worker to report the broker back', 30_000);
+    const m = await (await fetch(`http://127.0.0.1:${survivorPort}/metrics`)).text();
     expect(metric(m, 'dino_scale_broker_reconnects_total')).toBeGreaterThanOrEqual(1);
-    const health = (await (await fetch(`http://127.0.0.1:${gatewayPort}/healthz`)).json()) as { roles: { role: string }[] };
     await until(async () => {
       const h = (await (await fetch(`http://127.0.0.1:${gatewayPort}/healthz`)).json()) as { roles: { role: string }[] };
       return ['ingest', 'embed', 'train', 'detect', 'gateway'].every((r) => h.roles.some((x) => x.role === r));
-    }, 'every role in the gateway health report', 30_000);
-    expect(health.roles.length).toBeGreaterThan(0);
+    }, 'every role in the gateway health report after the restart', 30_000);
   });
 });
