@@ -4,12 +4,13 @@ export interface NoveltyEventRulesOptions {
   /** No event in a stream's first warmupMs (its bank, calibration and teacher all start from nothing). */
   warmupMs: number;
   /**
-   * A novel frame's score must exceed the score at the threshold's percentile by this fraction of that score (1: at
-   * least twice it). A percentile alone fires on a fixed share of frames even when nothing changes; a margin in the
-   * score's own units does not carry over between teachers (training shrinks a still scene's scores ~15x). Relative
-   * to the stream's own tail, the rule is the same for any teacher and scene: for scores with an exponential tail,
-   * twice the 99.5th percentile's score is passed by ~1 frame in 40,000 instead of 1 in 200. The tail (not a
-   * multiple of the median) is the scale because it is what a static scene's false events come from.
+   * A novel frame's score must exceed the score at the threshold's percentile by this fraction of that score (3: at
+   * least four times it). A percentile alone fires on a fixed share of frames even when nothing changes; a margin in
+   * the score's own units does not carry over between teachers (training shrinks a still scene's scores ~15x).
+   * Relative to the stream's own tail, the rule reads the same for any teacher and scene. The tail (not a multiple
+   * of the median) is the scale because it is where a still scene's false events come from; were it exponential,
+   * twice the 99.5th percentile's score would already leave 1 frame in 40,000, but a moving scene's rare moments
+   * (shapes meeting) reach twice it, and scene changes measured 25-500 times it: four times leaves room both ways.
    */
   margin: number;
   /** No event within cooldownMs after the stream's previous one (one change, one event). */

@@ -1,6 +1,8 @@
 import { NoveltyDetector, type NoveltyResult } from '../../src/detect/NoveltyDetector';
 import { NoveltyEventRules } from '../../src/detect/NoveltyEventRules';
 import { Random } from '../../src/util/Random';
+import { createNoveltyRules } from '../../src/detect/detectorFactory';
+import { configSchema } from '../../config/schema';
 import { scoreNoveltyEvents } from '../../src/eval/eventsEval';
 
 /** A result the detector flagged, with the score and the score at the threshold's percentile. */
@@ -59,7 +61,7 @@ function sceneChange(spread: number): { flagged: number[]; published: number[]; 
   const common = Array.from({ length: dim }, () => rng.normal());
   const offsetB = Array.from({ length: dim }, (_, j) => (j < 4 ? 1 : 0));
   const det = new NoveltyDetector({ k: 5, capacity: 512, calibrationWindow: 512, threshold: 0.995 });
-  const rules = new NoveltyEventRules({ warmupMs: 60_000, margin: 1, cooldownMs: 30_000 });
+  const rules = createNoveltyRules(configSchema.parse({}).detect); // the agent's defaults
   const changeFrame = 3000;
   const flagged: number[] = [];
   const published: number[] = [];

@@ -139,7 +139,7 @@ describe('dino-stream eval (CLI)', () => {
     report.with_rules.delays_s.forEach((d: number | null, i: number) => {
       if (d !== null) expect(report.flagged_ratio.changes[i].ratio).toBeGreaterThanOrEqual(1 + report.settings.noveltyMargin);
     });
-    expect(r.stdout).toMatch(/flagged frames, score \/ the percentile's score \(the margin passes above 2\.00\)/);
+    expect(r.stdout).toMatch(/flagged frames, score \/ the percentile's score \(the margin passes above 4\.00\)/);
     const bad = cli(['eval', 'events', '--model', 'micro', '--synthetic', 'four']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--synthetic must look like 4x120/);
