@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { configSchema, type AgentConfig } from './schema';
+import { redactSecrets, SECRET_KEY } from '../src/util/redactSecrets';
 
 /** A layer of settings and where it came from, for error messages ("from --port", "from env DINO_PORT"). */
 export interface ConfigLayer {
@@ -58,6 +59,8 @@ const ENV_ALIASES: Record<string, string> = {
   DINO_TOKEN: 'server.token',
   DINO_HOST: 'server.host',
   DINO_PORT: 'server.port',
+  DINO_ALLOWED_HOSTS: 'server.allowedHosts',
+  DINO_ALLOWED_ORIGINS: 'server.allowedOrigins',
   DINO_BACKEND: 'backend.name',
   DINO_PRECISION: 'backend.precision',
   DINO_MODEL: 'model.size',
@@ -100,15 +103,26 @@ export function envLayer(env: NodeJS.ProcessEnv = process.env): ConfigLayer {
   return { source: 'environment', values, origins };
 }
 
-/** Settings whose values are secrets: kept as strings from the environment, never shown in an error. */
-const isSecretPath = (path: PropertyKey[]) => /^(token|password|secret)$/i.test(String(path[path.length - 1] ?? ''));
+/** Settings whose values are secrets (a token, a password, a webhook secret): kept as strings from the environment, never shown in an error. */
+const isSecretPath = (path: PropertyKey[]) => SECRET_KEY.test(String(path[path.length - 1] ?? ''));
+
+/** A value as a config error shows it: secret fields inside it masked, credentials in URLs redacted. */
+function showValue(value: unknown): string {
+  const mask = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(mask) : isPlain(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) ? '***' : mask(x)])) : v;
+  return redactSecrets(JSON.stringify(mask(value)));
+}
 
 function describePath(path: PropertyKey[]): string {
   return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
 }
 
+/** The value at a path; a comma-separated string indexed by number gives its item (lists from env and flags). */
 function valueAt(obj: unknown, path: PropertyKey[]): unknown {
-  return path.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined), obj);
+  return path.reduce<unknown>((o, k) => {
+    if (typeof o === 'string' && typeof k === 'number') return o.split(',').map((x) => x.trim()).filter((x) => x.length > 0)[k];
+    return o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined;
+  }, obj);
 }
 
 /** Known keys of the object at `path` in a fully defaulted config, for "did you mean" hints. */
@@ -137,6 +151,9 @@ export function resolveConfig(layers: ConfigLayer[]): AgentConfig {
       const o = origin.get(key);
       if (o) return o;
     }
+    // a value of the wrong shape (an object where a list belongs): where its fields came from
+    const prefix = `${path.filter((k) => typeof k !== 'number').join('.')}.`;
+    for (const [k, o] of origin) if (k.startsWith(prefix)) return o;
     return 'defaults';
   };
   const problems = r.error.issues.map((issue) => {
@@ -150,8 +167,8 @@ export function resolveConfig(layers: ConfigLayer[]): AgentConfig {
         .join('\n  - ');
     }
     const value = valueAt(merged, issue.path);
-    const shown = value === undefined ? 'missing' : isSecretPath(issue.path) ? '(value hidden)' : `= ${JSON.stringify(value)}`;
-    return `${describePath(issue.path)} ${shown} (from ${originOf(issue.path)}): ${issue.message}`;
+    const shown = value === undefined ? 'missing' : isSecretPath(issue.path) ? '(value hidden)' : `= ${showValue(value)}`;
+    return `${describePath(issue.path)} ${shown} (from ${originOf(issue.path)}): ${redactSecrets(issue.message)}`;
   });
   throw new ConfigError(problems);
 }

@@ -15,6 +15,16 @@ const fps = z.number().positive().max(120);
 /** Frames per second of a source that does not set its own (and of a pushed stream no `ws` source declares). */
 export const DEFAULT_SOURCE_FPS = 10;
 
+/** A list from config (an array) or from env and flags (a comma-separated string). */
+const list = <T extends z.ZodType>(item: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x.length > 0) : v), z.array(item)).default([]);
+const hostName = z
+  .string()
+  .regex(/^(\*|\.?[A-Za-z0-9_.-]+|\[?[0-9A-Fa-f:.]+\]?)$/, { error: 'must be a host name (dash.example.com), a domain with a leading dot (.example.com), an address, or "*"' });
+const pageOrigin = z.string().refine((v) => v === '*' || /^https?:\/\/[^/?#\s]+\/?$/i.test(v), {
+  error: 'must be an origin: scheme, host and optional port, no path (https://dash.example.com, http://10.0.0.5:3000), or "*"',
+});
+
 /** A polygon in normalised coordinates ([x, y] in [0, 1], (0, 0) top left) blanked before training, embedding and detection. */
 const unit = z.number().min(0).max(1);
 const polygon = z.array(z.tuple([unit, unit])).min(3, { error: 'a mask polygon needs at least 3 [x, y] points' });
@@ -97,6 +107,13 @@ export const configSchema = z
         /** Set to pause training (embedding and detection continue with the loaded teacher). */
         enabled: z.boolean().default(true),
         seed: z.number().int().default(0),
+        /**
+         * Failed training steps in a row (each retried with back-off) before the agent writes a checkpoint and
+         * exits non-zero, for a supervisor to restart it.
+         */
+        maxStepFailures: z.number().int().min(1).max(1000).default(5),
+        /** A step (or any other request to the trainer worker) that takes longer than this has failed. */
+        stepTimeoutSec: z.number().positive().max(86400).default(120),
       })
       .strict()
       .prefault({}),
@@ -123,6 +140,8 @@ export const configSchema = z
         attentionEverySec: z.number().min(0).default(2),
         /** Thumbnails for the dashboard's live view, per stream per second (0: none). */
         thumbnailFps: z.number().min(0).max(30).default(2),
+        /** Streams opened by ingest clients (server.openIngest) embedded per round at most, in rounds apart from the configured streams'. */
+        openStreamsPerRound: z.number().int().min(1).default(4),
       })
       .strict()
       .prefault({}),
@@ -167,6 +186,26 @@ export const configSchema = z
         token: z.string().min(8, { error: 'must be at least 8 characters' }).optional(),
         insecure: z.boolean().default(false),
         maxClients: z.number().int().min(1).default(256),
+        /** Host header names accepted besides loopback names and host (DNS rebinding guard); "*" turns the check off. */
+        allowedHosts: list(hostName),
+        /** Page origins that may open the websockets besides the same origin and loopback pages; "*" turns the check off. */
+        allowedOrigins: list(pageOrigin),
+        /** Concurrent /ingest connections. */
+        maxIngestConnections: z.number().int().min(1).default(16),
+        /** Accept /ingest/<id> for any valid id, not only the declared ws: sources (then at most maxStreams of them). */
+        openIngest: z.boolean().default(false),
+        /** Undeclared ingest streams kept at once with openIngest; the least recently used one is forgotten for a new one. */
+        maxStreams: z.number().int().min(1).max(4096).default(64),
+        /** An ingest producer that sends no frame for this long is closed, freeing its stream id (0: never). */
+        ingestIdleSec: z.number().min(0).default(10),
+        /** Open websockets from one remote address, all endpoints together (0: no cap). */
+        maxConnectionsPerAddress: z.number().int().min(0).default(32),
+        /** Messages per second a subscriber (/embeddings, /events, /ui) may send; bursts of twice that. */
+        messagesPerSec: z.number().positive().default(20),
+        /** Frames per second one ingest connection may send; bursts of twice that. */
+        ingestMessagesPerSec: z.number().positive().default(60),
+        /** Largest ingest image in pixels, read from its header before decoding; null: 1024 x frameSize^2 (at least 1 MP). */
+        maxInputPixels: z.number().int().min(1).nullable().default(null),
       })
       .strict()
       .prefault({}),

@@ -22,6 +22,11 @@ export class DropCounter {
     this.subject.next(this.snapshot());
   }
 
+  /** Forgets a key's count (the total keeps it: drops happened). */
+  remove(key: string): void {
+    if (this.counts.delete(key)) this.subject.next(this.snapshot());
+  }
+
   get(key: string): number {
     return this.counts.get(key) ?? 0;
   }

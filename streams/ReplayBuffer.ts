@@ -206,6 +206,32 @@ export class ReplayBuffer {
     for (const st of this.stats.values()) st.inBuffer = 0;
   }
 
+  /**
+   * Forgets a stream: its frames leave the buffer (the others keep their slots' order) and its counters go. The
+   * streams left share the capacity again. Returns how many frames were removed.
+   */
+  remove(streamId: string): number {
+    const moved = new Map<number, number>(); // old slot -> new slot of the items that stay
+    let n = 0;
+    this.items.forEach((it, i) => {
+      if (it.frame.streamId !== streamId) moved.set(i, n++);
+    });
+    const removed = this.items.length - n;
+    this.stats.delete(streamId);
+    if (removed === 0) return 0;
+    const kept = this.items.filter((it) => it.frame.streamId !== streamId);
+    this.items.length = 0;
+    this.items.push(...kept);
+    if (this.policy !== 'min-redundancy') return removed;
+    for (let i = 0; i < this.items.length; i++) {
+      const it = this.items[i]!;
+      const to = moved.get(it.nnSlot);
+      if (to === undefined) this.recomputeNeighbour(i); // its nearest neighbour was removed
+      else it.nnSlot = to;
+    }
+    return removed;
+  }
+
   private stat(sid: string): StreamBufferStats {
     let s = this.stats.get(sid);
     if (!s) this.stats.set(sid, (s = { seen: 0, added: 0, rejected: 0, evicted: 0, evictedUnused: 0, inBuffer: 0 }));

@@ -209,8 +209,9 @@ Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
   Args a(info);
   const int64_t outer = a.i64(3), reduce = a.i64(4), inner = a.i64(5);
   if (outer < 0 || reduce < 0 || inner < 0) throw Napi::RangeError::New(info.Env(), "bad reduce shape");
-  const int64_t nx = a.mul(outer, reduce, inner);
-  dn::reduce_sum(a.ptr(1, nx), a.ptr(2, outer * inner), outer, reduce, inner, float(a.num(6)));
+  // both products checked: with reduce = 0 the input's is 0 whatever the output's
+  const int64_t nx = a.mul(outer, reduce, inner), ny = a.mul(outer, inner);
+  dn::reduce_sum(a.ptr(1, nx), a.ptr(2, ny), outer, reduce, inner, float(a.num(6)));
   return info.Env().Undefined();
 }
 

@@ -6,11 +6,14 @@ import type { AgentConfig } from '../../config/schema';
 import { selectBackend, type BackendInfo } from '../backend';
 import { trainerOptionsFor } from '../train/trainerOptionsFor';
 import { describeWeights } from '../pretrained/PretrainedWeights';
-import { WorkerTrainer, type TrainerHandle } from '../train/WorkerTrainer';
+import { WorkerTrainer, type TrainerHandle, type WorkerTimeouts } from '../train/WorkerTrainer';
+import type { TrainerServiceOptions } from '../train/TrainerService';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
 import { createLogger } from '../util/Logger';
+import { registerSecret, registerUrlCredentials } from '../util/redactSecrets';
+import { ingestSettings, serverSettings } from './serverSettings';
 import type { AgentHub, StatsMessage } from '../types/messages';
 import { EventStore } from '../events/EventStore';
 import { LiveVideo } from '../serve/LiveVideo';
@@ -22,6 +25,12 @@ import { AgentMetrics } from './AgentMetrics';
 import { StreamRates } from './StreamRates';
 import { agentPipeline, createSinks, type AgentSinks } from './agentPipeline';
 import { statusLine } from './statusLine';
+
+/** Parts a test (or an embedding application) may replace. */
+export interface AgentDeps {
+  /** How the trainer is started; default: WorkerTrainer.start, a worker thread. */
+  startTrainer?: (o: TrainerServiceOptions, log: (msg: string) => void, timeouts: Partial<WorkerTimeouts>) => Promise<TrainerHandle>;
+}
 
 export interface AgentStarted {
   url: string;
@@ -57,9 +66,18 @@ export class Agent {
   private notifications: Notifications | null = null;
   private lastStats: StatsMessage | undefined;
   private stopping: Promise<void> | null = null;
+  private fail!: (e: Error) => void;
+  /** Resolves when the agent cannot go on (training gave up); the CLI then checkpoints and exits non-zero. */
+  readonly failed = new Promise<Error>((resolve) => (this.fail = resolve));
 
-  constructor(readonly config: AgentConfig, log?: pino.Logger) {
+  constructor(
+    readonly config: AgentConfig,
+    log?: pino.Logger,
+    private readonly deps: AgentDeps = {},
+  ) {
     this.log = log ?? createLogger(config.log.level, config.log.format);
+    registerSecret(config.server.token);
+    for (const s of config.sources) if (s.kind === 'url') registerUrlCredentials(s.url);
   }
 
   async start(): Promise<AgentStarted> {
@@ -90,7 +108,8 @@ export class Agent {
       backend: cfg.backend.name, threads: cfg.backend.threads || undefined, native: cfg.backend.native, precision: cfg.backend.precision,
     };
     const backend = await selectBackend({ ...backendOpts, log: (m) => this.log.info(`embedder ${m}`) });
-    this.trainer = await WorkerTrainer.start(
+    const stepMs = cfg.train.stepTimeoutSec * 1000;
+    this.trainer = await (this.deps.startTrainer ?? WorkerTrainer.start)(
       {
         trainer: trainerOptions,
         backend: backendOpts,
@@ -98,20 +117,28 @@ export class Agent {
         init: init ?? undefined,
       },
       (m) => this.log.info(`trainer ${m}`),
+      { step: stepMs, snapshot: stepMs, checkpoint: 2 * stepMs },
     );
     const ready = this.trainer.ready;
+    metrics.watchTrainer(this.trainer.memory?.bind(this.trainer));
     if (ready.resumedFrom) log(`resumed from checkpoint ${ready.resumedFrom} (step ${ready.step})`);
 
     this.teacher = new EmbeddingService(trainerOptions.model);
     this.teacher.load(await this.trainer.snapshot());
     metrics.onTeacher(this.teacher.teacherStep);
 
-    const size = cfg.train.frameSize;
-    const ingest = new WebSocketIngest({ width: size, height: size, logger: this.log });
     const store = await this.openEventStore();
     const sources = (this.sources = new SourceSet(cfg, this.log, path.resolve(cfg.state.sourcesFile)));
     sources.open();
-    // declared ws streams are fed by the ingest route (which accepts any valid id): show them before their first frame
+    const ingest = new WebSocketIngest({
+      ...ingestSettings(cfg, {
+        // the ws sources, configured or added at run time; the other sources' ids are theirs
+        declared: (id) => sources.pushedFps(id) !== undefined,
+        reserved: (id) => sources.pushedFps(id) === undefined && sources.list().some((s) => s.id === id),
+      }),
+      logger: this.log,
+    });
+    // declared ws streams are fed by the ingest route: show them before their first frame
     for (const id of sources.pushedIds()) this.rates.declare(id);
     const detectors = new StreamDetectors(cfg.detect);
     const live = (this.live = new LiveVideo({ urlOf: (id) => sources.urlOf(id), log: this.log }));
@@ -121,6 +148,8 @@ export class Agent {
       config: cfg,
       sources,
       pushed$: ingest.frames$,
+      isOpenStream: (id) => ingest.isOpen(id),
+      forget$: merge(ingest.evicted$, sources.removed$),
       events: store,
       trainer: this.trainer,
       teacher: this.teacher,
@@ -139,17 +168,13 @@ export class Agent {
         // retention by age also when no new event comes to trigger it
         store ? interval(3_600_000).pipe(exhaustMap(() => store.prune())) : EMPTY,
         cfg.log.statusEverySec > 0 ? interval(cfg.log.statusEverySec * 1000).pipe(tap(() => log(this.status()))) : EMPTY,
-      ).subscribe(),
+      ).subscribe({ error: (e: unknown) => this.fail(e instanceof Error ? e : new Error(String(e))) }),
     );
 
     this.server = new AgentServer({
       hub: this.hub,
       ingest,
-      host: cfg.server.host,
-      port: cfg.server.port,
-      token: cfg.server.token,
-      insecure: cfg.server.insecure,
-      limits: { maxClients: cfg.server.maxClients },
+      ...serverSettings(cfg.server),
       registry: this.registry,
       log: this.log,
       events: store ?? undefined,
@@ -165,9 +190,8 @@ export class Agent {
         if (s.kind === 'ws') this.rates.declare(s.id);
         notifications.addStream(s.id);
       }),
+      // the data path forgets the stream itself (forget$ above)
       sources.removed$.subscribe((id) => {
-        detectors.forget(id);
-        this.rates.forget(id);
         notifications.removeStream(id);
         void live.close(id);
       }),

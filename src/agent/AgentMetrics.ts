@@ -1,4 +1,6 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import * as tf from '@tensorflow/tfjs';
+import { Counter, Gauge, Summary, type Registry } from 'prom-client';
+import type { TensorMemory } from '../train/workerProtocol';
 import type { AgentEvent, StatsMessage } from '../types/messages';
 
 /** The agent's Prometheus metrics (the server adds its own to the same registry). */
@@ -17,6 +19,9 @@ export class AgentMetrics {
   private readonly collapsed: Gauge;
   private readonly teacherStep: Gauge;
   private readonly probe: Gauge;
+  private readonly stepFailures: Counter;
+  private trainerMemory: (() => Promise<TensorMemory>) | undefined;
+  readonly embeddingRound: Summary<'streams'>;
 
   constructor(registry: Registry) {
     const g = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
@@ -35,6 +40,41 @@ export class AgentMetrics {
     this.collapsed = g('dino_collapse_alert', '1 while a collapse alert is active');
     this.teacherStep = g('dino_embedder_teacher_step', 'Training step of the teacher copy used for embeddings');
     this.probe = g('dino_probe_knn_top1', 'Live k-NN top-1 accuracy on the probe set (when configured)');
+    this.embeddingRound = new Summary({
+      name: 'dino_embedding_round_ms',
+      help: "Duration of an embedding round (the teacher on each stream's newest frame), over the last minute; streams: configured or open (opened by ingest clients)",
+      labelNames: ['streams'] as const,
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 60,
+      ageBuckets: 6,
+      registers: [registry],
+    });
+    this.stepFailures = new Counter({ name: 'dino_train_step_failures_total', help: 'Training steps that failed (each is retried)', registers: [registry] });
+    const self = this;
+    new Gauge({
+      name: 'dino_tfjs_tensors',
+      help: 'tfjs tensors alive, in the main thread (teacher copy, embedding) and in the trainer worker (a leak grows it)',
+      labelNames: ['thread'] as const,
+      registers: [registry],
+      async collect() {
+        this.set({ thread: 'main' }, tf.memory().numTensors);
+        const m = await self.trainerMemory?.().catch(() => undefined);
+        if (m) this.set({ thread: 'trainer' }, m.numTensors);
+      },
+    });
+  }
+
+  /** Where the trainer's tensor count comes from (the worker). */
+  watchTrainer(memory: (() => Promise<TensorMemory>) | undefined): void {
+    this.trainerMemory = memory;
+  }
+
+  onStepFailure(): void {
+    this.stepFailures.inc();
+  }
+
+  onEmbeddingRound(streams: 'configured' | 'open', ms: number): void {
+    this.embeddingRound.observe({ streams }, ms);
   }
 
   onStats(s: StatsMessage): void {
@@ -59,6 +99,11 @@ export class AgentMetrics {
 
   onNovelty(streamId: string, calibrated: number): void {
     if (Number.isFinite(calibrated)) this.novelty.set({ stream: streamId }, calibrated);
+  }
+
+  /** Drops a forgotten stream's series (fps, dropped frames, novelty), so /metrics does not keep every id ever seen. */
+  removeStream(streamId: string): void {
+    for (const g of [this.streamFps, this.streamDropped, this.novelty]) g.remove({ stream: streamId });
   }
 
   onTeacher(step: number): void {

@@ -10,6 +10,7 @@ import { ApiError } from '../types/ApiError';
 import type { SourceControl, SourceInfo } from '../types/SourceControl';
 import { buildPacedSource, defaultSourceId, type AgentSource, type AgentSources } from './buildSources';
 import { readSourcesState, writeSourcesState, type SourcesChanges } from './SourcesState';
+import { redactSecrets } from '../util/redactSecrets';
 
 interface Entry {
   id: string;
@@ -21,18 +22,6 @@ interface Entry {
 }
 
 const NO_MASK: readonly Polygon[] = [];
-
-/** Where a URL is shown: its password replaced by ***. */
-function hidePassword(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
 
 /**
  * The agent's inputs, which can change while it runs: the configured sources, less those removed and plus those
@@ -156,7 +145,7 @@ export class SourceSet implements SourceControl, AgentSources {
 
   private info(e: Entry): SourceInfo {
     const config: Record<string, unknown> = { ...e.config };
-    if (e.config.kind === 'url') config['url'] = hidePassword(e.config.url);
+    if (e.config.kind === 'url') config['url'] = redactSecrets(e.config.url);
     return { id: e.id, kind: e.config.kind, origin: e.origin, config, mask: e.config.mask ?? [], live: e.config.kind === 'url' };
   }
 

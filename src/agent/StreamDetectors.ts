@@ -30,6 +30,11 @@ export class StreamDetectors {
 
   constructor(private readonly d: AgentConfig['detect']) {}
 
+  /** Streams with detectors. */
+  streamIds(): string[] {
+    return [...this.streams.keys()];
+  }
+
   private forStream(streamId: string): PerStream {
     let s = this.streams.get(streamId);
     if (!s) {

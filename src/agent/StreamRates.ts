@@ -57,9 +57,13 @@ export class StreamRates {
     }
   }
 
-  summary(): StatsMessage['streams'] {
+  /** Per stream; `buffered` (frames in the replay buffer per stream) is added when given. */
+  summary(buffered?: Readonly<Record<string, number>>): StatsMessage['streams'] {
     const out: StatsMessage['streams'] = {};
-    for (const [id, e] of this.streams) out[id] = { fps: e.fps, dropped: this.dropped[id] ?? 0, frames: e.count, state: e.state };
+    for (const [id, e] of this.streams) {
+      out[id] = { fps: e.fps, dropped: this.dropped[id] ?? 0, frames: e.count, state: e.state };
+      if (buffered) out[id].buffered = buffered[id] ?? 0;
+    }
     return out;
   }
 

@@ -10,6 +10,7 @@ import { throttleFps } from '../../streams/operators/throttleFps';
 import { applyMask } from '../../streams/operators/applyMask';
 import { fairMix } from '../../streams/operators/fairMix';
 import { trainingLoop, type TrainingLoopStats } from '../../streams/operators/trainingLoop';
+import { stepFailureHandler } from './stepFailures';
 import { latestPerStreamRounds } from '../../streams/operators/latestPerStreamRounds';
 import { doublingInterval } from '../../streams/operators/doublingInterval';
 import { CollapseMonitor } from '../detect/CollapseMonitor';
@@ -54,8 +55,15 @@ export interface EventRecorder {
 export interface AgentPipelineParts {
   config: AgentConfig;
   sources: AgentSources;
-  /** Frames pushed to /ingest/<id> (any valid id, declared or not). */
+  /** Frames pushed to /ingest/<id> (declared ids, or any with open ingest). */
   pushed$: Observable<Frame>;
+  /** Pushed streams opened by clients (open ingest), not named by any source: they are embedded in rounds apart. */
+  isOpenStream?: (streamId: string) => boolean;
+  /**
+   * Streams to forget: those the ingest evicted (open ingest keeps at most maxStreams) and sources removed at run
+   * time. Every per-stream state drops them: operators, replay buffer, detectors, rates, metric series.
+   */
+  forget$?: Observable<string>;
   /** Stores each novelty and drift event with its pictures before it is published; null publishes them as they are. */
   events: EventRecorder | null;
   /** The trainer worker; null runs no training and never refreshes the teacher copy. */
@@ -96,13 +104,14 @@ export interface EmbeddedRound {
  */
 export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const { config: cfg, trainer, teacher, detectors, sinks, metrics, rates, log } = p;
+  const forget$ = p.forget$ ?? EMPTY;
   const drops = new DropCounter();
   let probeTop1: number | undefined;
 
   const frames$ = merge(
     p.sources.frames$, // each source masked right after it
     p.pushed$.pipe(
-      throttleFps((id) => p.sources.pushedFps(id) ?? DEFAULT_SOURCE_FPS),
+      throttleFps((id) => p.sources.pushedFps(id) ?? DEFAULT_SOURCE_FPS, { forget$ }),
       applyMask((id) => p.sources.maskOf(id)),
     ),
   ).pipe(
@@ -112,41 +121,61 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
 
   const collapse = new CollapseMonitor({ warmupSteps: cfg.detect.collapseWarmupSteps });
   const size = cfg.train.frameSize;
+  const buffer = new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size });
   const training$ =
     trainer && cfg.train.enabled
       ? frames$.pipe(
-          fairMix({ periodMs: mixPeriodMs(p.sources), capacityPerStream: 2, counter: drops }),
+          fairMix({ periodMs: mixPeriodMs(p.sources), capacityPerStream: 2, counter: drops, forget$ }),
           trainingLoop({
-            buffer: new ReplayBuffer({ capacity: cfg.train.bufferSize, policy: cfg.train.bufferPolicy, width: size, height: size }),
+            buffer,
             runner: trainer,
             batchSize: cfg.train.batchSize,
             updatesPerFrame: cfg.train.updatesPerFrame,
             upstreamDrops: drops,
+            onStepError: stepFailureHandler({ max: cfg.train.maxStepFailures, log, onFailure: () => metrics.onStepFailure() }),
+            forget$,
           }),
           tap((s) => rates.onDropped(s.dropped)),
-          map((s) => statsMessage(s, rates.summary(), probeTop1)),
+          map((s) => statsMessage(s, rates.summary(buffer.countsByStream()), probeTop1)),
           tap((m) => sinks.stats.next(m)),
           concatMap((m) => collapseEvents(collapse, m, log)),
           tap((e) => sinks.events.next(e)),
-          catchError((e: unknown) => {
-            log.error({ err: e instanceof Error ? e.message : String(e) }, 'training stopped');
-            return EMPTY;
-          }),
+          // training gave up (stepFailureHandler): the error ends the pipeline, and the agent checkpoints and exits
+          // non-zero for a supervisor to restart it
+          tap({ error: (e: unknown) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'training stopped') }),
         )
       : EMPTY;
 
+  // Streams opened by ingest clients (open ingest) are embedded in rounds apart from the sources', at most
+  // openStreamsPerRound a round, those waiting longest first. One more frame in a round costs about as much as the
+  // round (measured: batch 1 -> 2 doubles it), so a crowd of client-opened ids never lengthens the sources' rounds.
+  const isOpen = (f: Frame) => p.isOpenStream?.(f.streamId) ?? false;
+  const firstOpen = (fresh: Frame[]) => fresh.slice(0, cfg.embed.openStreamsPerRound); // least recently taken first
+  const boundOpenStreams = (fresh: Frame[]): Frame[] => [...fresh.filter((f) => !isOpen(f)), ...firstOpen(fresh.filter(isOpen))];
+
   let attentionDue = 0;
   let attentionTurn = 0;
-  const embedRound = (frames: Frame[]): Observable<EmbeddedRound> =>
-    defer(() =>
-      teacher.exclusive(async () => {
-        const attention = cfg.embed.attentionEverySec > 0 && Date.now() >= attentionDue;
-        if (attention) attentionDue = Date.now() + cfg.embed.attentionEverySec * 1000;
-        return { frames, out: await teacher.embed(frames, { attention }), teacherStep: teacher.teacherStep };
-      }),
-    ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed')));
-  const embedding$ = frames$.pipe(
-    latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound),
+  const embedRound =
+    (kind: 'configured' | 'open') =>
+    (frames: Frame[]): Observable<EmbeddedRound> =>
+      defer(() =>
+        teacher.exclusive(async () => {
+          const attention = kind === 'configured' && cfg.embed.attentionEverySec > 0 && Date.now() >= attentionDue;
+          if (attention) attentionDue = Date.now() + cfg.embed.attentionEverySec * 1000;
+          const t0 = performance.now();
+          const out = await teacher.embed(frames, { attention });
+          metrics.onEmbeddingRound(kind, performance.now() - t0);
+          return { frames, out, teacherStep: teacher.teacherStep };
+        }),
+      ).pipe(catchError(logAndSkip(log, 'error', 'embedding round failed')));
+  const rounds$ = merge(
+    frames$.pipe(
+      filter((f) => !isOpen(f)),
+      latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('configured'), { forget$ }),
+    ),
+    frames$.pipe(filter(isOpen), latestPerStreamRounds(interval(1000 / cfg.embed.fps), embedRound('open'), { forget$, select: firstOpen })),
+  );
+  const embedding$ = rounds$.pipe(
     concatMap((round) =>
       defer(() =>
         merge(
@@ -161,7 +190,10 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
   const thumbnails$ =
     cfg.embed.thumbnailFps > 0
       ? frames$.pipe(
-          latestPerStreamRounds(interval(1000 / cfg.embed.thumbnailFps), (latest) => from(latest).pipe(concatMap((f) => thumbnail(f, log)))),
+          latestPerStreamRounds(interval(1000 / cfg.embed.thumbnailFps), (latest) => from(latest).pipe(concatMap((f) => thumbnail(f, log))), {
+            forget$,
+            select: boundOpenStreams,
+          }),
           tap((m) => sinks.thumbnails.next(m)),
         )
       : EMPTY;
@@ -207,7 +239,17 @@ export function agentPipeline(p: AgentPipelineParts): Observable<never> {
       )
     : EMPTY;
 
-  return merge(training$, embedding$, thumbnails$, cameras$, teacherRefresh$, probe$).pipe(ignoreElements());
+  // The state outside the operators: detectors, per-stream rates and drops, metric series.
+  const forgotten$ = forget$.pipe(
+    tap((id) => {
+      detectors.forget(id);
+      rates.forget(id);
+      drops.remove(id);
+      metrics.removeStream(id);
+    }),
+  );
+
+  return merge(training$, embedding$, thumbnails$, cameras$, teacherRefresh$, probe$, forgotten$).pipe(ignoreElements());
 }
 
 /**

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { envLayer, readConfigFile, resolveConfig, ConfigError, type ConfigLayer } from '../../config/loadConfig';
 import { parseSourceSpec } from './sourceSpec';
 import { Agent } from '../agent/Agent';
+import { superviseAgent } from './superviseAgent';
+import { redactSecrets } from '../util/redactSecrets';
 import { ScaleNode } from '../scale/ScaleNode';
 
 interface RunFlags {
@@ -13,6 +15,9 @@ interface RunFlags {
   precision?: string;
   port?: string;
   host?: string;
+  allowedHost?: string[];
+  allowedOrigin?: string[];
+  openIngest?: boolean;
   model?: string;
   init?: string;
   recipe?: string;
@@ -47,6 +52,9 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   set('backend.precision', f.precision, '--precision');
   set('server.port', num(f.port), '--port');
   set('server.host', f.host, '--host');
+  if (f.allowedHost?.length) set('server.allowedHosts', f.allowedHost, '--allowed-host');
+  if (f.allowedOrigin?.length) set('server.allowedOrigins', f.allowedOrigin, '--allowed-origin');
+  if (f.openIngest) set('server.openIngest', true, '--open-ingest');
   set('model.size', f.model, '--model');
   set('model.init', f.init, '--init');
   set('train.recipe', f.recipe, '--recipe');
@@ -87,6 +95,9 @@ export function registerRun(program: Command): void {
     .option('--precision <p>', 'matmul precision: auto (bf16 where the CPU has AVX512_BF16), fp32 or bf16; env DINO_PRECISION')
     .option('-p, --port <port>', 'HTTP/ws port of the dashboard and the API (0 = any free port)')
     .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required: env DINO_TOKEN)')
+    .option('--allowed-host <name>', 'a Host name the server answers to besides loopback and --host (repeatable; .example.com: a domain; env DINO_ALLOWED_HOSTS)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--allowed-origin <origin>', 'a page origin that may use the API besides the same origin and loopback (repeatable; env DINO_ALLOWED_ORIGINS)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--open-ingest', 'accept /ingest/<id> for any id, not only ws:<id> sources (at most server.maxStreams of them, least recently used forgotten)')
     .option('--model <size>', 'model size: micro, small, tiny, cifar, or vits16, vits14, vits8 (the pretrained shapes)')
     .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (with --model of its shape)')
     .option('--recipe <name>', 'training recipe: stream (tuned for live feeds), paper (the DINO paper defaults) or finetune (for --init)')
@@ -106,26 +117,12 @@ export function registerRun(program: Command): void {
         agent = config.nats.url ? new ScaleNode(config) : new Agent(config);
       } catch (e) {
         if (e instanceof ConfigError || (e instanceof Error && e.message.startsWith('--source'))) {
-          console.error(`dino-stream: ${e.message}`);
+          console.error(`dino-stream: ${redactSecrets(e.message)}`);
           process.exit(2);
         }
         throw e;
       }
-      let stopping = false;
-      const shutdown = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        agent.log.info(`${signal}: finishing the current step, writing a checkpoint, stopping`);
-        agent.stop().then(
-          () => process.exit(0),
-          (e: unknown) => {
-            agent.log.error({ err: (e as Error).message }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', () => shutdown('SIGINT'));
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      superviseAgent(agent);
       try {
         await agent.start();
       } catch (e) {

@@ -5,6 +5,7 @@ import type { RecipeName } from '../train/recipes';
 import { trainerOptionsFor } from '../train/trainerOptionsFor';
 import { CheckpointStore } from '../train/CheckpointStore';
 import { checkpointOptions, restoreTrainer } from '../train/TrainerCheckpoint';
+import { validateTrainerCheckpoint } from '../train/TrainerCheckpointSchema';
 import { KOLEO_SCHEDULES, type TrainerOptions } from '../train/TrainerOptions';
 import { CENTERINGS } from '../train/DINOLoss';
 import { EvalInputError } from './EvalInputError';
@@ -93,7 +94,7 @@ export async function openEvalTrainer(o: EvalTrainerOptions): Promise<EvalTraine
   if (o.overrides) options = applyOverrides(options, o.overrides);
   let ckpt = null;
   if (o.checkpoint) {
-    const store = new CheckpointStore(o.checkpoint);
+    const store = new CheckpointStore(o.checkpoint, { validate: validateTrainerCheckpoint, log: o.log });
     ckpt = o.checkpoint.endsWith('.dino') ? await store.load(o.checkpoint) : await store.loadLatest();
     if (!ckpt) throw new Error(`no checkpoint found in ${o.checkpoint}`);
     options = checkpointOptions(ckpt);

@@ -11,7 +11,7 @@ export interface KnnEvalOptions extends EvalTraining {
   budget: Budget;
   /** Extra evaluations at these images-seen marks during the run. */
   marks?: number[];
-  /** Save the trained agent here at every evaluation (each mark and the end): ckpt-<step>.dino files. */
+  /** Save the trained agent here at every evaluation (each mark and the end): ckpt-<run>-<step>.dino files. */
   saveDir?: string;
   /** Also score each train image against the rest of the train bank (leave-one-out), for every feature set. */
   trainLeaveOneOut?: boolean;

@@ -46,6 +46,9 @@ export class ScaleNode {
   private readonly subs: Subscription[] = [];
   private readonly health = new RoleHealth();
   private stopping: Promise<void> | null = null;
+  private fail!: (e: Error) => void;
+  /** Resolves when this process cannot go on (its train role gave up); the CLI then checkpoints and exits non-zero. */
+  readonly failed = new Promise<Error>((resolve) => (this.fail = resolve));
 
   constructor(readonly config: AgentConfig, log?: pino.Logger) {
     if (!config.nats.url) throw new Error('ScaleNode needs nats.url (--nats)');
@@ -91,6 +94,7 @@ export class ScaleNode {
     if (has('detect')) runs.push(this.keep(detectRole(ctx)));
     if (has('train')) {
       this.train = new TrainRole(ctx);
+      void this.train.failed.then((e) => this.fail(e));
       runs.push(this.train.run$());
     }
     if (has('gateway')) {
@@ -126,6 +130,11 @@ export class ScaleNode {
   private keep(r: { run$: Observable<never>; teacher: EmbeddingService }): Observable<never> {
     this.teachers.push(r.teacher);
     return r.run$;
+  }
+
+  /** A checkpoint now, when this process trains (the CLI's fatal-error path); null otherwise. */
+  checkpoint(): Promise<string | null> {
+    return this.train?.checkpoint() ?? Promise.resolve(null);
   }
 
   /** Stops the roles (frames in flight go back to the broker for others), a last checkpoint, the lock, the server, the connection. */

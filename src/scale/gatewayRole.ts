@@ -4,6 +4,7 @@ import { filter, map, Observable, share, type OperatorFunction } from 'rxjs';
 import { DEFAULT_SOURCE_FPS } from '../../config/schema';
 import { throttleFps } from '../../streams/operators/throttleFps';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
+import { ingestSettings, serverSettings } from '../agent/serverSettings';
 import { AgentServer } from '../serve/AgentServer';
 import { decodeBinary } from '../serve/EmbeddingCodec';
 import type { AgentHub } from '../types/messages';
@@ -65,16 +66,13 @@ export class GatewayRole {
     log: Logger,
   ) {
     const cfg = ctx.config;
-    const size = cfg.train.frameSize;
-    this.ingest = new WebSocketIngest({ width: size, height: size, logger: log });
+    const pushedIds = new Set(cfg.sources.flatMap((s) => (s.kind === 'ws' ? [s.id] : [])));
+    const otherIds = new Set(cfg.sources.flatMap((s) => (s.kind !== 'ws' && s.id ? [s.id] : [])));
+    this.ingest = new WebSocketIngest({ ...ingestSettings(cfg, { declared: pushedIds, reserved: (id) => otherIds.has(id) }), logger: log });
     this.server = new AgentServer({
       hub: brokerHub(ctx),
       ingest: this.ingest,
-      host: cfg.server.host,
-      port: cfg.server.port,
-      token: cfg.server.token,
-      insecure: cfg.server.insecure,
-      limits: { maxClients: cfg.server.maxClients },
+      ...serverSettings(cfg.server),
       registry: ctx.registry,
       log,
       healthExtra: () => ({ roles: heartbeats.roles(), broker: ctx.conn.connected }),

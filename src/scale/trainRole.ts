@@ -10,6 +10,7 @@ import { fairMix } from '../../streams/operators/fairMix';
 import { trainingLoop } from '../../streams/operators/trainingLoop';
 import { collapseEvents, logAndSkip, mixPeriodMs, statsMessage } from '../agent/agentPipeline';
 import { StreamRates } from '../agent/StreamRates';
+import { stepFailureHandler, TrainingFailedError } from '../agent/stepFailures';
 import { CollapseMonitor } from '../detect/CollapseMonitor';
 import { WorkerTrainer, type TrainerHandle } from '../train/WorkerTrainer';
 import { decodeFrame } from './FrameCodec';
@@ -30,6 +31,9 @@ export class TrainRole {
   private trainer: TrainerHandle | null = null;
   private lock: TrainerLock | null = null;
   readonly rates = new StreamRates();
+  private fail!: (e: Error) => void;
+  /** Resolves when training gave up (train.maxStepFailures failed steps in a row); the process then checkpoints and exits non-zero. */
+  readonly failed = new Promise<Error>((resolve) => (this.fail = resolve));
 
   constructor(private readonly ctx: RoleContext) {}
 
@@ -126,6 +130,7 @@ export class TrainRole {
         batchSize: cfg.train.batchSize,
         updatesPerFrame: cfg.train.updatesPerFrame,
         upstreamDrops: drops,
+        onStepError: stepFailureHandler({ max: cfg.train.maxStepFailures, log, onFailure: () => metrics.onStepFailure() }),
       }),
       tap((s) => this.rates.onDropped(s.dropped)),
       map((s) => statsMessage(s, this.rates.summary(), undefined)),
@@ -140,6 +145,7 @@ export class TrainRole {
       }),
       catchError((e: unknown) => {
         log.error({ err: e instanceof Error ? e.message : String(e) }, 'training stopped');
+        if (e instanceof TrainingFailedError) this.fail(e);
         return EMPTY;
       }),
     );

@@ -6,10 +6,12 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { defaultLogger, Logger } from '../util/Logger';
 import type { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { assertSafeBinding, tokenOf, TokenAuth } from './Auth';
+import { registerSecret } from '../util/redactSecrets';
 import { ControlError } from './ControlMessages';
 import { EmbeddingsChannel } from './EmbeddingsChannel';
 import { EventsChannel } from './EventsChannel';
 import { Heartbeat } from './Heartbeat';
+import { OriginPolicy, Refusal } from './OriginPolicy';
 import { AgentServerOptions, DashboardOptions, DEFAULT_DASHBOARD, DEFAULT_LIMITS, ServerLimits } from './ServeOptions';
 import { PathLabel, ServePath, ServerMetrics } from './ServerMetrics';
 import { StaticAssets } from './StaticAssets';
@@ -46,6 +48,10 @@ export class AgentServer {
   readonly ui: UiChannel;
   private readonly channels: Map<string, SubscriberChannel<unknown, unknown>>;
   private readonly auth: TokenAuth;
+  private readonly policy: OriginPolicy;
+  /** Open websockets per remote address (every endpoint), for maxConnectionsPerAddress. */
+  private readonly perAddress = new Map<string, number>();
+  private readonly refusalLoggedAt = new Map<string, number>();
   private readonly host: string;
   private readonly log: Logger;
   private readonly http: Server;
@@ -59,6 +65,7 @@ export class AgentServer {
   private readonly api: ApiRoutes;
   private readonly healthStaleMs: number;
   private statsSub?: Subscription;
+  private readonly evictions?: Subscription;
   private lastStats?: { receivedAt: number; t: number; step: number };
   private startedAt = Date.now();
   private listening?: { port: number; host: string };
@@ -70,6 +77,8 @@ export class AgentServer {
     this.host = o.host ?? '127.0.0.1';
     this.log = o.log ?? defaultLogger();
     this.auth = new TokenAuth(o.token ?? ((o.env ?? process.env).DINO_TOKEN || undefined));
+    registerSecret(this.auth.token);
+    this.policy = new OriginPolicy({ host: this.host, allowedHosts: o.allowedHosts, allowedOrigins: o.allowedOrigins });
     this.healthStaleMs = o.healthStaleMs ?? 120_000;
     this.registry = o.registry ?? new Registry();
     this.metrics = new ServerMetrics(this.registry);
@@ -80,6 +89,11 @@ export class AgentServer {
     this.embeddings = new EmbeddingsChannel(o.hub.embeddings$, this.limits, this.metrics, this.log);
     this.events = new EventsChannel(o.hub.events$, this.limits, this.metrics, this.log);
     this.ui = new UiChannel(o.hub, this.limits, this.metrics, this.log, dash);
+    // Streams the ingest forgot leave the metrics and the dashboard's state.
+    this.evictions = o.ingest?.evicted$.subscribe((id) => {
+      this.metrics.removeStream(id);
+      this.ui.forget(id);
+    });
     this.channels = new Map<string, SubscriberChannel<unknown, unknown>>([
       ['/embeddings', this.embeddings as SubscriberChannel<unknown, unknown>],
       ['/events', this.events as SubscriberChannel<unknown, unknown>],
@@ -128,6 +142,7 @@ export class AgentServer {
   async stop(graceMs = 500): Promise<void> {
     this.heartbeat.stop();
     this.statsSub?.unsubscribe();
+    this.evictions?.unsubscribe();
     for (const c of this.channels.values()) c.stop();
     const sockets = [...this.controlWss.clients, ...this.ingestWss.clients];
     await Promise.all(
@@ -184,6 +199,11 @@ export class AgentServer {
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    const refusal = this.policy.check(req);
+    if (refusal) {
+      this.countRefusal(path === '/' || path === '/metrics' ? path : 'other', refusal, req);
+      return this.json(res, refusal.status, { type: 'error', code: refusal.code, message: refusal.message });
+    }
     if (path === '/api' || path.startsWith('/api/')) {
       if (!this.auth.allows(req, url)) return this.unauthorized(res, '/api');
       return this.api.handle(
@@ -233,19 +253,31 @@ export class AgentServer {
     socket.on('error', onError);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = this.route(url);
+    const refusal = this.policy.check(req);
+    if (refusal) {
+      const label: PathLabel = !route ? 'other' : route.kind === 'channel' ? route.channel.path : route.kind === 'ingest' ? '/ingest' : '/live';
+      this.countRefusal(label, refusal, req);
+      return this.refuse(socket, refusal.status, label, refusal.code, refusal.message, false);
+    }
     if (!route) return this.refuse(socket, 404, 'other', 'not_found', `no websocket endpoint at ${url.pathname.slice(0, 100)}; use /embeddings, /events, /ui, /ingest/<streamId> or /live/<streamId>`);
     const label: ServePath = route.kind === 'channel' ? route.channel.path : route.kind === 'ingest' ? '/ingest' : '/live';
     if (!this.auth.allows(req, url)) {
       this.metrics.authFailures.inc({ path: label });
       return this.refuse(socket, 401, label, 'unauthorized', this.authHelp(), false);
     }
-    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const address = req.socket.remoteAddress ?? '?';
+    const remote = `${address}:${req.socket.remotePort}`;
+    const cap = this.limits.maxConnectionsPerAddress;
+    if (cap > 0 && (this.perAddress.get(address) ?? 0) >= cap) {
+      return this.refuse(socket, 429, label, 'too_many_connections', `at most ${cap} open websockets per address; close some first`);
+    }
     if (route.kind === 'live') {
       const live = this.o.live;
       const problem = live ? live.problem(route.streamId) : 'live video is not enabled on this agent';
       if (problem) return this.refuse(socket, 404, label, 'not_live', problem);
       this.controlWss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', onError);
+        this.countAddress(ws, address);
         this.liveSockets.add(ws);
         this.metrics.clients.inc({ path: '/live' });
         ws.on('close', () => {
@@ -265,8 +297,11 @@ export class AgentServer {
       if (this.ingestSockets.size >= this.limits.maxIngestConnections) {
         return this.refuse(socket, 503, label, 'too_many_clients', `at most ${this.limits.maxIngestConnections} ingest connections`);
       }
+      const refusal = this.ingest.admit(route.streamId);
+      if (refusal) return this.refuse(socket, refusal.status, label, refusal.code, refusal.message);
       this.ingestWss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', onError);
+        this.countAddress(ws, address);
         this.ingestSockets.add(ws);
         this.metrics.clients.inc({ path: '/ingest' });
         ws.on('close', () => {
@@ -293,10 +328,20 @@ export class AgentServer {
     }
     this.controlWss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onError);
+      this.countAddress(ws, address);
       ws.on('error', (err) => this.log.debug({ err: err.message, remote }, 'serve: socket error'));
       const conn = channel.accept(ws, query, remote);
       this.heartbeat.track(ws, () => this.metrics.deadClients.inc({ path: label }), () => conn.queue.pump());
       this.log.debug({ remote, path: label }, 'serve: client connected');
+    });
+  }
+
+  private countAddress(ws: WebSocket, address: string): void {
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
+    ws.once('close', () => {
+      const n = (this.perAddress.get(address) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(address, n);
+      else this.perAddress.delete(address);
     });
   }
 
@@ -320,6 +365,17 @@ export class AgentServer {
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,
     );
+  }
+
+  /** Counts a Host/Origin refusal and logs it, at most once per 10 s per kind (a hostile page may retry in a loop). */
+  private countRefusal(path: PathLabel, r: Refusal, req: IncomingMessage): void {
+    this.metrics.rejected.inc({ path, reason: r.code });
+    const now = Date.now();
+    const last = this.refusalLoggedAt.get(r.code) ?? 0;
+    if (now - last < 10_000) return;
+    this.refusalLoggedAt.set(r.code, now);
+    const shown = (v: string | undefined) => (v === undefined ? undefined : v.slice(0, 100));
+    this.log.warn({ code: r.code, host: shown(req.headers.host), origin: shown(req.headers.origin), remote: req.socket.remoteAddress }, 'serve: refused a request from another site');
   }
 
   private authHelp(): string {

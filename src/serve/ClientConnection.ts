@@ -5,6 +5,7 @@ import { ControlError, ControlMessage, ControlType, parseControl } from './Contr
 import type { ServerLimits } from './ServeOptions';
 import type { ServeMetricsChildren } from './ServeMetricsChildren';
 import { jsonWire, Wire } from './Wire';
+import { TokenBucket } from '../util/TokenBucket';
 
 let nextId = 1;
 
@@ -17,6 +18,7 @@ export class ClientConnection {
   readonly queue: ClientQueue;
   private errorWindowStart = Date.now();
   private errorsInWindow = 0;
+  private readonly rate: TokenBucket;
 
   constructor(
     readonly socket: WebSocket,
@@ -35,6 +37,7 @@ export class ClientConnection {
       },
       onDropped: (n) => m.dropped.inc(n),
     });
+    this.rate = new TokenBucket(limits.messagesPerSecond, limits.messageBurst);
     socket.on('close', () => this.queue.close());
   }
 
@@ -56,6 +59,10 @@ export class ClientConnection {
    */
   onControl(accepted: readonly ControlType[], handle: (msg: ControlMessage) => void): void {
     this.socket.on('message', (data: RawData, isBinary: boolean) => {
+      if (!this.rate.take()) {
+        const { messagesPerSecond: r, messageBurst: b } = this.limits;
+        return this.reject(new ControlError('rate_limited', `more than ${r} messages per second (bursts of ${b}); this one was ignored, slow down`));
+      }
       try {
         handle(parseControl(data, isBinary, this.limits.maxControlMessageBytes, accepted));
       } catch (e) {

@@ -14,6 +14,7 @@ export type ControlErrorCode =
   | 'unknown_type' // a type this endpoint does not handle
   | 'bad_stream_id'
   | 'too_many_streams'
+  | 'rate_limited' // more messages per second than the per-connection budget
   | 'bad_query'; // an invalid query-string parameter (answered as HTTP 400 on upgrade)
 
 export interface ControlErrorMessage {

@@ -32,6 +32,11 @@ export interface ServerLimits {
   highWaterMarkBytes: number;
   /** Ping every client this often; one that has not answered the previous ping is terminated. */
   pingIntervalMs: number;
+  /** Open websockets (all endpoints together) from one remote address; more are refused with 429. 0: no cap. */
+  maxConnectionsPerAddress: number;
+  /** Messages a subscriber may send per second (token bucket, burst messageBurst); beyond, each gets a rate_limited error. */
+  messagesPerSecond: number;
+  messageBurst: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -46,6 +51,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   queueMaxBytes: 2 * 1024 * 1024,
   highWaterMarkBytes: 512 * 1024,
   pingIntervalMs: 15_000,
+  maxConnectionsPerAddress: 32,
+  messagesPerSecond: 20,
+  messageBurst: 40,
 };
 
 export interface DashboardOptions {
@@ -86,6 +94,10 @@ export interface AgentServerOptions {
   token?: string;
   /** Allow listening beyond loopback without a token. */
   insecure?: boolean;
+  /** Host names besides loopback and `host` (".example.com": a domain and its subdomains; "*": any). See OriginPolicy. */
+  allowedHosts?: readonly string[];
+  /** Page origins besides the same origin and loopback pages ("https://dash.example.com"; "*": any). */
+  allowedOrigins?: readonly string[];
   limits?: Partial<ServerLimits>;
   dashboard?: Partial<DashboardOptions>;
   /** /healthz answers 503 when training has started and no stats arrived for this long. Default 120 s. */

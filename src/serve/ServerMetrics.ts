@@ -57,6 +57,20 @@ export class ServerMetrics {
     this.ingestStats = stats;
   }
 
+  /** Drops a forgotten ingest stream's series, so /metrics holds only streams the agent still keeps. */
+  removeStream(stream: string): void {
+    this.ingestFrames.remove({ stream });
+    this.ingestDropped.remove({ stream });
+    this.seen.delete(`f|${stream}`);
+    this.seen.delete(`d|${stream}`);
+    const prefix = `e|${stream}|`;
+    for (const key of [...this.seen.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      this.ingestErrors.remove({ stream, code: key.slice(prefix.length) });
+      this.seen.delete(key);
+    }
+  }
+
   private collectIngest(): void {
     if (!this.ingestStats) return;
     // Each of the three collect hooks calls this; deltas make repeated calls harmless.

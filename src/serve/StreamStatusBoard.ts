@@ -89,6 +89,11 @@ export class StreamStatusBoard {
     if (s) s.lastThumbnailT = m.t;
   }
 
+  /** Forgets a stream (it leaves the next snapshot). */
+  remove(streamId: string): boolean {
+    return this.byId.delete(streamId);
+  }
+
   streamIds(): string[] {
     return [...this.byId.keys()];
   }

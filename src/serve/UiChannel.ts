@@ -122,6 +122,13 @@ export class UiChannel extends SubscriberChannel<void, true> {
     return true;
   }
 
+  /** Forgets a stream: its status, latest thumbnail and attention map (the PCA window is bounded on its own). */
+  forget(streamId: string): void {
+    this.board.remove(streamId);
+    this.thumbnails.delete(streamId);
+    this.attention.delete(streamId);
+  }
+
   /** Recomputes the projection now (the timer calls this; tests and benches may too). */
   refreshPca(): PcaResult | undefined {
     if (this.clients.size === 0 || this.pca.version === this.pcaVersion) return undefined;

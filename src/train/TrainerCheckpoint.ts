@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Trainer } from './Trainer';
+import { CheckpointError, CheckpointMismatchError } from './Checkpoint';
 import type { CheckpointStore, LoadedCheckpoint } from './CheckpointStore';
+import { FrameTrainer } from './FrameTrainer';
 import type { TrainerOptions } from './TrainerOptions';
 import type { ModelConfig } from '../model/modelSizes';
 
@@ -32,30 +34,79 @@ export function optionsForCheckpoint(opts: TrainerOptions, ckpt: LoadedCheckpoin
   };
 }
 
+/** Every tensor a trainer's state needs, with its shape: what restoring requires of a checkpoint. */
+function requiredTensors(trainer: Trainer, optimizerSteps: Record<string, number>, file: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const [n, v] of trainer.student.namedParameters()) out.set(`student.${n}`, v.shape);
+  for (const [n, v] of trainer.teacher.namedParameters()) out.set(`teacher.${n}`, v.shape);
+  out.set('dino_loss.center', trainer.dinoLoss.center.shape);
+  const params = new Map(trainer.student.namedParameters());
+  for (const n of Object.keys(optimizerSteps)) {
+    const p = params.get(n);
+    if (!p) throw new CheckpointError(file, `optimiser state for unknown parameter "${n}"`);
+    out.set(`adamw.m.${n}`, p.shape);
+    out.set(`adamw.v.${n}`, p.shape);
+  }
+  return out;
+}
+
 /**
  * Load a checkpoint into a trainer built with the same architecture (backbone and head). A different one is refused
- * with the differing fields named (resuming into another architecture would silently mix weights). The crops may
- * differ: they shape the views, not the weights, so a recipe that changes them keeps a user's checkpoints.
+ * with the differing fields named (CheckpointMismatchError: resuming into another architecture would silently mix
+ * weights). The crops may differ: they shape the views, not the weights, so a recipe that changes them keeps a
+ * user's checkpoints. Every tensor is checked before the first is copied, so a file that lacks one (a
+ * CheckpointError) leaves the trainer as it was.
  */
 export function restoreTrainer(trainer: Trainer, ckpt: LoadedCheckpoint): Record<string, unknown> {
   const saved = checkpointOptions(ckpt);
   const arch = (m: ModelConfig | undefined) => (m ? { vit: m.vit, head: m.head } : m);
   const diff = diffPaths(arch(saved?.model), arch(trainer.opts.model));
   if (diff.length > 0) {
-    throw new Error(`checkpoint ${ckpt.file} was trained with a different model (${diff.join(', ')}); use another --checkpoint-dir or the same model`);
+    throw new CheckpointMismatchError(ckpt.file, `trained with a different model (${diff.join(', ')}); use another --checkpoint-dir or the same model`);
+  }
+  const optimizerSteps = (ckpt.header.meta['optimizerSteps'] ?? {}) as Record<string, number>;
+  for (const [name, shape] of requiredTensors(trainer, optimizerSteps, ckpt.file)) {
+    const t = ckpt.tensors.get(name);
+    if (!t) throw new CheckpointError(ckpt.file, `tensor "${name}" is missing`);
+    if (t.shape.join('x') !== shape.join('x')) throw new CheckpointError(ckpt.file, `tensor "${name}" has shape [${t.shape}], the model expects [${shape}]`);
   }
   const tensors = new Map<string, tf.Tensor>();
   try {
     for (const [name, t] of ckpt.tensors) tensors.set(name, tf.tensor(t.values, t.shape, 'float32'));
-    trainer.loadState({
-      step: ckpt.header.step,
-      tensors,
-      optimizerSteps: (ckpt.header.meta['optimizerSteps'] ?? {}) as Record<string, number>,
-    });
+    trainer.loadState({ step: ckpt.header.step, tensors, optimizerSteps });
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
   return (ckpt.header.meta['extra'] ?? {}) as Record<string, unknown>;
+}
+
+/**
+ * The newest checkpoint of `store` that restores, in a FrameTrainer built for it (see optionsForCheckpoint);
+ * files that are damaged or inconsistent are reported and skipped for the next older one. A sound checkpoint of
+ * another model is not skipped: it throws CheckpointMismatchError (the agent must not train over it). Null when
+ * no file restores. The store continues the run of the checkpoint resumed.
+ */
+export async function resumeFrameTrainer(
+  store: CheckpointStore,
+  opts: TrainerOptions,
+  log: (msg: string) => void,
+): Promise<{ frameTrainer: FrameTrainer; ckpt: LoadedCheckpoint; kept?: string } | null> {
+  for await (const ckpt of store.verified()) {
+    // the checkpoint is read before the trainer is built: its head size may be the one to build
+    const fit = optionsForCheckpoint(opts, ckpt);
+    const frameTrainer = new FrameTrainer(fit.opts);
+    try {
+      frameTrainer.restoreExtra(restoreTrainer(frameTrainer.trainer, ckpt));
+    } catch (e) {
+      frameTrainer.dispose();
+      if (!(e instanceof CheckpointError) || e instanceof CheckpointMismatchError) throw e;
+      log(`${e.message}; trying an older checkpoint`);
+      continue;
+    }
+    store.continueRun(ckpt);
+    return { frameTrainer, ckpt, kept: fit.kept };
+  }
+  return null;
 }
 
 /** Paths (a.b.c=x vs y) where two JSON values differ. */

@@ -3,7 +3,8 @@ import { FrameTrainer } from './FrameTrainer';
 import type { StepResult } from './Trainer';
 import type { TrainerOptions } from './TrainerOptions';
 import { CheckpointStore } from './CheckpointStore';
-import { optionsForCheckpoint, restoreTrainer, saveTrainer } from './TrainerCheckpoint';
+import { resumeFrameTrainer, saveTrainer } from './TrainerCheckpoint';
+import { validateTrainerCheckpoint } from './TrainerCheckpointSchema';
 import type { Frame } from '../../streams/Frame';
 import { describeWeights, loadWeights, readPretrained } from '../pretrained/PretrainedWeights';
 
@@ -39,23 +40,14 @@ export class TrainerService {
 
   static async create(o: TrainerServiceOptions, log: (msg: string) => void): Promise<{ service: TrainerService; ready: TrainerReady }> {
     const info = await selectBackend({ ...o.backend, log });
-    const store = o.checkpoint ? new CheckpointStore(o.checkpoint.dir, { keep: o.checkpoint.keep, log }) : null;
-    const ckpt = store && o.checkpoint?.resume ? await store.loadLatest() : null;
-    // the checkpoint is read before the trainer is built: its head size may be the one to build
-    const fit = ckpt ? optionsForCheckpoint(o.trainer, ckpt) : { opts: o.trainer };
-    if (fit.kept) log(`keeping the ${fit.kept}`);
-    const frameTrainer = new FrameTrainer(fit.opts);
-    let resumedFrom: string | undefined;
-    if (ckpt) {
-      try {
-        frameTrainer.restoreExtra(restoreTrainer(frameTrainer.trainer, ckpt));
-        resumedFrom = ckpt.file;
-        log(`resumed from ${ckpt.file} at step ${ckpt.header.step}`);
-      } catch (e) {
-        // a checkpoint of another model is not ours to overwrite silently: refuse to start
-        frameTrainer.dispose();
-        throw e;
-      }
+    const store = o.checkpoint ? new CheckpointStore(o.checkpoint.dir, { keep: o.checkpoint.keep, log, validate: validateTrainerCheckpoint }) : null;
+    store?.removeStaleTemps();
+    const resumed = store && o.checkpoint?.resume ? await resumeFrameTrainer(store, o.trainer, log) : null;
+    if (resumed?.kept) log(`keeping the ${resumed.kept}`);
+    const frameTrainer = resumed?.frameTrainer ?? new FrameTrainer(o.trainer);
+    const resumedFrom = resumed?.ckpt.file;
+    if (resumed) {
+      log(`resumed from ${resumed.ckpt.file} at step ${resumed.ckpt.header.step}`);
     } else if (o.init) {
       try {
         const w = readPretrained(o.init);
@@ -72,7 +64,7 @@ export class TrainerService {
     } else if (store && o.checkpoint?.resume) {
       log(`no checkpoint in ${o.checkpoint.dir}: starting from a fresh model`);
     }
-    if (ckpt && o.init) log(`--init ${o.init} not applied: the resumed checkpoint continues from it`);
+    if (resumed && o.init) log(`--init ${o.init} not applied: the resumed checkpoint continues from it`);
     return { service: new TrainerService(frameTrainer, store), ready: { info, step: frameTrainer.trainer.stepCount, resumedFrom } };
   }
 

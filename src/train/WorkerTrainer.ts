@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Frame } from '../../streams/Frame';
 import type { StepResult } from './Trainer';
 import type { TeacherSnapshot, TrainerReady, TrainerServiceOptions } from './TrainerService';
-import type { WorkerRequest, WorkerResponse } from './workerProtocol';
+import type { TensorMemory, WorkerRequest, WorkerResponse } from './workerProtocol';
 
 /** What the agent needs from the trainer, wherever it runs. */
 export interface TrainerHandle {
@@ -12,6 +12,8 @@ export interface TrainerHandle {
   step(frames: Frame[]): Promise<StepResult>;
   snapshot(): Promise<TeacherSnapshot>;
   checkpoint(): Promise<string | null>;
+  /** The trainer's tfjs memory, for /metrics (a handle without one reports none). */
+  memory?(): Promise<TensorMemory>;
   close(): Promise<void>;
 }
 
@@ -26,29 +28,52 @@ function workerScript(): string {
   return built;
 }
 
-/** Main-thread side of the trainer worker: a promise per request, matched by id. */
+/** How long each kind of request may take, in ms; a request queued behind others waits for them too. */
+export type WorkerTimeouts = Record<WorkerRequest['type'], number>;
+
+/** Resuming a large checkpoint on a busy machine, a slow step, a checkpoint queued behind a step. */
+export const DEFAULT_WORKER_TIMEOUTS: WorkerTimeouts = { init: 600_000, step: 120_000, snapshot: 120_000, checkpoint: 240_000, memory: 10_000, close: 30_000 };
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Main-thread side of the trainer worker: a promise per request, matched by id. A request that gets no answer
+ * within its timeout is rejected (a late answer is dropped), so a wedged worker shows up as failures instead of
+ * a silent stall.
+ */
 export class WorkerTrainer implements TrainerHandle {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, Pending>();
   private exited: Error | null = null;
   ready!: TrainerReady;
 
-  private constructor(private readonly worker: Worker) {}
+  private constructor(
+    private readonly worker: Worker,
+    private readonly timeouts: WorkerTimeouts,
+  ) {}
 
-  static async start(options: TrainerServiceOptions, log: (msg: string) => void): Promise<WorkerTrainer> {
+  static async start(options: TrainerServiceOptions, log: (msg: string) => void, timeouts: Partial<WorkerTimeouts> = {}): Promise<WorkerTrainer> {
     const worker = new Worker(workerScript(), { workerData: options });
-    const t = new WorkerTrainer(worker);
+    const t = new WorkerTrainer(worker, { ...DEFAULT_WORKER_TIMEOUTS, ...timeouts });
     worker.on('message', (m: WorkerResponse) => {
       if (m.type === 'log') return log(m.msg);
       const p = t.pending.get(m.id);
       if (!p) return;
       t.pending.delete(m.id);
+      clearTimeout(p.timer);
       if (m.ok) p.resolve(m.value);
       else p.reject(new Error(m.error));
     });
     const fail = (e: Error) => {
       t.exited = e;
-      for (const p of t.pending.values()) p.reject(e);
+      for (const p of t.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(e);
+      }
       t.pending.clear();
     };
     worker.on('error', (e) => fail(new Error(`trainer worker crashed: ${e.message}`)));
@@ -65,8 +90,13 @@ export class WorkerTrainer implements TrainerHandle {
   private request(req: { type: WorkerRequest['type'] } & Record<string, unknown>): Promise<unknown> {
     if (this.exited) return Promise.reject(this.exited);
     const id = this.nextId++;
+    const ms = this.timeouts[req.type];
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`the trainer worker did not answer ${req.type} within ${ms} ms`));
+      }, ms);
+      this.pending.set(id, { resolve, reject, timer });
       this.worker.postMessage({ ...req, id });
     });
   }
@@ -81,6 +111,10 @@ export class WorkerTrainer implements TrainerHandle {
 
   checkpoint(): Promise<string | null> {
     return this.request({ type: 'checkpoint' }) as Promise<string | null>;
+  }
+
+  memory(): Promise<TensorMemory> {
+    return this.request({ type: 'memory' }) as Promise<TensorMemory>;
   }
 
   async close(): Promise<void> {

@@ -3,8 +3,9 @@
  * TrainerService, and answers with the same id. Training here never blocks the main thread's event loop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
 import { TrainerService, type TrainerServiceOptions } from './TrainerService';
-import type { WorkerRequest, WorkerResponse } from './workerProtocol';
+import type { TensorMemory, WorkerRequest, WorkerResponse } from './workerProtocol';
 
 if (!parentPort) throw new Error('trainerWorker must run in a worker thread');
 const port = parentPort;
@@ -31,6 +32,10 @@ async function handle(req: WorkerRequest): Promise<WorkerResponse> {
     case 'checkpoint': {
       return { type: 'reply', id: req.id, ok: true, value: await service!.checkpoint() };
     }
+    case 'memory': {
+      const m = tf.memory();
+      return { type: 'reply', id: req.id, ok: true, value: { numTensors: m.numTensors, numBytes: m.numBytes } satisfies TensorMemory };
+    }
     case 'close': {
       service?.dispose();
       service = null;
@@ -40,6 +45,11 @@ async function handle(req: WorkerRequest): Promise<WorkerResponse> {
 }
 
 port.on('message', (req: WorkerRequest) => {
+  // a read of counters, answered between requests rather than after the queue (a metrics scrape never waits for it)
+  if (req.type === 'memory') {
+    void handle(req).then((res) => port.postMessage(res));
+    return;
+  }
   // strictly one request at a time, in arrival order
   queue = queue.then(async () => {
     let res: WorkerResponse;

@@ -56,8 +56,8 @@ export interface StatsMessage {
   teacherTemp: number;
   stepMs: number;
   imagesPerSec: number;
-  /** Per stream: frames received and used per second over the last interval, frames dropped in total. */
-  streams: Record<string, { fps: number; dropped: number; frames: number; state?: CameraStateName }>;
+  /** Per stream: frames received and used per second over the last interval, frames dropped in total, frames in the replay buffer. */
+  streams: Record<string, { fps: number; dropped: number; frames: number; state?: CameraStateName; buffered?: number }>;
   bufferSize: number;
   /** Live k-NN probe accuracy when a probe set is configured. */
   probeTop1?: number;

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import pretty from 'pino-pretty';
+import { redactingLogOptions } from './redactSecrets';
 
 /**
  * The logging surface the library code needs: structured first argument, message second (pino's convention).
@@ -17,11 +18,12 @@ export type LogFormat = 'pretty' | 'json';
 /**
  * The agent's logger: human-readable lines on a terminal ('pretty'), one JSON object per line for log collectors
  * ('json'). Pretty printing runs in-process and synchronously so the last lines before an exit are never lost.
+ * Every line passes through redactSecrets: no credential reaches a log.
  */
 export function createLogger(level: string, format: LogFormat): pino.Logger {
-  if (format === 'json') return pino({ name: 'dino-stream', level });
+  if (format === 'json') return pino({ name: 'dino-stream', level, ...redactingLogOptions });
   return pino(
-    { name: 'dino-stream', level },
+    { name: 'dino-stream', level, ...redactingLogOptions },
     pretty({ sync: true, colorize: process.stdout.isTTY, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss' }),
   );
 }

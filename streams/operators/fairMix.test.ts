@@ -37,4 +37,13 @@ describe('fairMix', () => {
     });
     expect(() => fairMix({ periodMs: 0 })).toThrow(/periodMs/);
   });
+
+  it('a forgotten stream loses its queue: what waited there is not emitted', () => {
+    const ts = newScheduler();
+    ts.run(({ cold, hot, expectObservable }) => {
+      const v = { a: f('a', 0), b: f('a', 1), x: f('x', 0) };
+      const forget = hot('--k', { k: 'x' });
+      expectObservable(cold('(ax) 6ms b|', v).pipe(fairMix({ periodMs: 5, scheduler: ts, forget$: forget }))).toBe('-----a 9ms (b|)', v);
+    });
+  });
 });

@@ -9,6 +9,8 @@ export interface FairMixOptions<T> {
   counter?: DropCounter;
   key?: (v: T) => string;
   scheduler?: SchedulerLike;
+  /** Keys to forget (streams the agent dropped): their queue and what waits in it go. */
+  forget$?: Observable<string>;
 }
 
 /**
@@ -45,6 +47,7 @@ export function fairMix<T extends { streamId: string }>(opts: FairMixOptions<T>)
         else if (sourceDone) subscriber.complete();
       };
 
+      const forgetting = opts.forget$?.subscribe((k) => queues.delete(k));
       const sub = source.subscribe({
         next: (v) => {
           const k = key(v);
@@ -65,6 +68,7 @@ export function fairMix<T extends { streamId: string }>(opts: FairMixOptions<T>)
       });
       return () => {
         sub.unsubscribe();
+        forgetting?.unsubscribe();
         round?.unsubscribe();
       };
     });

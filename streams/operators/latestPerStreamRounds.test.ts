@@ -40,4 +40,26 @@ describe('latestPerStreamRounds', () => {
       expectObservable(cold('a---', v).pipe(latestPerStreamRounds(clock, () => throwError(() => 'boom')))).toBe('-#', undefined, 'boom');
     });
   });
+
+  it('a forgotten stream leaves the next round: its newest frame is dropped, the others are taken', () => {
+    newScheduler().run(({ hot, expectObservable }) => {
+      const v = { a: f('a', 0), x: f('x', 0), b: f('a', 1) };
+      const frames = hot('-ax-----b---|', v);
+      const clock = hot('----t---t---t', { t: 0 });
+      const forget = hot('---k', { k: 'x' });
+      expectObservable(frames.pipe(latestPerStreamRounds(clock, (fs) => of(ids(fs)), { forget$: forget }))).toBe('----r---s---|', { r: 'a0', s: 'a1' });
+    });
+  });
+
+  it('select bounds a round: the items it leaves wait for a later round (or are superseded by newer ones)', () => {
+    newScheduler().run(({ hot, expectObservable }) => {
+      const v = { a: f('a', 0), x: f('x', 0), y: f('y', 0), b: f('a', 1), z: f('x', 1) };
+      const frames = hot('-axy--b-z-----|', v);
+      const clock = hot('----t---t---t---', { t: 0 });
+      // 'a' always; at most one other stream per round, the first waiting
+      const select = (items: Frame[]) => [...items.filter((i) => i.streamId === 'a'), ...items.filter((i) => i.streamId !== 'a').slice(0, 1)];
+      // tick 4: a0 + x0 (y0 waits); tick 8: a1 + y0 (y waited longer than x, whose x1 is new too); tick 12: x1
+      expectObservable(frames.pipe(latestPerStreamRounds(clock, (fs) => of(ids(fs)), { select }))).toBe('----r---s---u-|', { r: 'a0,x0', s: 'a1,y0', u: 'x1' });
+    });
+  });
 });

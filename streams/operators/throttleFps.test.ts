@@ -47,4 +47,13 @@ describe('throttleFps', () => {
   it('rejects a non-positive rate', () => {
     expect(() => throttleFps(0)).toThrow(/fps/);
   });
+
+  it('a forgotten stream loses its pacing state: its next frame passes as a first frame would', () => {
+    newScheduler().run(({ cold, hot, expectObservable }) => {
+      const v = { a: f('a', 0), b: f('a', 1), c: f('a', 2), x: f('x', 0), y: f('x', 1) };
+      const forget = hot('20ms k', { k: 'a' });
+      // at 10 fps a1 (50 ms after a0) would be dropped; after forgetting 'a' at 20 ms it passes; x keeps its clock
+      expectObservable(cold('(ax) 49ms (by) 9ms c|', v).pipe(throttleFps(10, { forget$: forget }))).toBe('(ax) 49ms b 13ms |', v);
+    });
+  });
 });

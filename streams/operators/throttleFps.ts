@@ -1,9 +1,11 @@
-import { asyncScheduler, filter, MonoTypeOperatorFunction, SchedulerLike, defer } from 'rxjs';
+import { asyncScheduler, filter, finalize, MonoTypeOperatorFunction, Observable, SchedulerLike, defer } from 'rxjs';
 
 export interface ThrottleFpsOptions<T> {
   /** Rate-limit each key separately (default: the frame's streamId). */
   key?: (v: T) => string;
   scheduler?: SchedulerLike;
+  /** Keys to forget (streams the agent dropped): their pacing state goes, so memory follows the live keys. */
+  forget$?: Observable<string>;
 }
 
 /**
@@ -24,7 +26,9 @@ export function throttleFps<T extends { streamId: string }>(fps: number | ((key:
   return (source) =>
     defer(() => {
       const due = new Map<string, number>(); // per subscription
+      const forgetting = opts.forget$?.subscribe((k) => due.delete(k));
       return source.pipe(
+        finalize(() => forgetting?.unsubscribe()),
         filter((v) => {
           const k = key(v);
           const now = scheduler.now();

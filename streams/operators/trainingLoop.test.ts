@@ -157,4 +157,78 @@ describe('trainingLoop', () => {
     for (let i = 0; i < 3; i++) frames$.next(frame('cam', i));
     await expect(p).rejects.toThrow('NaN loss');
   });
+
+  it('with onStepError, a failed step is retried after the delay it returns, on a new batch; success resets the count', async () => {
+    const frames$ = new Subject<Frame>();
+    const buffer = new ReplayBuffer({ capacity: 64, policy: 'reservoir', rng: new Random(1) });
+    const fail = new Set([2, 3, 5]); // calls that throw
+    const callAt: number[] = [];
+    const batches: string[] = [];
+    const runner: StepRunner<FakeStats> = {
+      step: async (frames) => {
+        callAt.push(Date.now());
+        batches.push(frames.map((f) => f.index).join(','));
+        const call = callAt.length;
+        if (fail.has(call)) throw new Error(`injected ${call}`);
+        return { step: call, loss: 1, lr: 0 };
+      },
+    };
+    const errors: [string, number][] = [];
+    const onStepError = (e: unknown, n: number) => (errors.push([(e as Error).message, n]), 40 * n);
+    const out: TrainingLoopStats<FakeStats>[] = [];
+    const sub = frames$.pipe(trainingLoop({ buffer, runner, batchSize: 2, updatesPerFrame: 1, onStepError, rng: new Random(2) })).subscribe((s) => out.push(s));
+    for (let i = 0; out.length < 3 && i < 400; i++) {
+      frames$.next(frame('cam', i));
+      await sleep(5);
+    }
+    sub.unsubscribe();
+    expect(errors).toEqual([['injected 2', 1], ['injected 3', 2], ['injected 5', 1]]);
+    expect(out.map((s) => s.stats.step)).toEqual([1, 4, 6]);
+    // each retry waited for the delay of its failure (40 ms, then 80 ms), and sampled again
+    expect(callAt[2]! - callAt[1]!).toBeGreaterThanOrEqual(38);
+    expect(callAt[3]! - callAt[2]!).toBeGreaterThanOrEqual(78);
+    expect(batches[2]).not.toBe(batches[1]);
+  });
+
+  it('onStepError returning null gives up: the stream errors with the failure', async () => {
+    const frames$ = new Subject<Frame>();
+    const buffer = new ReplayBuffer({ capacity: 8, policy: 'reservoir' });
+    const runner: StepRunner<FakeStats> = { step: () => Promise.reject(new Error('worker gone')) };
+    const seen: number[] = [];
+    const p = lastValueFrom(frames$.pipe(trainingLoop({ buffer, runner, batchSize: 2, onStepError: (_e, n) => (seen.push(n), n < 3 ? 1 : null) })));
+    for (let i = 0; i < 3; i++) frames$.next(frame('cam', i));
+    await expect(p).rejects.toThrow('worker gone');
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
+  it('unsubscribing during a retry delay starts no further step', async () => {
+    const frames$ = new Subject<Frame>();
+    const buffer = new ReplayBuffer({ capacity: 8, policy: 'reservoir' });
+    let calls = 0;
+    const runner: StepRunner<FakeStats> = { step: () => (calls++, Promise.reject(new Error('x'))) };
+    const sub = frames$.pipe(trainingLoop({ buffer, runner, batchSize: 2, onStepError: () => 50 })).subscribe({ error: () => undefined });
+    for (let i = 0; i < 3; i++) frames$.next(frame('cam', i));
+    await waitFor(() => calls === 1, 1000, 'the first attempt');
+    sub.unsubscribe();
+    await sleep(120);
+    expect(calls).toBe(1);
+  });
+
+  it('forget$: a forgotten stream leaves the replay buffer and the per-stream counts', async () => {
+    const frames$ = new Subject<Frame>();
+    const forget$ = new Subject<string>();
+    const buffer = new ReplayBuffer({ capacity: 64, policy: 'fifo' });
+    const out: TrainingLoopStats<FakeStats>[] = [];
+    const sub = frames$.pipe(trainingLoop({ buffer, runner: new FakeRunner(), batchSize: 4, updatesPerFrame: 0.25, forget$ })).subscribe((s) => out.push(s));
+    for (let i = 0; i < 20; i++) frames$.next(frame(i % 2 ? 'real' : 'gone', i));
+    expect(buffer.countsByStream()).toEqual({ real: 10, gone: 10 });
+    forget$.next('gone');
+    expect(buffer.countsByStream()).toEqual({ real: 10 });
+    for (let i = 20; i < 28; i++) frames$.next(frame('real', i));
+    await waitFor(() => out.length > 0 && out[out.length - 1]!.received['real'] === 18, 2000, 'a step after the forget');
+    const last = out[out.length - 1]!;
+    expect(Object.keys(last.received)).toEqual(['real']);
+    expect(last.batchSize).toBe(4);
+    sub.unsubscribe();
+  });
 });

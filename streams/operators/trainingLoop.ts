@@ -24,7 +24,16 @@ export interface TrainingLoopOptions<S> {
   rng?: Random;
   /** Drops counted upstream (fairMix) to report alongside the buffer's rejections. */
   upstreamDrops?: DropCounter;
+  /**
+   * What to do when runner.step fails: the delay in ms before the next attempt (on a freshly sampled batch), or
+   * null to give up (the stream errors with that error), or throw (the stream errors with what it threw).
+   * `consecutive` counts the failures since the last step that succeeded, this one included. Without it, the
+   * first failure errors the stream.
+   */
+  onStepError?: (err: unknown, consecutive: number) => number | null;
   now?: () => number;
+  /** Streams to forget: their frames leave the buffer and their counts the stats. */
+  forget$?: Observable<string>;
 }
 
 export interface TrainingLoopStats<S> {
@@ -52,7 +61,8 @@ export interface TrainingLoopStats<S> {
  * arrived since (updatesPerFrame), a batch is sampled and runner.step runs; never two at once.
  * Unsubscribing stops ingest and starts no further step; a step in flight runs to its end inside the runner but
  * its result is discarded. Completes after frames$ completes and the owed steps are done. A runner error errors
- * the stream.
+ * the stream, unless onStepError asks for another attempt: the failed step's credit is given back and the next
+ * attempt waits for the delay it returned.
  */
 /** Resolves a step that was never started because the loop was unsubscribed first. */
 const STOPPED: unique symbol = Symbol('stopped');
@@ -77,6 +87,8 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
     let framesDone = false;
     let steps = 0;
     let lastStepEnd = now();
+    let failures = 0;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
 
     const dropped = (): Record<string, number> => {
       const up = o.upstreamDrops?.snapshot() ?? {};
@@ -86,11 +98,11 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
     };
 
     const finishIfDone = () => {
-      if (framesDone && !running && (credit < 1 - EPS || o.buffer.size < minBuffer)) subscriber.complete();
+      if (framesDone && !running && retryTimer === undefined && (credit < 1 - EPS || o.buffer.size < minBuffer)) subscriber.complete();
     };
 
     const maybeStep = () => {
-      if (running || stopped || credit < 1 - EPS || o.buffer.size < minBuffer) return;
+      if (running || stopped || retryTimer !== undefined || credit < 1 - EPS || o.buffer.size < minBuffer) return;
       credit -= 1;
       running = true;
       steps++;
@@ -103,6 +115,7 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
           (stats) => {
             running = false;
             if (stopped || stats === STOPPED) return;
+            failures = 0;
             const t1 = now();
             const stepMs = Math.max(1e-3, t1 - t0);
             const sinceLast = Math.max(1e-3, t1 - lastStepEnd);
@@ -123,11 +136,34 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
           },
           (err) => {
             running = false;
-            if (!stopped) subscriber.error(err);
+            if (stopped) return;
+            failures++;
+            let delay: number | null;
+            try {
+              delay = o.onStepError ? o.onStepError(err, failures) : null;
+            } catch (e) {
+              subscriber.error(e);
+              return;
+            }
+            if (delay === null) {
+              subscriber.error(err);
+              return;
+            }
+            credit = Math.min(maxCredit, credit + 1);
+            retryTimer = setTimeout(() => {
+              retryTimer = undefined;
+              maybeStep();
+              finishIfDone();
+            }, delay);
           },
         );
     };
 
+    const forgetting = o.forget$?.subscribe((id) => {
+      o.buffer.remove(id);
+      delete received[id];
+      delete rejected[id];
+    });
     const sub = frames$.subscribe({
       next: (f) => {
         received[f.streamId] = (received[f.streamId] ?? 0) + 1;
@@ -144,7 +180,9 @@ export function trainingLoop<S>(o: TrainingLoopOptions<S>): OperatorFunction<Fra
 
     return () => {
       stopped = true;
+      clearTimeout(retryTimer);
       sub.unsubscribe();
+      forgetting?.unsubscribe();
     };
   });
 }

@@ -1,11 +1,13 @@
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess } from 'child_process';
 import { Observable, ReplaySubject, share, Subscriber } from 'rxjs';
 import { Frame } from '../Frame';
 import { BackoffOptions, backoffDelay, CameraState, CameraStateName, DEFAULT_BACKOFF } from '../CameraState';
 import { defaultLogger, Logger } from '../../src/util/Logger';
 import { resolveFfmpegPath } from './ffmpegPath';
-import { hasExited, killGracefully, trackChild } from './childProcess';
+import { hasExited, killGracefully, spawnTied, trackChild } from './childProcess';
 import { StderrTail } from './StderrTail';
+import { ffmpegInputArgs, NETWORK_URL } from './ffmpegInput';
+import { redactSecrets, registerUrlCredentials } from '../../src/util/redactSecrets';
 
 export interface FfmpegSourceOptions {
   streamId: string;
@@ -57,8 +59,6 @@ export interface FfmpegSourceStats {
   state: CameraStateName | undefined;
 }
 
-const NETWORK_URL = /^(?!file:)[a-z][a-z0-9+.-]*:\/\//i;
-
 /**
  * Frames from ffmpeg: one process per subscription (shared by all subscribers), rawvideo rgb24 on stdout, split
  * into exact width*height*3 frames. Rate limiting uses the fps filter placed *before* scale: ffmpeg must decode
@@ -97,6 +97,7 @@ export class FfmpegSource {
       throw new Error(`FfmpegSource ${options.streamId}: width/height must be positive integers`);
     }
     if (options.fps !== undefined && !(options.fps > 0)) throw new Error(`FfmpegSource ${options.streamId}: fps must be > 0`);
+    registerUrlCredentials(options.url);
     const network = NETWORK_URL.test(options.url);
     const watchdogMs = options.watchdogMs ?? 10_000;
     this.opts = {
@@ -130,11 +131,11 @@ export class FfmpegSource {
   args(): string[] {
     const o = this.opts;
     const a = ['-hide_banner', '-nostdin', '-loglevel', 'error'];
-    if (/^rtsps?:\/\//i.test(o.url)) a.push('-rtsp_transport', 'tcp');
-    if (NETWORK_URL.test(o.url)) a.push('-analyzeduration', String(Math.round(o.analyzeMs * 1000)));
+    const input = ffmpegInputArgs(o.url, { ffmpegPath: this.ffmpegPath, ioTimeoutMs: o.connectTimeoutMs, analyzeMs: o.analyzeMs });
+    a.push(...input.before);
     if (o.realtime) a.push('-re');
     if (o.loop) a.push('-stream_loop', '-1');
-    a.push(...o.inputArgs, '-i', o.url, '-an', '-sn', '-dn');
+    a.push(...o.inputArgs, ...input.input, '-an', '-sn', '-dn');
     const filters: string[] = [];
     if (o.fps !== undefined) filters.push(`fps=${o.fps}`);
     if (o.fit === 'cover') {
@@ -198,7 +199,7 @@ export class FfmpegSource {
       retryTimer = undefined;
       if (stopped) return;
       this.tail.clear();
-      const proc = spawn(this.ffmpegPath, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawnTied(this.ffmpegPath, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
       trackChild(proc);
       this.proc = proc;
       this.st.spawns++;
@@ -206,7 +207,7 @@ export class FfmpegSource {
         proc.once('close', () => resolve());
         proc.once('error', () => resolve());
       });
-      this.setState('connecting', `${this.ffmpegPath} ${o.url} (pid ${proc.pid ?? '?'})`);
+      this.setState('connecting', `${this.ffmpegPath} ${redactSecrets(o.url)} (pid ${proc.pid ?? '?'})`);
 
       const spawnedAt = Date.now();
       let gotFrame = false;

@@ -1,21 +1,23 @@
 import { ChildProcess } from 'child_process';
-import { EventEmitter } from 'events';
 import { AddressInfo } from 'net';
 import { Observable, ReplaySubject } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import { BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from '../CameraState';
 import { defaultLogger, Logger } from '../../src/util/Logger';
 import { resolveFfmpegPath } from './ffmpegPath';
-import { hasExited, killGracefully, trackChild } from './childProcess';
+import { hasExited, killGracefully, spawnTied, trackChild } from './childProcess';
+import { ffmpegInputArgs } from './ffmpegInput';
 import { StderrTail } from './StderrTail';
+import { redactSecrets, registerUrlCredentials } from '../../src/util/redactSecrets';
 
 /**
  * Live view for the dashboard: an RTSP camera re-encoded by ffmpeg to MPEG-1 in MPEG-TS and broadcast over a
  * websocket, in the format JSMpeg plays (first message: 'jsmp' + uint16 BE width + uint16 BE height, then TS bytes).
  * Viewing only: training frames come from FfmpegSource, never from here.
  *
- * Built on node-rtsp-stream 0.0.9's Mpeg1Muxer (the ffmpeg command line). Its VideoStream is not used, because of
- * these flaws, each guarded here:
+ * The ffmpeg command line is node-rtsp-stream 0.0.9's Mpeg1Muxer's (MPEG-TS, mpeg1video, the size, rate and bitrate
+ * as options), spawned here rather than by Mpeg1Muxer, which passes options only after `-i` and spawns untied. Its
+ * VideoStream is not used either. The flaws of that package, each guarded here:
  *  - `new ws.Server({ port })` binds all interfaces and nobody listens for 'error': a busy port throws an uncaught
  *    EADDRINUSE and kills the process. Here: our own server on `host` (127.0.0.1 by default), port 0 = a free port
  *    chosen by the OS (no check-then-bind race), listen errors reject start().
@@ -23,20 +25,13 @@ import { StderrTail } from './StderrTail';
  *    exponential back-off, plus a watchdog that kills an ffmpeg blocked on a hung camera (SIGTERM, then SIGKILL).
  *  - The ffmpeg child has no 'error' listener: a missing binary (ENOENT) crashes the process. Here: handled.
  *  - It writes ffmpeg's stderr to our stderr and console.logs every viewer; Mpeg1Muxer console.errors on exit code 1.
- *    Here: stderr kept in a tail for messages, its exit listener removed, logging through the logger.
+ *    Here: stderr kept in a tail for messages, logging through the logger.
  *  - Sockets get no 'error' listener and slow viewers buffer without bound. Here: listener added, and a viewer whose
  *    send buffer exceeds maxClientBufferBytes skips data until it drains (the picture glitches, memory stays flat).
  *  - stop() sends SIGTERM only and leaves viewers connected. Here: SIGKILL after a grace period, viewers closed.
- *  - Input options cannot be passed (ffmpegOptions go after -i), so no `-rtsp_transport tcp`: ffmpeg tries UDP
- *    first. Acceptable for a viewer; FfmpegSource, which feeds training, uses TCP.
+ *  - No input options: UDP first, any protocol, no timeout, and an ffmpeg that outlives a killed parent. Here: the
+ *    input options FfmpegSource uses (TCP, a protocol whitelist, an I/O timeout), and the ffmpeg tied to the agent.
  */
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const Mpeg1Muxer = require('node-rtsp-stream/mpeg1muxer') as new (o: {
-  url: string;
-  ffmpegPath: string;
-  ffmpegOptions: Record<string, string>;
-}) => EventEmitter & { stream: ChildProcess };
-
 export interface RtspRelayOptions {
   url: string;
   name?: string;
@@ -94,7 +89,8 @@ export class RtspRelay {
 
   constructor(private readonly o: RtspRelayOptions) {
     if (o.width % 2 || o.height % 2 || o.width <= 0 || o.height <= 0) throw new Error('RtspRelay: width and height must be positive even numbers');
-    this.name = o.name ?? o.url;
+    registerUrlCredentials(o.url);
+    this.name = o.name ?? redactSecrets(o.url);
     this.log = o.logger ?? defaultLogger();
     this.backoff = { ...DEFAULT_BACKOFF, ...o.backoff };
     this.header = Buffer.alloc(8);
@@ -174,29 +170,25 @@ export class RtspRelay {
     this.retryTimer = undefined;
     if (this.stopping) return;
     this.tail.clear();
-    const muxer = new Mpeg1Muxer({
-      url: this.o.url,
-      ffmpegPath: resolveFfmpegPath(this.o.ffmpegPath),
-      ffmpegOptions: {
-        '-nostdin': '',
-        '-loglevel': 'error',
-        '-an': '',
-        '-s': `${this.o.width}x${this.o.height}`,
-        '-r': String(this.o.fps ?? 25),
-        '-b:v': `${this.o.bitrateKbps ?? 800}k`,
-        '-bf': '0',
-      },
-    });
-    const proc = muxer.stream;
+    const ffmpegPath = resolveFfmpegPath(this.o.ffmpegPath);
+    const input = ffmpegInputArgs(this.o.url, { ffmpegPath, ioTimeoutMs: this.o.watchdogMs ?? 15_000, analyzeMs: 1000 });
+    const proc = spawnTied(
+      ffmpegPath,
+      [
+        ...['-hide_banner', '-nostdin', '-loglevel', 'error', ...input.before, ...input.input],
+        ...['-an', '-f', 'mpegts', '-codec:v', 'mpeg1video', '-s', `${this.o.width}x${this.o.height}`, '-r', String(this.o.fps ?? 25)],
+        ...['-b:v', `${this.o.bitrateKbps ?? 800}k`, '-bf', '0', '-'],
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.proc = proc;
-    proc.removeAllListeners('exit'); // Mpeg1Muxer's console.error handler (before we add our own listeners)
     trackChild(proc);
     let live = false;
     let finished = false;
     this.lastDataAt = Date.now();
     this.setState('starting', `ffmpeg pid ${proc.pid ?? '?'}`);
-    muxer.on('ffmpegStderr', (d: Buffer) => this.tail.push(d));
-    muxer.on('mpeg1data', (data: Buffer) => {
+    proc.stderr!.on('data', (d: Buffer) => this.tail.push(d));
+    proc.stdout!.on('data', (data: Buffer) => {
       this.lastDataAt = Date.now();
       this.bytes += data.length;
       if (!live) {

@@ -1,4 +1,6 @@
-/** Keeps the last N lines a child wrote to stderr, so errors can say what ffmpeg said. */
+import { redactSecrets } from '../../src/util/redactSecrets';
+
+/** Keeps the last N lines a child wrote to stderr, so errors can say what ffmpeg said; credentials in them are redacted (ffmpeg repeats the URL). */
 export class StderrTail {
   private lines: string[] = [];
   private partial = '';
@@ -13,14 +15,14 @@ export class StderrTail {
     if (this.partial.length > 4096) this.partial = this.partial.slice(-4096);
     for (const line of parts) {
       if (line.trim() === '') continue;
-      this.lines.push(line);
+      this.lines.push(redactSecrets(line));
       if (this.lines.length > this.maxLines) this.lines.shift();
     }
   }
 
   /** Last lines, oldest first, including an unterminated last line. */
   get(): string[] {
-    return this.partial.trim() ? [...this.lines, this.partial] : [...this.lines];
+    return this.partial.trim() ? [...this.lines, redactSecrets(this.partial)] : [...this.lines];
   }
 
   last(): string {

@@ -2,30 +2,20 @@ import { Observable, Subject } from 'rxjs';
 import type { RawData, WebSocket } from 'ws';
 import { Frame } from '../Frame';
 import { defaultLogger, Logger } from '../../src/util/Logger';
-import { decodeToRgb, Fit } from './decodeImage';
+import { StreamLru } from '../StreamLru';
+import { TokenBucket } from '../../src/util/TokenBucket';
+import type { Fit } from './decodeImage';
+import { FairScheduler } from './FairScheduler';
+import { IngestDecoder, IngestErrorCode, IngestProblem } from './IngestDecoder';
+
+export { encodeRawRgb, RAW_HEADER_BYTES, RAW_MAGIC } from './IngestDecoder';
+export type { IngestErrorCode } from './IngestDecoder';
 
 /**
- * Wire format (client -> server), one frame per binary message:
- *  - JPEG bytes (starting FF D8 FF) or PNG bytes (starting 89 50 4E 47 0D 0A 1A 0A), any size: decoded and resized;
- *  - raw RGB: 8-byte header, then width*height*3 bytes of packed RGB (row-major, HWC):
- *      bytes 0-3  ASCII 'RGB0' (magic)
- *      bytes 4-5  uint16 little-endian width  (1..65535)
- *      bytes 6-7  uint16 little-endian height (1..65535)
- *    A raw frame of another size than the configured one is resized.
  * Server -> client, only on a problem, a text message: {"type":"error","code":<IngestErrorCode>,"message":"..."}.
- * The connection stays open after an error.
+ * The connection stays open after an error, except for idle_timeout, stream_busy, unknown_stream and
+ * too_many_streams (closed right after; the server normally refuses the last three before the upgrade).
  */
-export const RAW_MAGIC = 'RGB0';
-export const RAW_HEADER_BYTES = 8;
-
-export type IngestErrorCode =
-  | 'text_not_supported' // a text message: only binary frames are accepted
-  | 'too_large' // message longer than maxBytes
-  | 'unknown_format' // neither JPEG, PNG nor 'RGB0'
-  | 'bad_header' // 'RGB0' with zero width/height or a message shorter than the header
-  | 'size_mismatch' // 'RGB0' payload length differs from width*height*3
-  | 'decode_failed'; // JPEG/PNG that the decoder rejects (corrupt, truncated, too many pixels)
-
 export interface IngestError {
   type: 'error';
   code: IngestErrorCode;
@@ -36,13 +26,43 @@ export interface WebSocketIngestOptions {
   width: number;
   height: number;
   fit?: Fit;
+  /** Stream ids a client may push to (the `ws:` sources): a fixed list, or a test for sources that change at run time. */
+  declared?: Iterable<string> | ((streamId: string) => boolean);
+  /** Ids fed by other sources (cameras, files): never accepted here, open ingest or not. */
+  reserved?: (streamId: string) => boolean;
+  /** Accept any valid stream id, not only the declared ones; undeclared streams are then bounded by maxStreams. */
+  open?: boolean;
+  /** Undeclared streams kept at once (open only); a new one evicts the least recently used one without a producer. Default 64. */
+  maxStreams?: number;
+  /** Evicted ids are announced on evicted$ at once and again this much later (frames in flight). Default 2 s. */
+  forgetAgainMs?: number;
   /** Largest accepted message in bytes (default 4 MiB). Give the ws server a maxPayload above this, or ws closes the connection (1009) before we can answer. */
   maxBytes?: number;
-  /** Largest decoded image in pixels (decompression bombs). Default 4096*4096. */
+  /** Largest image in pixels, checked in the header before decoding. Default: defaultMaxInputPixels(width, height). */
   maxInputPixels?: number;
-  /** Messages waiting for the decoder per connection; beyond this the oldest is dropped (counted). Default 2. */
+  /**
+   * Messages waiting for the decoder per connection (four times as many for a producer whose frames decode); beyond
+   * this, or beyond maxPendingBytesPerConnection (default 8 MiB), the oldest is dropped, counted, and the client told. Default 2.
+   */
   maxPendingPerConnection?: number;
+  maxPendingBytesPerConnection?: number;
+  /** Images decoded at once, all connections together; the next slot goes to the connection whose messages fail least. Default 2. */
+  decodeConcurrency?: number;
+  /** A producer that sends no decodable frame for this long is closed (4408), freeing the stream id. Default 10 s; 0: never. */
+  idleTimeoutMs?: number;
+  /** Messages per second per connection (token bucket with burst messageBurst); the excess is answered rate_limited. Default 60, burst 120. */
+  messagesPerSecond?: number;
+  messageBurst?: number;
+  /** Error replies are skipped while the socket has this much unsent (a client that never reads). Default 256 KiB. */
+  maxReplyBacklogBytes?: number;
   logger?: Logger;
+}
+
+/** Why an upgrade to /ingest/<id> is refused: the HTTP status to answer with. */
+export interface IngestRefusal {
+  status: 404 | 409 | 503;
+  code: 'unknown_stream' | 'stream_busy' | 'too_many_streams';
+  message: string;
 }
 
 export interface IngestStreamStats {
@@ -53,45 +73,41 @@ export interface IngestStreamStats {
   /** Messages dropped because the client sent faster than we decode. */
   dropped: number;
   connections: number;
+  /** Error replies not sent because the client was not reading them. */
+  repliesSkipped: number;
 }
 
-const JPEG = [0xff, 0xd8, 0xff];
-const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-const startsWith = (b: Uint8Array, sig: number[]) => b.length >= sig.length && sig.every((v, i) => b[i] === v);
-
-class IngestProblem extends Error {
-  constructor(
-    readonly code: IngestErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Builds an 'RGB0' message (for clients written in TS, and tests). */
-export function encodeRawRgb(width: number, height: number, rgb: Uint8Array): Buffer {
-  const b = Buffer.alloc(RAW_HEADER_BYTES + rgb.length);
-  b.write(RAW_MAGIC, 0, 'ascii');
-  b.writeUInt16LE(width, 4);
-  b.writeUInt16LE(height, 6);
-  b.set(rgb, RAW_HEADER_BYTES);
-  return b;
-}
+/** Close codes in the application range: 4408 idle (as HTTP 408), 4409 another producer holds the id (409). */
+export const CLOSE_IDLE = 4408;
+export const CLOSE_BUSY = 4409;
 
 /**
- * Frames pushed by websocket clients. The HTTP/ws server lives elsewhere and hands each accepted socket to
- * handleConnection(socket, streamId). Bad input never closes the connection: the client gets an error message,
- * the stream's counter goes up. Decoding is bounded per connection (drop-oldest), so a fast client cannot grow
- * memory.
+ * Frames pushed by websocket clients. The HTTP/ws server lives elsewhere: it asks admit(streamId) before
+ * accepting an upgrade and hands each accepted socket to handleConnection(socket, streamId).
+ * Bounded in every direction: declared ids only unless open (then at most maxStreams undeclared ids, least
+ * recently used evicted, announced on evicted$); one producer per id; idle producers closed; a per-connection
+ * message rate; a decode queue of maxPending per connection (drop-oldest); the header checked against the pixel
+ * budget before decoding. Bad input never closes the connection: the client gets an error message, the stream's
+ * counter goes up.
  */
 export class WebSocketIngest {
   private readonly subject = new Subject<Frame>();
   readonly frames$: Observable<Frame> = this.subject.asObservable();
+  private readonly evictions = new Subject<string>();
+  /** Undeclared stream ids forgotten to make room (open ingest): drop everything kept for them (announced twice, see forgetAgainMs). */
+  readonly evicted$: Observable<string> = this.evictions.asObservable();
   private readonly stats = new Map<string, IngestStreamStats>();
   private readonly nextIndex = new Map<string, number>();
   private readonly sockets = new Set<WebSocket>();
+  private readonly producers = new Map<string, WebSocket>();
+  private readonly isDeclared: (streamId: string) => boolean;
+  private readonly lru: StreamLru;
+  private readonly decoder: IngestDecoder;
+  private readonly scheduler: FairScheduler<{ failRate: number }>;
   private readonly maxBytes: number;
   private readonly maxPending: number;
+  private readonly maxPendingBytes: number;
+  private readonly idleMs: number;
   private readonly log: Logger;
   private closed = false;
 
@@ -99,19 +115,79 @@ export class WebSocketIngest {
     if (!Number.isInteger(o.width) || !Number.isInteger(o.height) || o.width <= 0 || o.height <= 0) {
       throw new Error('WebSocketIngest: width/height must be positive integers');
     }
+    const declared = o.declared;
+    if (typeof declared === 'function') this.isDeclared = declared;
+    else {
+      const ids = new Set(declared ?? []);
+      this.isDeclared = (id) => ids.has(id);
+    }
+    this.lru = new StreamLru(o.maxStreams ?? 64);
+    this.decoder = new IngestDecoder({ width: o.width, height: o.height, fit: o.fit, maxInputPixels: o.maxInputPixels });
     this.maxBytes = o.maxBytes ?? 4 * 1024 * 1024;
     this.maxPending = Math.max(1, o.maxPendingPerConnection ?? 2);
+    this.maxPendingBytes = Math.max(this.maxBytes, o.maxPendingBytesPerConnection ?? 8 * 1024 * 1024);
+    // A connection whose messages mostly fail never holds the last decode slot.
+    this.scheduler = new FairScheduler(o.decodeConcurrency ?? 2, (c) => c.failRate, 0.5);
+    this.idleMs = o.idleTimeoutMs ?? 10_000;
     this.log = o.logger ?? defaultLogger();
+  }
+
+  get maxInputPixels(): number {
+    return this.decoder.maxInputPixels;
   }
 
   /** A copy of the per-stream counters. */
   statsFor(streamId: string): IngestStreamStats {
-    const s = this.stat(streamId);
+    const s = this.stats.get(streamId) ?? emptyStats();
     return { ...s, errorsByCode: { ...s.errorsByCode } };
   }
 
   allStats(): Record<string, IngestStreamStats> {
     return Object.fromEntries([...this.stats.keys()].map((k) => [k, this.statsFor(k)]));
+  }
+
+  /** Whether frames of this id come from a client that opened it (open ingest), not from a declared source. */
+  isOpen(streamId: string): boolean {
+    return !!this.o.open && !this.isDeclared(streamId) && !this.o.reserved?.(streamId);
+  }
+
+  /** Undeclared stream ids currently kept, least recently used first. */
+  openStreams(): string[] {
+    return this.lru.ids();
+  }
+
+  /**
+   * Whether a producer may connect to streamId now; undefined means yes. May evict the least recently used
+   * undeclared stream to make room (open ingest).
+   */
+  admit(streamId: string): IngestRefusal | undefined {
+    if (this.producers.has(streamId)) {
+      return {
+        status: 409,
+        code: 'stream_busy',
+        message: `stream ${streamId} already has a producer; one connection per stream id (an idle one is closed after ${this.idleMs / 1000} s)`,
+      };
+    }
+    if (this.o.reserved?.(streamId)) {
+      return { status: 404, code: 'unknown_stream', message: `stream ${streamId} is fed by another source, not by websocket ingest` };
+    }
+    if (this.isDeclared(streamId) || this.lru.has(streamId)) return undefined;
+    if (!this.o.open) {
+      return {
+        status: 404,
+        code: 'unknown_stream',
+        message: `no ingest stream ${streamId}: declare it as a source (--source ws:${streamId}), or set server.openIngest to accept any id`,
+      };
+    }
+    if (this.lru.full) {
+      const victim = this.lru.victim((id) => !this.producers.has(id));
+      if (victim === undefined) {
+        return { status: 503, code: 'too_many_streams', message: `all ${this.lru.capacity} open ingest streams (server.maxStreams) have a producer; try again later` };
+      }
+      this.evict(victim);
+    }
+    this.lru.touch(streamId);
+    return undefined;
   }
 
   /** Takes over one accepted websocket; its binary messages become frames of streamId. */
@@ -120,47 +196,69 @@ export class WebSocketIngest {
       socket.close(1001, 'ingest closed');
       return;
     }
+    // admit() again: the server checked before the upgrade, but another producer may have won the race since.
+    const refusal = this.admit(streamId);
+    if (refusal) {
+      this.replyTo(socket, refusal.code, refusal.message);
+      socket.close(refusal.code === 'stream_busy' ? CLOSE_BUSY : 1008, refusal.code);
+      return;
+    }
     const st = this.stat(streamId);
     st.connections++;
     this.sockets.add(socket);
-    const pending: Buffer[] = [];
-    let busy = false;
+    this.producers.set(streamId, socket);
+    // How often this connection's messages fail (moving average): the decoder serves clean producers first.
+    const conn = { failRate: 0 };
+    const outcome = (failed: boolean) => (conn.failRate = 0.9 * conn.failRate + (failed ? 0.1 : 0));
+    let open = true;
+    const rate = new TokenBucket(this.o.messagesPerSecond ?? 60, this.o.messageBurst ?? 120);
 
     const reply = (code: IngestErrorCode, message: string) => {
       st.errors++;
       st.errorsByCode[code] = (st.errorsByCode[code] ?? 0) + 1;
-      this.log.warn({ streamId, code, message }, 'ingest: bad message');
-      if (socket.readyState === socket.OPEN) {
-        const body: IngestError = { type: 'error', code, message };
-        socket.send(JSON.stringify(body));
-      }
+      outcome(true);
+      this.log.debug({ streamId, code, message }, 'ingest: bad message');
+      if (!this.replyTo(socket, code, message)) st.repliesSkipped++;
     };
 
-    const pump = async () => {
-      if (busy) return;
-      busy = true;
+    const idle =
+      this.idleMs > 0
+        ? setTimeout(() => {
+            reply('idle_timeout', `no frame for ${this.idleMs / 1000} s: closing, so the stream id is free for its producer`);
+            socket.close(CLOSE_IDLE, 'idle');
+          }, this.idleMs)
+        : undefined;
+    idle?.unref();
+
+    const decode = async (msg: Buffer) => {
+      if (this.closed || !open) return;
       try {
-        while (pending.length > 0 && !this.closed) {
-          const msg = pending.shift()!;
-          try {
-            const rgb = await this.decode(msg);
-            if (this.closed) return;
-            const index = this.nextIndex.get(streamId) ?? 0;
-            this.nextIndex.set(streamId, index + 1);
-            st.frames++;
-            this.subject.next({ streamId, t: Date.now(), index, width: this.o.width, height: this.o.height, rgb });
-          } catch (e) {
-            if (e instanceof IngestProblem) reply(e.code, e.message);
-            else reply('decode_failed', `cannot decode image: ${(e as Error).message}`);
-          }
-        }
-      } finally {
-        busy = false;
+        const rgb = await this.decoder.decode(msg);
+        // The producer left or the stream was forgotten while decoding: nothing may be kept for it now.
+        if (this.closed || !open) return;
+        const index = this.nextIndex.get(streamId) ?? 0;
+        this.nextIndex.set(streamId, index + 1);
+        st.frames++;
+        outcome(false);
+        idle?.refresh();
+        if (this.lru.has(streamId)) this.lru.touch(streamId);
+        this.subject.next({ streamId, t: Date.now(), index, width: this.o.width, height: this.o.height, rgb });
+      } catch (e) {
+        if (e instanceof IngestProblem) reply(e.code, e.message);
+        else reply('decode_failed', `cannot decode image: ${(e as Error).message}`);
       }
+    };
+    const dropped = () => {
+      st.dropped++;
+      if (!this.replyTo(socket, 'dropped', 'frames arrive faster than they decode: dropped the oldest waiting one')) st.repliesSkipped++;
     };
 
     socket.on('message', (data: RawData, isBinary: boolean) => {
       st.messages++;
+      if (!rate.take()) {
+        reply('rate_limited', `more than ${rate.ratePerSec} messages per second (bursts of ${rate.burst}); this one was dropped, slow down`);
+        return;
+      }
       if (!isBinary) {
         reply('text_not_supported', 'send frames as binary messages (JPEG, PNG or RGB0 raw); text messages are not accepted');
         return;
@@ -170,20 +268,35 @@ export class WebSocketIngest {
         reply('too_large', `message of ${buf.length} bytes exceeds the limit of ${this.maxBytes} bytes`);
         return;
       }
-      pending.push(buf);
-      if (pending.length > this.maxPending) {
-        pending.shift();
-        st.dropped++;
+      try {
+        this.decoder.check(buf); // cheap header checks answer at once; only plausible images wait for the decoder
+      } catch (e) {
+        // a parser bug on hostile bytes must cost this message, never the process
+        return e instanceof IngestProblem ? reply(e.code, e.message) : reply('bad_header', `cannot read the image header: ${(e as Error).message}`);
       }
-      void pump();
+      // A producer whose frames decode may queue more (an event-loop stall delivers its frames in a burst).
+      const jobs = conn.failRate < 0.5 ? 4 * this.maxPending : this.maxPending;
+      this.scheduler.enqueue(conn, () => decode(buf), buf.length, { jobs, bytes: this.maxPendingBytes }, dropped);
     });
     // ws emits 'error' on protocol violations; unhandled it would crash the process.
     socket.on('error', (err) => this.log.warn({ streamId, err: err.message }, 'ingest: socket error'));
     socket.on('close', () => {
+      open = false;
+      clearTimeout(idle);
       this.sockets.delete(socket);
+      if (this.producers.get(streamId) === socket) this.producers.delete(streamId);
       st.connections--;
-      pending.length = 0;
+      this.scheduler.cancel(conn);
     });
+  }
+
+  /** Forgets an undeclared stream: its counters and frame numbering (its producer, if any, is closed). */
+  remove(streamId: string): void {
+    this.producers.get(streamId)?.close(1001, 'stream removed');
+    this.producers.delete(streamId);
+    this.stats.delete(streamId);
+    this.nextIndex.delete(streamId);
+    this.lru.delete(streamId);
   }
 
   /** Completes frames$ and closes the sockets this ingest was given. */
@@ -192,38 +305,35 @@ export class WebSocketIngest {
     this.closed = true;
     for (const s of this.sockets) s.close(1001, 'ingest closed');
     this.subject.complete();
+    this.evictions.complete();
+  }
+
+  private evict(streamId: string): void {
+    this.remove(streamId);
+    this.log.debug({ streamId }, 'ingest: forgot the least recently used open stream');
+    this.evictions.next(streamId);
+    // Again a little later, unless the id came back: frames already on their way downstream (a mixer's queue, an
+    // embedding round) may have recreated state for it after the first announcement.
+    setTimeout(() => {
+      if (!this.closed && !this.lru.has(streamId)) this.evictions.next(streamId);
+    }, this.o.forgetAgainMs ?? 2000).unref();
+  }
+
+  /** Sends an error message unless the client is not reading its replies; false when skipped. */
+  private replyTo(socket: WebSocket, code: IngestErrorCode, message: string): boolean {
+    if (socket.readyState !== socket.OPEN || socket.bufferedAmount > (this.o.maxReplyBacklogBytes ?? 256 * 1024)) return false;
+    const body: IngestError = { type: 'error', code, message };
+    socket.send(JSON.stringify(body));
+    return true;
   }
 
   private stat(streamId: string): IngestStreamStats {
     let s = this.stats.get(streamId);
-    if (!s) {
-      s = { messages: 0, frames: 0, errors: 0, errorsByCode: {}, dropped: 0, connections: 0 };
-      this.stats.set(streamId, s);
-    }
+    if (!s) this.stats.set(streamId, (s = emptyStats()));
     return s;
   }
+}
 
-  private async decode(msg: Buffer): Promise<Uint8Array> {
-    const { width, height, fit } = this.o;
-    const maxInputPixels = this.o.maxInputPixels ?? 4096 * 4096;
-    if (msg.length >= 4 && msg.toString('ascii', 0, 4) === RAW_MAGIC) {
-      if (msg.length < RAW_HEADER_BYTES) throw new IngestProblem('bad_header', `RGB0 message of ${msg.length} bytes is shorter than the 8-byte header`);
-      const w = msg.readUInt16LE(4);
-      const h = msg.readUInt16LE(6);
-      if (w === 0 || h === 0) throw new IngestProblem('bad_header', `RGB0 header declares ${w}x${h}; width and height must be >= 1`);
-      const want = w * h * 3;
-      const got = msg.length - RAW_HEADER_BYTES;
-      if (got !== want) {
-        throw new IngestProblem('size_mismatch', `RGB0 header declares ${w}x${h} (${want} bytes of RGB) but ${got} bytes follow`);
-      }
-      const raw = msg.subarray(RAW_HEADER_BYTES);
-      if (w === width && h === height) return new Uint8Array(raw); // already the right size: no decoder round trip
-      return decodeToRgb({ raw, width: w, height: h }, { width, height, fit, maxInputPixels });
-    }
-    if (startsWith(msg, JPEG) || startsWith(msg, PNG)) {
-      return decodeToRgb(msg, { width, height, fit, maxInputPixels });
-    }
-    const head = [...msg.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new IngestProblem('unknown_format', `unrecognised message (starts ${head || '<empty>'}); expected JPEG, PNG or 'RGB0' raw RGB`);
-  }
+function emptyStats(): IngestStreamStats {
+  return { messages: 0, frames: 0, errors: 0, errorsByCode: {}, dropped: 0, connections: 0, repliesSkipped: 0 };
 }

@@ -1,4 +1,40 @@
-import { ChildProcess } from 'child_process';
+import { ChildProcess, spawn, type SpawnOptions } from 'child_process';
+import { accessSync, constants } from 'fs';
+
+/** util-linux's setpriv (Linux), or null where there is none. */
+let setprivPath: string | null | undefined;
+function setpriv(): string | null {
+  if (setprivPath === undefined) {
+    setprivPath = null;
+    if (process.platform === 'linux') {
+      for (const p of ['/usr/bin/setpriv', '/bin/setpriv']) {
+        try {
+          accessSync(p, constants.X_OK);
+          setprivPath = p;
+          break;
+        } catch {
+          // not here
+        }
+      }
+    }
+  }
+  return setprivPath;
+}
+
+/** Whether spawnTied can tie children to this process (Linux with util-linux's setpriv). */
+export function canTieChildren(): boolean {
+  return setpriv() !== null;
+}
+
+/**
+ * spawn, with the child killed by the kernel when this process dies, however it dies (kill -9 included): on Linux
+ * through `setpriv --pdeathsig KILL`, which sets PR_SET_PDEATHSIG and then execs the command (same pid, this
+ * process stays its parent). Where setpriv is missing, a plain spawn: only the exit hook of trackChild remains.
+ */
+export function spawnTied(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  const sp = setpriv();
+  return sp ? spawn(sp, ['--pdeathsig', 'KILL', '--', command, ...args], options) : spawn(command, args, options);
+}
 
 /** Children still running, killed synchronously if this process exits so no ffmpeg is ever orphaned. */
 const live = new Set<ChildProcess>();

@@ -67,7 +67,7 @@ describe('SourceSet: sources added and removed at run time', () => {
     expect((await refused(set.add({ kind: 'synthetic', id: 'added' }))).status).toBe(409);
     expect((await refused(set.add({ kind: 'synthetic', mask: [[[0, 0], [2, 0], [0, 1]]] }))).problems).toEqual(['mask.0.1.0: Too big: expected number to be <=1']);
     const url = await set.add({ kind: 'url', id: 'door', url: 'rtsp://admin:hunter22@127.0.0.1:1/live', maxAttempts: 1 });
-    expect(url).toMatchObject({ live: true, config: { url: 'rtsp://admin:***@127.0.0.1:1/live' } });
+    expect(url).toMatchObject({ live: true, config: { url: 'rtsp://***@127.0.0.1:1/live' } }); // redactSecrets, as everywhere
     expect(set.urlOf('door')).toBe('rtsp://admin:hunter22@127.0.0.1:1/live');
 
     // the configured source goes: its frames stop, the others go on

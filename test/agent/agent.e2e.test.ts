@@ -71,9 +71,9 @@ describe('dino-stream run (real process)', () => {
 
     agent.signal('SIGTERM');
     expect(await agent.exited).toBe(0);
-    const [, file] = await agent.waitFor(/checkpoint written: (.+ckpt-(\d+)\.dino)/);
+    const [, file] = await agent.waitFor(/checkpoint written: (.+ckpt-\d{8}T\d{9}-(\d+)\.dino)/);
     expect(fs.existsSync(file!)).toBe(true);
-    const savedStep = Number(/ckpt-(\d+)\.dino/.exec(file!)![1]);
+    const savedStep = Number(/-(\d+)\.dino$/.exec(file!)![1]);
     expect(savedStep).toBeGreaterThanOrEqual(step);
 
     agent = new AgentProcess(args);

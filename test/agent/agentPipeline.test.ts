@@ -66,6 +66,7 @@ class FakeTrainer implements TrainerHandle {
   }
 }
 
+
 describe('agentPipeline', () => {
   beforeAll(async () => {
     await selectBackend({ backend: 'wasm', log: () => undefined });
@@ -182,6 +183,84 @@ describe('agentPipeline', () => {
     expect(tf.memory().numTensors).toBe(tensorsBefore);
 
     subs.forEach((s) => s.unsubscribe());
+    teacher.dispose();
+  });
+
+  test('forget$ drops a pushed stream everywhere; streams opened by clients are embedded apart, at most openStreamsPerRound a round', async () => {
+    const cfg = configSchema.parse({
+      train: { frameSize: SIZE, batchSize: 4, bufferSize: 24, bufferPolicy: 'fifo', updatesPerFrame: 0.5 },
+      sources: [{ kind: 'synthetic', id: 'cam', fps: 10, seed: 1 }],
+      embed: { fps: 10, teacherRefreshSec: 60, attentionEverySec: 0, thumbnailFps: 0, openStreamsPerRound: 2 },
+    });
+    const teacher = new EmbeddingService(model);
+    teacher.load(snapshotAt(0, 1));
+    const rounds: string[][] = [];
+    const realEmbed = teacher.embed.bind(teacher);
+    jest.spyOn(teacher, 'embed').mockImplementation(async (frames, opts) => {
+      rounds.push(frames.map((f) => f.streamId));
+      return realEmbed(frames, opts);
+    });
+    const sinks = createSinks();
+    const stats: StatsMessage[] = [];
+    const embedded: string[] = [];
+    sinks.stats.subscribe((m) => stats.push(m));
+    sinks.embeddings.subscribe((m) => embedded.push(m.streamId));
+    const registry = new Registry();
+    const metrics = new AgentMetrics(registry);
+    sinks.stats.subscribe((m) => metrics.onStats(m));
+    const detectors = new StreamDetectors(cfg.detect);
+    const rates = new StreamRates();
+    const pushed$ = new Subject<Frame>();
+    const forget$ = new Subject<string>();
+    const cam = { id: 'cam', kind: 'synthetic' as const, frames$: new SyntheticCamera({ streamId: 'cam', width: SIZE, height: SIZE, fps: 10, seed: 1 }).frames$ };
+    const run = agentPipeline({
+      config: cfg,
+      sources: fixedSources([cam], 10),
+      pushed$,
+      isOpenStream: (id) => id !== 'cam',
+      forget$,
+      events: null,
+      trainer: new FakeTrainer(),
+      teacher,
+      detectors,
+      probe: null,
+      sinks,
+      metrics,
+      rates,
+      log: silentLogger,
+    }).subscribe();
+    const open = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6'];
+    let live = [...open];
+    let k = 0;
+    const push = setInterval(() => {
+      for (const id of live) pushed$.next({ streamId: id, t: Date.now(), index: k, width: SIZE, height: SIZE, rgb: new Uint8Array(SIZE * SIZE * 3).fill((k * 13) & 255) });
+      k++;
+    }, 100);
+    await sleep(2500);
+    const before = { detectors: detectors.streamIds().sort(), stats: Object.keys(stats[stats.length - 1]!.streams).sort() };
+    live = live.filter((id) => id !== 'o1');
+    forget$.next('o1');
+    const forgotAt = embedded.length;
+    await sleep(1500);
+    run.unsubscribe();
+    clearInterval(push);
+    await teacher.exclusive(async () => undefined);
+
+    // the configured camera's rounds hold only its frame; the open streams' rounds at most two of six, each in turn
+    expect(rounds.filter((r) => r.includes('cam')).length).toBeGreaterThan(10);
+    for (const r of rounds) expect(r.includes('cam') ? r : r.slice(0, 2)).toEqual(r.includes('cam') ? ['cam'] : r);
+    for (const id of open.slice(1)) expect(embedded.filter((e) => e === id).length).toBeGreaterThan(2);
+    expect(before.detectors).toEqual(['cam', ...open]);
+    expect(before.stats).toEqual(['cam', ...open]);
+    // after forget$: no state, series or embedding of o1 anywhere
+    const last = stats[stats.length - 1]!;
+    expect(Object.keys(last.streams).sort()).toEqual(['cam', ...open.slice(1)]);
+    expect(Object.keys(rates.summary())).not.toContain('o1');
+    expect(detectors.streamIds()).not.toContain('o1');
+    expect(last.streams['o2']!.buffered).toBeGreaterThan(0);
+    expect(Object.values(last.streams).reduce((a, s) => a + (s.buffered ?? 0), 0)).toBe(24); // o1's slots went to the others
+    expect(await registry.metrics()).not.toMatch(/stream="o1"/);
+    expect(embedded.slice(forgotAt + 2)).not.toContain('o1');
     teacher.dispose();
   });
 });

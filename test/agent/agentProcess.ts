@@ -49,6 +49,10 @@ export class AgentProcess {
     this.proc.kill(sig);
   }
 
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
   kill(): void {
     if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
   }

@@ -72,6 +72,8 @@ describeNative('dino_native addon', () => {
       ['layerNormGrad', () => addon.layerNormGrad(heap, 0, 0, 0, 0, 0, 0, 0, 0, 2 ** 34, 2 ** 30)],
       // outer*reduce*inner = 2^32 * 2^16 * 2^16 = 2^64
       ['reduceSum', () => addon.reduceSum(heap, 0, 0, 2 ** 32, 2 ** 16, 2 ** 16, 1)],
+      // nothing to read (reduce 0), outer*inner = 2^64 to write
+      ['reduceSum, empty reduction', () => addon.reduceSum(heap, 0, 0, 2 ** 32, 0, 2 ** 32, 1)],
       // (batch-1)*strideA = (2^31-2) * 2^33 > 2^63
       ['gemm batch stride', () => addon.gemm(heap, p31, 1, 1, 1, 0, 1, 0, 2 ** 33, 0, 1, 0, 0, 0, 1, 0, 1, 0, -1, 0, 0)],
       // (M-1)*lda = (2^31-2) * 2^33 > 2^63

@@ -72,6 +72,28 @@ describe('configuration', () => {
     expect(cfg.sources[0]!.kind === 'synthetic' && cfg.sources[0]!.mask).toEqual([]);
   });
 
+  test('allowed hosts and origins from env (comma-separated or JSON) and repeatable flags; bad entries are named', () => {
+    const env = configFromFlags({}, { DINO_ALLOWED_HOSTS: 'dash.example.com, .corp.example', DINO_ALLOWED_ORIGINS: '["https://dash.example.com"]' });
+    expect(env.server.allowedHosts).toEqual(['dash.example.com', '.corp.example']);
+    expect(env.server.allowedOrigins).toEqual(['https://dash.example.com']);
+    const flags = configFromFlags({ allowedHost: ['a.lan', 'b.lan'], allowedOrigin: ['http://a.lan:3000'], openIngest: true }, {});
+    expect(flags.server).toMatchObject({ allowedHosts: ['a.lan', 'b.lan'], allowedOrigins: ['http://a.lan:3000'], openIngest: true });
+    expect(problems(() => configFromFlags({ allowedOrigin: ['https://dash.example.com/app'] }, {}))).toMatch(
+      /server\.allowedOrigins\[0\] = "https:\/\/dash\.example\.com\/app" \(from flag --allowed-origin\): must be an origin/,
+    );
+    expect(problems(() => configFromFlags({}, { DINO_ALLOWED_HOSTS: 'bad host' }))).toMatch(/server\.allowedHosts\[0\] = "bad host" \(from env DINO_ALLOWED_HOSTS\): must be a host name/);
+  });
+
+  test('secret fields are masked in every error, URLs in values redacted', () => {
+    const file = tmpFile(JSON.stringify({ server: { token: 7 }, sources: [{ kind: 'url', url: 'rtsp://admin:hunter22@cam/live', fps: -1 }], probe: 5 }));
+    const msg = problems(() => configFromFlags({ config: file }, {}));
+    expect(msg).toMatch(/server\.token \(value hidden\)/);
+    expect(msg).toMatch(/sources\[0\]\.fps = -1/);
+    expect(msg).not.toContain('hunter22');
+    const whole = problems(() => configFromFlags({ config: tmpFile(JSON.stringify({ server: 'x', sources: [{ kind: 'nope', url: 'rtsp://u:hunter22@c/x', token: 'abcdefgh1' }] })) }, {}));
+    expect(whole).not.toMatch(/hunter22|abcdefgh1/);
+  });
+
   test('unreadable or malformed files are named', () => {
     expect(problems(() => readConfigFile('/nonexistent/dino.json'))).toMatch(/config file \/nonexistent\/dino\.json cannot be read/);
     expect(problems(() => readConfigFile(tmpFile('{ not json')))).toMatch(/is not valid JSON/);

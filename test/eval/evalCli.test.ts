@@ -186,13 +186,16 @@ describe('dino-stream eval (CLI)', () => {
     const r = cli(['eval', 'knn', '--data', CIFAR, '--model', 'micro', '--steps', '3', '--batch', '8', '--eval-at', '8', '--save', save, '--json', trained]);
     expect(r.code).toBe(0);
     // one checkpoint per evaluation: the mark after step 1 and the end
-    expect(fs.readdirSync(save).sort()).toEqual(['ckpt-000000001.dino', 'ckpt-000000003.dino']);
+    const saved = fs.readdirSync(save).sort();
+    expect(saved).toEqual([expect.stringMatching(/^ckpt-\d{8}T\d{9}-000000001\.dino$/), expect.stringMatching(/^ckpt-\d{8}T\d{9}-000000003\.dino$/)]);
+    // both of one run
+    expect(saved[0]!.slice(0, 23)).toBe(saved[1]!.slice(0, 23));
     const reloaded = path.join(tmp, 'reloaded.json');
     const e = cli(['eval', 'knn', '--data', CIFAR, '--checkpoint', save, '--json', reloaded]);
     expect(e.code).toBe(0);
     const a = JSON.parse(fs.readFileSync(trained, 'utf8'));
     const b = JSON.parse(fs.readFileSync(reloaded, 'utf8'));
-    expect(b.model).toBe(`checkpoint ${path.join(save, 'ckpt-000000003.dino')}`);
+    expect(b.model).toBe(`checkpoint ${path.join(save, saved[1]!)}`);
     expect([b.teacher, b.student]).toEqual([a.teacher, a.student]);
     // the table names the checkpoint, not "0 images seen", and the first line says nothing was trained
     expect(e.stdout).toMatch(/\| teacher \(checkpoint\) \|/);

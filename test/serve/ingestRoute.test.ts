@@ -19,7 +19,7 @@ describe('AgentServer /ingest', () => {
   const clients: TestClient[] = [];
 
   beforeAll(async () => {
-    ingest = new WebSocketIngest({ width: 24, height: 16, maxBytes: 64 * 1024, logger: silentLogger });
+    ingest = new WebSocketIngest({ width: 24, height: 16, open: true, maxBytes: 64 * 1024, logger: silentLogger });
     ingest.frames$.subscribe((f) => frames.push(f));
     server = new AgentServer({ hub: new FakeHub(), ingest, port: 0, log: silentLogger, token: 'tok', limits: { maxIngestConnections: 2, ingestMaxPayloadBytes: 1 << 20 } });
     const { port } = await server.start();

@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { request } from 'http';
 import { waitFor } from '../streams/waitFor';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -74,5 +75,18 @@ export function refusedUpgrade(url: string, headers?: Record<string, string>): P
         resolve({ status: res.statusCode ?? 0, body: body ? JSON.parse(body) : undefined });
       });
     });
+  });
+}
+
+/** A GET with exactly these headers (fetch forbids setting Host); returns the status and the body as text. */
+export function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; type?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: res.headers['content-type'] }));
+    });
+    req.on('error', reject);
+    req.end();
   });
 }

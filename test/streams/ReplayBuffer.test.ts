@@ -160,6 +160,44 @@ describe('ReplayBuffer', () => {
     }
   });
 
+  it.each<ReplayPolicy>(['fifo', 'reservoir', 'min-redundancy'])(
+    '%s: remove(stream) takes its frames and counters out; nearest neighbours stay exact; the others get its share back',
+    (policy) => {
+      const rng = new Random(11);
+      const buf = new ReplayBuffer({ capacity: 30, policy, width: S, height: S, rng: new Random(3) });
+      const pic = { real: variants(picture(rng), rng, 30), fake: variants(picture(rng), rng, 30), other: variants(picture(rng), rng, 30) };
+      for (let i = 0; i < 60; i++) buf.add(frame('real', i, pic.real()));
+      for (let i = 0; i < 10; i++) buf.add(frame('fake', i, pic.fake()));
+      for (let i = 0; i < 10; i++) buf.add(frame('other', i, pic.other()));
+      expect(buf.countsByStream()).toEqual({ real: 10, fake: 10, other: 10 });
+      expect(buf.remove('fake')).toBe(10);
+      expect(buf.remove('fake')).toBe(0);
+      expect(buf.countsByStream()).toEqual({ real: 10, other: 10 });
+      expect(Object.keys(buf.statsByStream()).sort()).toEqual(['other', 'real']);
+      expect(buf.frames().every((f) => f.streamId !== 'fake')).toBe(true);
+      if (policy === 'min-redundancy') {
+        // every item's nearest neighbour equals a brute-force search over what is left
+        const items = (buf as unknown as { items: { frame: Frame; nnSim: number; nnSlot: number }[] }).items;
+        const feats = items.map((it) => thumbnailFeature(it.frame));
+        items.forEach((it, i) => {
+          let best = -Infinity;
+          feats.forEach((f, j) => {
+            if (j !== i) best = Math.max(best, dot(feats[i]!, f));
+          });
+          expect(it.nnSim).toBeCloseTo(best, 6);
+          expect(dot(feats[i]!, feats[it.nnSlot]!)).toBeCloseTo(best, 6);
+        });
+      }
+      // the freed slots go to the streams left (new frames are admitted, not evicting each other)
+      for (let i = 0; i < 10; i++) buf.add(frame('real', 100 + i, pic.real()));
+      expect(buf.countsByStream()).toEqual({ real: 20, other: 10 });
+      for (let i = 0; i < 40; i++) buf.add(frame('real', 200 + i, pic.real()));
+      expect(buf.countsByStream()).toEqual({ real: 20, other: 10 }); // at its quota a stream competes only with itself
+      for (let i = 0; i < 10; i++) buf.add(frame('other', 100 + i, pic.other()));
+      expect(buf.countsByStream()).toEqual({ real: 15, other: 15 }); // below it, other takes from the largest
+    },
+  );
+
   it('sample: without replacement when possible, seeded, counts uses', () => {
     const buf = new ReplayBuffer({ capacity: 10, policy: 'reservoir', rng: new Random(1) });
     expect(buf.sample(4, new Random(1))).toEqual([]);

@@ -4,10 +4,11 @@ import { RelayState, RtspRelay } from '../../streams/sources/RtspRelay';
 import { liveChildPids } from '../../streams/sources/childProcess';
 import { silentLogger } from '../../src/util/Logger';
 import { RtspCamera } from '../fixtures/rtspCamera';
+import { readFileSync } from 'fs';
 import { pidAlive, waitFor } from './waitFor';
 import { requireTool } from '../helpers/requireTool';
 
-requireTool('ffmpeg', 'gst-rtsp-server')('RtspRelay (node-rtsp-stream, live view only)', () => {
+requireTool('ffmpeg', 'gst-rtsp-server')('RtspRelay (live view only)', () => {
   const camera = new RtspCamera({ fps: 10 });
   let relay: RtspRelay | undefined;
   let blocker: Server | undefined;
@@ -50,7 +51,14 @@ requireTool('ffmpeg', 'gst-rtsp-server')('RtspRelay (node-rtsp-stream, live view
     expect(chunks[1]![0]).toBe(0x47); // TS sync byte
     expect(states.map((s) => s.state)).toEqual(['starting', 'live']);
 
-    // ffmpeg dies (node-rtsp-stream would stay dead): the relay restarts it and the same viewer gets data again
+    // ffmpeg reads the camera as FfmpegSource does: RTSP protocols only, over TCP, with a socket timeout, tied to us
+    const cmd = readFileSync(`/proc/${relay.pid!}/cmdline`, 'utf8').split('\0');
+    expect(cmd.slice(cmd.indexOf('-protocol_whitelist'), cmd.indexOf('-protocol_whitelist') + 2)).toEqual(['-protocol_whitelist', 'rtsp,rtp,srtp,udp,tcp']);
+    expect(cmd.slice(cmd.indexOf('-rtsp_transport'), cmd.indexOf('-rtsp_transport') + 2)).toEqual(['-rtsp_transport', 'tcp']);
+    expect(cmd.some((a) => a === '-timeout' || a === '-stimeout')).toBe(true);
+    expect(cmd.indexOf('-protocol_whitelist')).toBeLessThan(cmd.indexOf('-i'));
+
+    // ffmpeg dies (a bare node-rtsp-stream would stay dead): the relay restarts it and the same viewer gets data again
     const pid = relay.pid!;
     process.kill(pid, 'SIGKILL');
     await waitFor(() => states.some((s) => s.state === 'restarting'), 3000, 'restarting');

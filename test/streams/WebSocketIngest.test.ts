@@ -21,7 +21,7 @@ describe('WebSocketIngest', () => {
   const clients: WebSocket[] = [];
 
   beforeAll(async () => {
-    ingest = new WebSocketIngest({ width: W, height: H, maxBytes: 64 * 1024, maxPendingPerConnection: 16, logger: silentLogger });
+    ingest = new WebSocketIngest({ width: W, height: H, open: true, maxBytes: 64 * 1024, maxPendingPerConnection: 16, messagesPerSecond: 1000, messageBurst: 1000, logger: silentLogger });
     ingest.frames$.subscribe((f) => frames.push(f));
     // maxPayload above maxBytes, as the server in src/serve must do, so oversized messages get an answer.
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 1024 * 1024 });
