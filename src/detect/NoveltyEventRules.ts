@@ -10,7 +10,7 @@ export interface NoveltyEventRulesOptions {
    * Relative to the stream's own tail, the rule reads the same for any teacher and scene. The tail (not a multiple
    * of the median) is the scale because it is where a still scene's false events come from; were it exponential,
    * twice the 99.5th percentile's score would already leave 1 frame in 40,000, but a moving scene's rare moments
-   * (shapes meeting) reach twice it, and scene changes measured 25-500 times it: four times leaves room both ways.
+   * (shapes meeting) reach twice it, and scene changes measured 33-490 times it: four times leaves room both ways.
    */
   margin: number;
   /** No event within cooldownMs after the stream's previous one (one change, one event). */

@@ -199,6 +199,6 @@ describe('dino-stream eval (CLI)', () => {
     expect([b.teacher, b.student]).toEqual([a.teacher, a.student]);
     // the table names the checkpoint, not "0 images seen", and the first line says nothing was trained
     expect(e.stdout).toMatch(/\| teacher \(checkpoint\) \|/);
-    expect(e.stdout.split('\n')[0]).toMatch(/^trained: nothing in this run; checkpoint .*ckpt-000000003\.dino \(no budget flag: the checkpoint is evaluated as saved\)$/);
+    expect(e.stdout.split('\n')[0]).toMatch(/^trained: nothing in this run; checkpoint .*ckpt-\d{8}T\d{9}-000000003\.dino \(no budget flag: the checkpoint is evaluated as saved\)$/);
   });
 });
