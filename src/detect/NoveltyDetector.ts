@@ -71,7 +71,7 @@ export interface NoveltyResult extends NoveltyScore {
   threshold: number;
   /**
    * When isNovel: the raw score at the threshold's percentile of the calibration window, so a caller can ask how far
-   * above the scene's usual spread the frame lies in the score's own units (NoveltyEventRules' margin).
+   * above the scene's own tail of scores the frame lies (NoveltyEventRules' margin is a fraction of it).
    */
   thresholdScore?: number;
   /** False while warming up (bank < k or window < minCalibration). */
