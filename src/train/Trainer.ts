@@ -62,6 +62,11 @@ interface MaskedStep {
 /** Parameters a checkpoint may lack (written before they existed): they keep their initial values on load. */
 const OPTIONAL_STATE = [/\.backbone\.mask_token$/, /^ibot_loss\.center$/];
 
+/** Whether a checkpoint may lack this state tensor (see OPTIONAL_STATE). */
+export function isOptionalTrainerState(key: string): boolean {
+  return OPTIONAL_STATE.some((r) => r.test(key));
+}
+
 /**
  * One DINO step on a batch of multi-crop views: teacher forward on the global crops, student forward+backward on
  * all crops, per-parameter clipping, last-layer freeze, AdamW with scheduled lr and weight decay, EMA teacher,
@@ -333,7 +338,7 @@ export class Trainer {
   loadState(state: { step: number; tensors: Map<string, tf.Tensor>; optimizerSteps: Record<string, number> }): void {
     const take = (key: string, into: tf.Variable) => {
       const t = state.tensors.get(key);
-      if (!t && OPTIONAL_STATE.some((r) => r.test(key))) return;
+      if (!t && isOptionalTrainerState(key)) return;
       if (!t) throw new Error(`checkpoint is missing tensor "${key}"`);
       if (t.shape.join('x') !== into.shape.join('x')) {
         throw new Error(`checkpoint tensor "${key}" has shape [${t.shape}], the model expects [${into.shape}]`);
