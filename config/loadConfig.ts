@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { configSchema, type AgentConfig } from './schema';
-import { redactSecrets, SECRET_KEY } from '../src/util/redactSecrets';
+import { redactSecrets, registerSecretsOf, SECRET_KEY } from '../src/util/redactSecrets';
 
 /** A layer of settings and where it came from, for error messages ("from --port", "from env DINO_PORT"). */
 export interface ConfigLayer {
@@ -143,6 +143,8 @@ export function resolveConfig(layers: ConfigLayer[]): AgentConfig {
     merged = mergeDeep(merged, layer.values);
     leaves(layer.values, '', origin, (p) => layer.origins?.[p] ?? layer.source);
   }
+  // before validation: an error about any field must not show a secret held elsewhere in the settings
+  registerSecretsOf(merged);
   const r = configSchema.safeParse(merged);
   if (r.success) return r.data;
   const originOf = (path: PropertyKey[]) => {

@@ -12,7 +12,7 @@ import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { AgentServer } from '../serve/AgentServer';
 import { LiveProbe } from '../probe/LiveProbe';
 import { createLogger } from '../util/Logger';
-import { registerSecret, registerUrlCredentials } from '../util/redactSecrets';
+import { registerSecretsOf } from '../util/redactSecrets';
 import { ingestSettings, serverSettings } from './serverSettings';
 import type { AgentHub, StatsMessage } from '../types/messages';
 import { EventStore } from '../events/EventStore';
@@ -76,8 +76,7 @@ export class Agent {
     private readonly deps: AgentDeps = {},
   ) {
     this.log = log ?? createLogger(config.log.level, config.log.format);
-    registerSecret(config.server.token);
-    for (const s of config.sources) if (s.kind === 'url') registerUrlCredentials(s.url);
+    registerSecretsOf(config);
   }
 
   async start(): Promise<AgentStarted> {
@@ -192,6 +191,7 @@ export class Agent {
       }),
       // the data path forgets the stream itself (forget$ above)
       sources.removed$.subscribe((id) => {
+        ingest.forget(id); // a removed ws source: its producer is closed, and /ingest/<id> is refused from now on
         notifications.removeStream(id);
         void live.close(id);
       }),

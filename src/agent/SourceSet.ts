@@ -10,7 +10,7 @@ import { ApiError } from '../types/ApiError';
 import type { SourceControl, SourceInfo } from '../types/SourceControl';
 import { buildPacedSource, defaultSourceId, type AgentSource, type AgentSources } from './buildSources';
 import { readSourcesState, writeSourcesState, type SourcesChanges } from './SourcesState';
-import { redactSecrets } from '../util/redactSecrets';
+import { redactSecrets, registerSecretsOf } from '../util/redactSecrets';
 
 interface Entry {
   id: string;
@@ -126,6 +126,7 @@ export class SourceSet implements SourceControl, AgentSources {
 
   private start(config: SourceConfig, origin: Entry['origin']): Entry {
     const id = config.id!;
+    registerSecretsOf(config); // sources added at run time or read from the state file: their camera passwords too
     const source = config.kind === 'ws' ? undefined : buildPacedSource(config, id, this.cfg.train.frameSize, this.log);
     const entry: Entry = { id, config, origin, source, removed$: new Subject<void>() };
     this.entries.set(id, entry);

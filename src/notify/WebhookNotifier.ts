@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { defaultLogger, type Logger } from '../util/Logger';
-import { eventPayload, safeUrl, type NotifiableEvent } from './eventPayload';
+import { eventPayload, type NotifiableEvent } from './eventPayload';
 
 export interface WebhookTarget {
   url: string;
@@ -41,6 +41,20 @@ interface Job {
   queuedAt: number;
 }
 
+/**
+ * How a webhook is named in logs and stats: its origin and its place in the configuration. Never its path or
+ * query: a webhook URL often is the credential (Home Assistant's /api/webhook/<id>, Slack's /services/...).
+ */
+export function webhookName(url: string, index: number): string {
+  let origin = '(invalid URL)';
+  try {
+    origin = new URL(url).origin;
+  } catch {
+    // validated by the config schema; kept total for programmatic use
+  }
+  return `${origin} (notify.webhooks[${index}])`;
+}
+
 /** A receiver answer that will not change on a retry (4xx but 408 Request Timeout and 429 Too Many Requests). */
 const permanent = (status: number) => status >= 400 && status < 500 && status !== 408 && status !== 429;
 
@@ -64,10 +78,11 @@ class WebhookQueue {
 
   constructor(
     readonly target: WebhookTarget,
+    index: number,
     private readonly o: WebhookOptions,
     private readonly log: Logger,
   ) {
-    this.where = safeUrl(target.url);
+    this.where = webhookName(target.url, index);
   }
 
   push(job: Job): void {
@@ -166,7 +181,7 @@ export class WebhookNotifier {
 
   constructor(targets: WebhookTarget[], private readonly o: WebhookOptions = {}) {
     const log = o.log ?? defaultLogger();
-    this.queues = targets.map((t) => new WebhookQueue(t, o, log));
+    this.queues = targets.map((t, i) => new WebhookQueue(t, i, o, log));
   }
 
   notify(e: NotifiableEvent): void {

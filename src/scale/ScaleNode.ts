@@ -8,6 +8,7 @@ import { selectBackend } from '../backend';
 import type { EmbeddingService } from '../agent/EmbeddingService';
 import { trainerOptionsFor } from '../train/trainerOptionsFor';
 import { createLogger } from '../util/Logger';
+import { registerSecretsOf } from '../util/redactSecrets';
 import { BrokerConnection, instanceName, redactBrokerUrl } from './BrokerConnection';
 import { detectRole } from './detectRole';
 import { embedRole } from './embedRole';
@@ -53,6 +54,7 @@ export class ScaleNode {
   constructor(readonly config: AgentConfig, log?: pino.Logger) {
     if (!config.nats.url) throw new Error('ScaleNode needs nats.url (--nats)');
     this.log = log ?? createLogger(config.log.level, config.log.format);
+    registerSecretsOf(config); // the broker's token and password, camera passwords
     this.roles = config.nats.roles;
     this.instance = instanceName(config.nats);
   }

@@ -47,6 +47,21 @@ export function registerUrlCredentials(url: string): void {
   }
 }
 
+/**
+ * Registers every secret a settings object holds, at any depth: the string values of fields named like secrets
+ * (SECRET_KEY: a token, a password, a webhook secret) and the credentials of URLs with user-info. The whole
+ * configuration goes through here, so a secret field added later is covered without naming it.
+ */
+export function registerSecretsOf(value: unknown, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 8) return;
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === 'string') {
+      if (SECRET_KEY.test(k)) registerSecret(v);
+      registerUrlCredentials(v);
+    } else registerSecretsOf(v, depth + 1);
+  }
+}
+
 /** The text with every credential replaced by "***". */
 export function redactSecrets(text: string): string {
   let out = text.replace(URL_USERINFO, `$1${REDACTED}@`).replace(BARE_USERINFO, `$1${REDACTED}@`).replace(SECRET_PARAM, `$1${REDACTED}`);

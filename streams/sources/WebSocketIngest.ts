@@ -94,7 +94,7 @@ export class WebSocketIngest {
   private readonly subject = new Subject<Frame>();
   readonly frames$: Observable<Frame> = this.subject.asObservable();
   private readonly evictions = new Subject<string>();
-  /** Undeclared stream ids forgotten to make room (open ingest): drop everything kept for them (announced twice, see forgetAgainMs). */
+  /** Stream ids forgotten: undeclared ones to make room (open ingest), removed ones (forget): drop everything kept for them (announced twice, see forgetAgainMs). */
   readonly evicted$: Observable<string> = this.evictions.asObservable();
   private readonly stats = new Map<string, IngestStreamStats>();
   private readonly nextIndex = new Map<string, number>();
@@ -235,7 +235,7 @@ export class WebSocketIngest {
       try {
         const rgb = await this.decoder.decode(msg);
         // The producer left or the stream was forgotten while decoding: nothing may be kept for it now.
-        if (this.closed || !open) return;
+        if (this.closed || !open || this.producers.get(streamId) !== socket) return;
         const index = this.nextIndex.get(streamId) ?? 0;
         this.nextIndex.set(streamId, index + 1);
         st.frames++;
@@ -299,6 +299,16 @@ export class WebSocketIngest {
     this.lru.delete(streamId);
   }
 
+  /**
+   * A stream that is no longer to be fed (its ws source was removed at run time): its producer is closed, frames
+   * still decoding are dropped, and the id is announced on evicted$ as an eviction is, so everything kept for it
+   * downstream goes too. An id this ingest knows nothing of is left alone.
+   */
+  forget(streamId: string): void {
+    if (!this.producers.has(streamId) && !this.stats.has(streamId) && !this.lru.has(streamId)) return;
+    this.evict(streamId);
+  }
+
   /** Completes frames$ and closes the sockets this ingest was given. */
   close(): void {
     if (this.closed) return;
@@ -310,7 +320,7 @@ export class WebSocketIngest {
 
   private evict(streamId: string): void {
     this.remove(streamId);
-    this.log.debug({ streamId }, 'ingest: forgot the least recently used open stream');
+    this.log.debug({ streamId }, 'ingest: forgot a stream');
     this.evictions.next(streamId);
     // Again a little later, unless the id came back: frames already on their way downstream (a mixer's queue, an
     // embedding round) may have recreated state for it after the first announcement.

@@ -146,7 +146,7 @@ requireTool('mosquitto')('dino-stream run with events, notifications, run-time s
     await waitFor(() => emb.msgs.some((m) => m['type'] === 'embedding'), 30_000, 'embeddings of the added source');
 
     // the dead webhook and a broker that goes away: reported, and the agent carries on
-    await agent.waitFor(/webhook http:\/\/127\.0\.0\.1:\d+\/gone: drift event not delivered: ECONNREFUSED/, 60_000);
+    await agent.waitFor(/webhook http:\/\/127\.0\.0\.1:\d+ \(notify\.webhooks\[1\]\): drift event not delivered: ECONNREFUSED/, 60_000);
     await broker.stop();
     await agent.waitFor(/mqtt: connection to mqtt:\/\/127\.0\.0\.1:\d+ lost; reconnecting/, 10_000);
     const n = emb.msgs.length;

@@ -56,7 +56,7 @@ describe('WebhookNotifier against a local HTTP receiver', () => {
     const n = new WebhookNotifier([target(rx.url)], { publicUrl: 'https://agent.example:8443', log: recordingLogger().log });
     const t0 = Date.now();
     n.notify(event(0));
-    await waitFor(() => n.stats()['http://127.0.0.1:' + new URL(rx.url).port + '/hook']?.delivered === 1, 5000, 'delivered');
+    await waitFor(() => n.stats()[`http://127.0.0.1:${new URL(rx.url).port} (notify.webhooks[0])`]?.delivered === 1, 5000, 'delivered');
     const r = rx.got[0]!;
     expect(signatureValid(r, SECRET)).toBe(true);
     expect(signatureValid(r, 'another-secret-0000')).toBe(false);
@@ -95,23 +95,24 @@ describe('WebhookNotifier against a local HTTP receiver', () => {
     n.notify({ ...event(3), type: 'drift' });
     await waitFor(() => Object.values(n.stats())[0]!.failed === 1, 5000, 'failed');
     expect(rx.got.map((r) => r.headers['x-dino-event'])).toEqual(['drift']);
-    expect(lines.find((l) => l.level === 'error')!.msg).toMatch(/^webhook http:\/\/127\.0\.0\.1:\d+\/hook: drift event not delivered: HTTP 400$/);
+    expect(lines.find((l) => l.level === 'error')!.msg).toMatch(/^webhook http:\/\/127\.0\.0\.1:\d+ \(notify\.webhooks\[0\]\): drift event not delivered: HTTP 400$/);
     await n.stop();
     await close(rx.server);
   });
 
-  test('an unreachable URL: notify() returns at once, a clear error after the attempts, the secret and query never logged', async () => {
+  test('an unreachable URL: notify() returns at once, a clear error after the attempts; the secret, the path (a webhook id) and the query never logged', async () => {
     const port = await freePort();
     const { log, lines } = recordingLogger();
-    const n = new WebhookNotifier([target(`http://127.0.0.1:${port}/hook?key=query-secret`, { maxAttempts: 3 })], { backoff: { initialMs: 20, maxMs: 50 }, log });
+    const n = new WebhookNotifier([target(`http://127.0.0.1:${port}/api/webhook/path-secret-7f3a?key=query-secret`, { maxAttempts: 3 })], { backoff: { initialMs: 20, maxMs: 50 }, log });
     const t0 = performance.now();
     n.notify(event(4));
     expect(performance.now() - t0).toBeLessThan(20);
     await waitFor(() => Object.values(n.stats())[0]!.failed === 1, 5000, 'given up');
-    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([`webhook http://127.0.0.1:${port}/hook: ECONNREFUSED; retrying with back-off (up to 3 attempts)`]);
-    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([`webhook http://127.0.0.1:${port}/hook: novelty event not delivered: ECONNREFUSED`]);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([`webhook http://127.0.0.1:${port} (notify.webhooks[0]): ECONNREFUSED; retrying with back-off (up to 3 attempts)`]);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([`webhook http://127.0.0.1:${port} (notify.webhooks[0]): novelty event not delivered: ECONNREFUSED`]);
     expect(Object.values(n.stats())[0]).toMatchObject({ retries: 2, failed: 1, delivered: 0 });
-    expect(JSON.stringify(lines)).not.toMatch(/query-secret|whsec/);
+    expect(JSON.stringify(lines)).not.toMatch(/query-secret|whsec|path-secret/);
+    expect(Object.keys(n.stats())).toEqual([`http://127.0.0.1:${port} (notify.webhooks[0])`]);
     await n.stop();
   });
 

@@ -5,7 +5,25 @@ import { silentLogger } from '../../src/util/Logger';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { waitFor } from '../streams/waitFor';
 import { FakeHub } from './fakeHub';
-import { httpGet, refusedUpgrade, TestClient } from './wsClient';
+import { LiveVideo } from '../../src/serve/LiveVideo';
+import type { SourceControl, SourceInfo } from '../../src/types/SourceControl';
+import { httpGet, httpRequest, refusedUpgrade, TestClient } from './wsClient';
+
+/** Sources as the API changes them, recorded: a refused request must not reach add() or remove(). */
+class RecordingSources implements SourceControl {
+  readonly calls: string[] = [];
+  list(): SourceInfo[] {
+    return [{ id: 'door', kind: 'url', origin: 'config', config: { kind: 'url', url: 'rtsp://127.0.0.1:1/x' }, mask: [], live: true }];
+  }
+  async add(spec: unknown): Promise<SourceInfo> {
+    this.calls.push(`add ${JSON.stringify(spec)}`);
+    return { id: 'new', kind: 'synthetic', origin: 'runtime', config: {}, mask: [], live: false };
+  }
+  async remove(id: string): Promise<boolean> {
+    this.calls.push(`remove ${id}`);
+    return true;
+  }
+}
 
 const WS_PATHS = ['/embeddings', '/events', '/ui', '/ingest/cam1'];
 const HTTP_PATHS = ['/', '/metrics', '/healthz', '/app.js'];
@@ -15,6 +33,8 @@ describe('Origin and Host checks (cross-site websocket hijacking, DNS rebinding)
   let ingest: WebSocketIngest;
   let port: number;
   const clients: TestClient[] = [];
+  const sources = new RecordingSources();
+  const live = new LiveVideo({ urlOf: () => undefined, log: silentLogger }); // no camera: an admitted /live upgrade is answered 404 not_live
 
   beforeAll(async () => {
     ingest = new WebSocketIngest({ width: 8, height: 8, declared: ['cam1'], logger: silentLogger });
@@ -26,12 +46,15 @@ describe('Origin and Host checks (cross-site websocket hijacking, DNS rebinding)
       env: {},
       allowedOrigins: ['https://dash.example.com'],
       allowedHosts: ['dash.example.com', '.corp.example'],
+      sources,
+      live,
     });
     ({ port } = await server.start());
   });
   afterAll(async () => {
     for (const c of clients) c.close();
     await server.stop();
+    await live.stop();
     ingest.close();
   });
 
@@ -91,6 +114,34 @@ describe('Origin and Host checks (cross-site websocket hijacking, DNS rebinding)
       for (const path of HTTP_PATHS) expect((await httpGet(http(path), { Host: host })).status).toBe(200);
       await openAndHello('/events', { Host: host });
     }
+  });
+
+  it('guards /api and the /live upgrade as every other path: a foreign page changes no source (403), a foreign Host gets 421', async () => {
+    const json = { 'Content-Type': 'application/json' };
+    const spec = JSON.stringify({ kind: 'synthetic', id: 'planted' });
+    for (const origin of ['http://evil.example', 'null', 'http://localhost.evil.example:8080']) {
+      for (const [method, path, body] of [['POST', '/api/sources', spec], ['DELETE', '/api/sources/door', undefined], ['GET', '/api/sources', undefined], ['GET', '/api/events', undefined]] as const) {
+        const r = await httpRequest(method, http(path), { ...json, Origin: origin }, body);
+        expect({ method, path, origin, status: r.status, body: JSON.parse(r.body) }).toMatchObject({ method, path, origin, status: 403, body: { code: 'forbidden_origin' } });
+      }
+      expect(await refusedUpgrade(ws('/live/door'), { Origin: origin })).toMatchObject({ status: 403, body: { code: 'forbidden_origin' } });
+    }
+    for (const host of ['evil.example', `evil.example:${port}`, '127.0.0.1.nip.io']) {
+      const r = await httpRequest('POST', http('/api/sources'), { ...json, Host: host }, spec);
+      expect([r.status, JSON.parse(r.body).code]).toEqual([421, 'misdirected_host']);
+      expect((await httpGet(http('/api/sources'), { Host: host })).status).toBe(421);
+      expect(await refusedUpgrade(ws('/live/door'), { Host: host })).toMatchObject({ status: 421, body: { code: 'misdirected_host' } });
+    }
+    expect(sources.calls).toEqual([]);
+    // the same requests from the dashboard's own origin reach the API and the live route
+    const own = { ...json, Origin: `http://127.0.0.1:${port}` };
+    expect((await httpRequest('POST', http('/api/sources'), own, spec)).status).toBe(201);
+    expect((await httpRequest('DELETE', http('/api/sources/door'), own)).status).toBe(204);
+    expect(sources.calls).toEqual([`add ${spec}`, 'remove door']);
+    expect(await refusedUpgrade(ws('/live/door'), { Origin: `http://127.0.0.1:${port}` })).toMatchObject({ status: 404, body: { code: 'not_live' } });
+    const text = await server.registry.metrics();
+    expect(Number(/^dino_serve_rejected_total\{path="\/live",reason="forbidden_origin"\} (\d+)/m.exec(text)?.[1])).toBe(3);
+    expect(Number(/^dino_serve_rejected_total\{path="\/live",reason="misdirected_host"\} (\d+)/m.exec(text)?.[1])).toBe(3);
   });
 
   it('refuses HTTP requests that carry a foreign Origin with 403; navigations (no Origin) load the page', async () => {

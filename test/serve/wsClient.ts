@@ -80,13 +80,18 @@ export function refusedUpgrade(url: string, headers?: Record<string, string>): P
 
 /** A GET with exactly these headers (fetch forbids setting Host); returns the status and the body as text. */
 export function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; type?: string }> {
+  return httpRequest('GET', url, headers);
+}
+
+/** A request with exactly these headers and an optional body (fetch forbids setting Host). */
+export function httpRequest(method: string, url: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string; type?: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
+    const req = request(url, { method, headers }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: res.headers['content-type'] }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { Writable } from 'node:stream';
-import { redactDeep, redactingLogOptions, redactSecrets, registerSecret, registerUrlCredentials } from '../../src/util/redactSecrets';
+import { redactDeep, redactingLogOptions, redactSecrets, registerSecret, registerSecretsOf, registerUrlCredentials } from '../../src/util/redactSecrets';
+import { configSchema } from '../../config/schema';
 import { StderrTail } from '../../streams/sources/StderrTail';
 
 describe('redactSecrets', () => {
@@ -30,6 +31,26 @@ describe('redactSecrets', () => {
     expect(redactSecrets('?x=tok-registered-1')).toBe('?x=***');
     registerSecret('ab'); // too short to hunt for in free text
     expect(redactSecrets('tab stab')).toBe('tab stab');
+  });
+
+  it('registerSecretsOf registers every secret of a configuration: secret-named fields at any depth and URL credentials', () => {
+    const secrets = ['srv-token-5a1c', 'mqtt-pw-9d2e', 'mqtt-url-pw-41', 'hook-secret-0123456789', 'hook-user-pw-77', 'nats-token-3c', 'nats-pw-8b', 'cam-pw-6e'];
+    const config = configSchema.parse({
+      server: { token: secrets[0] },
+      sources: [{ kind: 'url', url: `rtsp://admin:${secrets[7]}@10.0.0.5/live` }],
+      notify: {
+        mqtt: { url: `mqtt://dino:${secrets[2]}@broker:1883`, username: 'dino', password: secrets[1] },
+        webhooks: [{ url: `https://hook:${secrets[4]}@hooks.example/in`, secret: secrets[3] }],
+      },
+      nats: { token: secrets[5], user: 'u', password: secrets[6] },
+    });
+    registerSecretsOf(config);
+    let written = '';
+    const log = pino({ level: 'info', ...redactingLogOptions }, new Writable({ write: (c, _e, cb) => ((written += c.toString()), cb()) }));
+    // a whole options object logged, and each value in free text and percent-encoded: none may show
+    log.info({ config }, `values: ${secrets.join(' ')} ${secrets.map(encodeURIComponent).join(' ')}`);
+    for (const s of secrets) expect({ s, shown: written.includes(s) }).toEqual({ s, shown: false });
+    expect(written).toContain('"username":"dino"'); // names are not secrets
   });
 
   it('redactDeep copies plain values and redacts Errors, leaves buffers alone', () => {
