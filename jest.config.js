@@ -7,4 +7,6 @@ module.exports = {
   testTimeout: 120000,
   // tfjs-wasm and ffmpeg are heavy: one worker keeps a 2-core CI machine from thrashing.
   maxWorkers: 1,
+  // headless EGL for the webgpu tests (Mesa's llvmpipe); a test file's process.env never reaches the C environment
+  globalSetup: '<rootDir>/test/helpers/jestGlobalSetup.ts',
 };

@@ -119,7 +119,7 @@ export const configSchema = z
       .prefault({}),
     backend: z
       .object({
-        name: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+        name: z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'),
         /** wasm threads; 0 = one per core. */
         threads: z.number().int().min(0).max(256).default(0),
         /** Use the native kernels (N-API addon) on the wasm backend when they built. */

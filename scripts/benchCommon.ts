@@ -3,15 +3,49 @@
  * since the wasm thread count is fixed at backend init), medians, peak RSS, and table printing.
  */
 import { spawnSync } from 'node:child_process';
-import type { SelectBackendOptions } from '../src/backend';
+import type { BackendInfo, SelectBackendOptions } from '../src/backend';
 
-export type BenchMode = 'native' | 'wasm' | 'wasm1' | 'cpu';
+export type BenchMode = 'native' | 'wasm' | 'wasm1' | 'cpu' | 'webgpu';
 export const BENCH_MODES: Record<BenchMode, { label: string; opts: SelectBackendOptions }> = {
   native: { label: 'wasm + native kernels (2 threads)', opts: { backend: 'wasm', native: true } },
   wasm: { label: 'wasm SIMD, threaded, no native', opts: { backend: 'wasm', native: false } },
   wasm1: { label: 'wasm SIMD, 1 thread, no native', opts: { backend: 'wasm', native: false, threads: 1 } },
   cpu: { label: 'tfjs cpu (pure JS)', opts: { backend: 'cpu' } },
+  webgpu: { label: 'webgpu (Dawn)', opts: { backend: 'webgpu' } },
 };
+
+/** What a bench child reports about its backend. */
+export interface BenchBackend {
+  backend: string;
+  /** The WebGPU adapter's name, on webgpu. */
+  adapter?: string;
+  /** The WebGPU adapter ran in software (Mesa's llvmpipe): its numbers only show that the path works. */
+  softwareAdapter?: boolean;
+}
+
+/** What a bench child reports about the backend it ran on. */
+export function benchBackend(info: BackendInfo): BenchBackend {
+  return { backend: info.detail, adapter: info.adapter?.name, softwareAdapter: info.adapter?.software };
+}
+
+/** Warm-up and measured steps: fewer by default on a software WebGPU adapter, where one step takes minutes. */
+export function stepCounts(info: BackendInfo, dflt: { warmup: number; steps: number }): { warmup: number; steps: number } {
+  const slow = info.adapter?.software === true;
+  return {
+    warmup: Number(arg('warmup', String(slow ? Math.min(dflt.warmup, 1) : dflt.warmup))),
+    steps: Number(arg('steps', String(slow ? Math.min(dflt.steps, 2) : dflt.steps))),
+  };
+}
+
+/** The adapter each webgpu run used, and whether its numbers mean anything. */
+export function webgpuNotes(results: { mode: BenchMode; result?: BenchBackend }[]): string[] {
+  return results.flatMap(({ mode, result }) => {
+    if (mode !== 'webgpu' || !result) return [];
+    return [result.softwareAdapter
+      ? `webgpu ran on the software adapter ${result.adapter} (the CPU running the GPU code): its numbers are a smoke test that the path works, not a GPU speed`
+      : `webgpu ran on ${result.backend}`];
+  });
+}
 
 export { median } from '../src/util/median';
 

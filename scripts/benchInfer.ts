@@ -2,7 +2,7 @@
  * bench:infer: teacher embedding latency of bench-tiny (ViT patch 8, dim 192, depth 6, 64x64 input) for 1 and 32
  * images, median after warm-up, per backend configuration, values read back.
  *
- *   npm run bench:infer [-- --modes native,wasm] [-- --runs 20] [-- --precision fp32|bf16|auto]
+ *   npm run bench:infer [-- --modes native,wasm,webgpu] [-- --runs 20] [-- --precision fp32|bf16|auto]
  *   npm run bench:infer -- --against-pytorch --against-onnxruntime [--runs 20] [--warmup 3]
  *     32 images: ours, PyTorch's backbone and onnxruntime-node on the same ViT exported to ONNX by the PyTorch
  *     reference, in turns in one run
@@ -16,15 +16,17 @@ import { selectBackend } from '../src/backend';
 import { VisionTransformer } from '../src/model/VisionTransformer';
 import { Embedder } from '../src/model/Embedder';
 import { modelSize } from '../src/model/modelSizes';
-import { arg, BENCH_MODES, median, modeOptions, passOn, peakRssMb, runModes, table, type BenchMode } from './benchCommon';
+import {
+  arg, benchBackend, BENCH_MODES, median, modeOptions, passOn, peakRssMb, runModes, table, webgpuNotes, type BenchBackend,
+  type BenchMode,
+} from './benchCommon';
 import {
   alternate, comparisonTable, LineChild, loadLine, pythonCommand, serveCommands, side, startTorch, TORCH_SCRIPT, torchEnv,
   type Side,
 } from './benchAgainst';
 import { vitForwardFlops } from './benchFlops';
 
-interface InferBench {
-  backend: string;
+interface InferBench extends BenchBackend {
   ms1: number;
   ms32: number;
   ms32Attention: number;
@@ -40,7 +42,7 @@ async function setup(mode: BenchMode) {
 
 async function child(mode: BenchMode): Promise<void> {
   const { info, embedder } = await setup(mode);
-  const runs = Number(arg('runs', mode === 'cpu' ? '3' : '20'));
+  const runs = Number(arg('runs', mode === 'cpu' || info.adapter?.software ? '3' : '20'));
   const time = async (n: number, attention: boolean) => {
     const x = tf.randomUniform([n, 64, 64, 3], -2, 2, 'float32', n) as tf.Tensor4D;
     for (let i = 0; i < 3; i++) await embedder.embedToArrays(x, { attention });
@@ -57,7 +59,7 @@ async function child(mode: BenchMode): Promise<void> {
   const ms1 = await time(1, false);
   const ms32 = await time(32, false);
   const ms32Attention = await time(32, true);
-  const out: InferBench = { backend: info.detail, ms1, ms32, ms32Attention, peakRssMb: peakRssMb(), tensorsDelta: tf.memory().numTensors - n0 };
+  const out: InferBench = { ...benchBackend(info), ms1, ms32, ms32Attention, peakRssMb: peakRssMb(), tensorsDelta: tf.memory().numTensors - n0 };
   console.log(JSON.stringify({ bench: out }));
 }
 
@@ -88,6 +90,7 @@ function parent(): void {
     ),
   );
   for (const { mode, result } of results) if (result) console.log(`${BENCH_MODES[mode].label}: ${result.backend}`);
+  for (const line of webgpuNotes(results)) console.log(line);
 }
 
 /** The ViT exported to ONNX by the PyTorch reference (needs python3-torch; torch.onnx needs no onnx package). */

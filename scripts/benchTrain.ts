@@ -4,7 +4,7 @@
  * clipping, AdamW, EMA, centre. Median of --steps steps after --warmup, per backend configuration, with images/s,
  * GFLOP/s, peak RSS and tensors alive per step.
  *
- *   npm run bench:train [-- --modes native,wasm] [-- --steps 10] [-- --warmup 3] [-- --profile]
+ *   npm run bench:train [-- --modes native,wasm,webgpu] [-- --steps 10] [-- --warmup 3] [-- --profile]
  *   npm run bench:train -- --against-pytorch [--steps 10] [--warmup 3]   (the same step in PyTorch, alternating)
  *   [-- --precision fp32|bf16|auto]   (matmul precision of ours; default auto: bf16 where the CPU has AVX512_BF16)
  */
@@ -13,12 +13,14 @@ import { selectBackend } from '../src/backend';
 import { Trainer } from '../src/train/Trainer';
 import { paperRecipe } from '../src/train/TrainerOptions';
 import { modelSize } from '../src/model/modelSizes';
-import { arg, BENCH_MODES, median, modeOptions, passOn, peakRssMb, runModes, table, type BenchMode } from './benchCommon';
+import {
+  arg, benchBackend, BENCH_MODES, median, modeOptions, passOn, peakRssMb, runModes, stepCounts, table, webgpuNotes,
+  type BenchBackend, type BenchMode,
+} from './benchCommon';
 import { alternate, comparisonTable, LineChild, loadLine, serveCommands, side, startTorch } from './benchAgainst';
 import { trainStepFlops } from './benchFlops';
 
-interface TrainBench {
-  backend: string;
+interface TrainBench extends BenchBackend {
   msPerStep: number;
   minMs: number;
   imagesPerSec: number;
@@ -40,29 +42,31 @@ async function setup(mode: BenchMode) {
     ...[0, 1].map((k) => tf.randomUniform([B, 64, 64, 3], -2, 2, 'float32', k) as tf.Tensor4D),
     ...[2, 3, 4, 5].map((k) => tf.randomUniform([B, 32, 32, 3], -2, 2, 'float32', k) as tf.Tensor4D),
   ]);
-  return { info, trainer, crops, step: () => trainer.trainStep(crops).ms };
+  // the asynchronous step: a GPU backend reads its results back only that way (and the wait is part of the step)
+  return { info, trainer, crops, step: async () => (await trainer.trainStepAsync(crops)).ms };
 }
 
 async function child(mode: BenchMode): Promise<void> {
   const { info, trainer, crops, step } = await setup(mode);
-  const warmup = Number(arg('warmup', mode === 'cpu' ? '0' : '3'));
-  const steps = Number(arg('steps', mode === 'cpu' ? '1' : '10'));
-  for (let i = 0; i < warmup; i++) step();
+  const { warmup, steps } = mode === 'cpu'
+    ? { warmup: Number(arg('warmup', '0')), steps: Number(arg('steps', '1')) }
+    : stepCounts(info, { warmup: 3, steps: 10 });
+  for (let i = 0; i < warmup; i++) await step();
   const n0 = tf.memory().numTensors;
   const times: number[] = [];
-  for (let i = 0; i < steps; i++) times.push(step());
+  for (let i = 0; i < steps; i++) times.push(await step());
   const tensorsDelta = (tf.memory().numTensors - n0) / steps;
   let profile: [string, number][] | undefined;
   if (process.argv.includes('--profile')) {
-    const p = await tf.profile(() => {
-      trainer.trainStep(crops);
+    const p = await tf.profile(async () => {
+      await trainer.trainStepAsync(crops);
     });
     const agg = new Map<string, number>();
     for (const k of p.kernels) agg.set(k.name, (agg.get(k.name) ?? 0) + Number(k.kernelTimeMs));
     profile = [...agg].sort((a, b) => b[1] - a[1]).slice(0, 15);
   }
   const ms = median(times);
-  const out: TrainBench = { backend: info.detail, msPerStep: ms, minMs: Math.min(...times), imagesPerSec: (batch() * 1000) / ms, peakRssMb: peakRssMb(), tensorsDelta, profile };
+  const out: TrainBench = { ...benchBackend(info), msPerStep: ms, minMs: Math.min(...times), imagesPerSec: (batch() * 1000) / ms, peakRssMb: peakRssMb(), tensorsDelta, profile };
   console.log(JSON.stringify({ bench: out }));
 }
 
@@ -70,7 +74,7 @@ async function child(mode: BenchMode): Promise<void> {
 async function serve(mode: BenchMode): Promise<void> {
   const { info, step } = await setup(mode);
   console.log(JSON.stringify({ ready: true, detail: info.detail }));
-  await serveCommands(async () => step(), () => ({ tensors: tf.memory().numTensors }));
+  await serveCommands(step, () => ({ tensors: tf.memory().numTensors }));
 }
 
 function parent(): void {
@@ -91,6 +95,7 @@ function parent(): void {
     ),
   );
   for (const { mode, result } of results) if (result) console.log(`${BENCH_MODES[mode].label}: ${result.backend}`);
+  for (const line of webgpuNotes(results)) console.log(line);
   for (const { mode, result } of results) {
     if (result?.profile) {
       console.log(`\nprofile of one step, ${BENCH_MODES[mode].label} (kernel ms, top 15; tf.profile adds sync overhead)`);

@@ -1,4 +1,7 @@
-export { selectBackend, defaultThreads } from './selectBackend';
+export { selectBackend, defaultThreads, BACKEND_NAMES } from './selectBackend';
+export { prepareHeadlessEgl } from './headlessEgl';
+export { takeWebGPUErrors } from './webgpuBackend';
+export type { WebGPUAdapterSummary } from './webgpuBackend';
 export type { BackendInfo, BackendName, Precision, PrecisionOption, SelectBackendOptions } from './selectBackend';
 export {
   registerNativeKernels, unregisterNativeKernels, nativeKernelsActive, nativeKernelsReason, nativeAddon,

@@ -1,6 +1,7 @@
 /**
  * Picks and initialises the tfjs backend. 'auto' tries tensorflow (tfjs-node-gpu, then tfjs-node: optional
- * dependencies that fail to install on most machines, so a failed require is logged as skipped), then wasm
+ * dependencies that fail to install on most machines, so a failed require is logged as skipped), then webgpu
+ * (Dawn on a hardware adapter; a software one only when webgpu is asked for by name), then wasm
  * (SIMD, multithreaded in Node through wasmThreads.ts, plus the native kernels when the addon is built), then
  * the pure-JS cpu backend. Safe to call from every test file: a repeated call with the same options returns the
  * cached info without re-initialising anything.
@@ -12,8 +13,10 @@ import * as tf from '@tensorflow/tfjs';
 import { loadNativeAddon, type NativeAddon } from './nativeAddon';
 import { nativeKernelsReason, registerNativeKernels, unregisterNativeKernels } from './nativeKernels';
 import { installThreadedWasm, MAX_WASM_THREADS, wasmThreadState } from './wasmThreads';
+import { describeAdapter, initWebGPU, type WebGPUAdapterSummary } from './webgpuBackend';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 /** Matmul precision asked for: 'auto' = bf16 where the CPU has AVX512_BF16 (and the native kernels run), else fp32. */
 export type PrecisionOption = 'auto' | 'fp32' | 'bf16';
 /** What runs: bf16-emulated is bf16's numbers from fp32 FMAs (a CPU without AVX512_BF16 asked for bf16). */
@@ -30,6 +33,8 @@ export interface BackendInfo {
   /** Matmul operands: fp32, or bf16 with fp32 accumulation (weights, optimiser, loss and norms stay fp32). */
   precision: Precision;
   detail: string;
+  /** The WebGPU adapter, on the webgpu backend. */
+  adapter?: WebGPUAdapterSummary;
 }
 
 export interface SelectBackendOptions {
@@ -86,6 +91,19 @@ async function tryTensorflow(log: (m: string) => void): Promise<{ info: BackendI
     }
   }
   return { reason: reasons.join('; ') };
+}
+
+/** Dawn's WebGPU on the best adapter; never throws. */
+async function tryWebGPU(forced: boolean, log: (m: string) => void): Promise<{ info: BackendInfo } | { reason: string }> {
+  const r = await initWebGPU({ allowSoftware: forced, log });
+  if ('reason' in r) {
+    log(`backend: skipped webgpu (${r.reason})`);
+    return r;
+  }
+  const a = r.adapter;
+  return {
+    info: { name: 'webgpu', threads: defaultThreads(), simd: false, native: false, gpu: !a.software, precision: 'fp32', detail: describeAdapter(a), adapter: a },
+  };
 }
 
 /** Sets the addon's matmul precision for `want`, detected from cpuid. */
@@ -163,7 +181,7 @@ async function initWasm(
 export async function selectBackend(opts: SelectBackendOptions = {}): Promise<BackendInfo> {
   const want = opts.backend ?? 'auto';
   const log = opts.log ?? defaultLog;
-  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(want)) throw new Error(`unknown backend '${want}'`);
+  if (want !== 'auto' && !BACKEND_NAMES.includes(want)) throw new Error(`unknown backend '${want}'`);
   for (const k of ['threads', 'wasmThreads'] as const) {
     const v = opts[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`${k} must be a positive integer, got ${v}`);
@@ -179,6 +197,11 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
     const r = await tryTensorflow(log);
     if ('info' in r) info = r.info;
     else if (want === 'tensorflow') throw new Error(`backend 'tensorflow' cannot be loaded: ${r.reason}`);
+  }
+  if (info === null && (want === 'webgpu' || want === 'auto')) {
+    const r = await tryWebGPU(want === 'webgpu', log);
+    if ('info' in r) info = r.info;
+    else if (want === 'webgpu') throw new Error(`backend 'webgpu' cannot be loaded: ${r.reason}`);
   }
   if (info === null && (want === 'wasm' || want === 'auto')) {
     try {

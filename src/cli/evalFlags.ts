@@ -71,7 +71,7 @@ export function addModelFlags(cmd: Command): Command {
     .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
     .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
     .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
-    .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', 'auto')
+    .option('--backend <name>', 'tfjs backend: auto, tensorflow, webgpu, wasm or cpu', 'auto')
     .option('--threads <n>', 'threads of the heavy kernels (default: one per core; 1 for runs sharing a busy machine)')
     .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
     .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (--model must be the preset of its shape)')

@@ -91,7 +91,7 @@ export function registerRun(program: Command): void {
     )
     .option('--fps <n>', 'frames per second used from each --source')
     .option('--checkpoint-dir <dir>', 'where checkpoints are written and resumed from')
-    .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu')
+    .option('--backend <name>', 'tfjs backend: auto, tensorflow, webgpu, wasm or cpu')
     .option('--precision <p>', 'matmul precision: auto (bf16 where the CPU has AVX512_BF16), fp32 or bf16; env DINO_PRECISION')
     .option('-p, --port <port>', 'HTTP/ws port of the dashboard and the API (0 = any free port)')
     .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required: env DINO_TOKEN)')

@@ -81,7 +81,7 @@ export async function runStreamTraining(o: StreamTrainingOptions): Promise<Strea
   await new Promise<void>((resolve, reject) => {
     const step = async (frames: Frame[]): Promise<StepResult> => {
       const s0 = Date.now();
-      const r = o.service.trainStep(frames);
+      const r = await o.service.trainStep(frames);
       trainMs += Date.now() - s0;
       steps += 1;
       imagesSeen += frames.length;

@@ -30,13 +30,17 @@ export async function backboneFeatures(backbone: VisionTransformer, images: read
 }
 
 /** The raw-pixel baseline: the normalised pixels themselves as the feature vector. */
-export function pixelFeatures(images: readonly Uint8Array[], size: number): Float32Array[] {
+export async function pixelFeatures(images: readonly Uint8Array[], size: number): Promise<Float32Array[]> {
   const per = size * size * 3;
   const out: Float32Array[] = [];
   for (let i = 0; i < images.length; i += 1024) {
     const x = imagesToTensor(images.slice(i, i + 1024), size);
-    const v = x.dataSync() as Float32Array;
-    x.dispose();
+    let v: Float32Array;
+    try {
+      v = (await x.data()) as Float32Array;
+    } finally {
+      x.dispose();
+    }
     for (let j = 0; j * per < v.length; j++) out.push(v.slice(j * per, (j + 1) * per));
   }
   return out;

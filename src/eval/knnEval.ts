@@ -73,12 +73,12 @@ export async function knnAccuracy(
 ): Promise<Accuracy> {
   const bank = await backboneFeatures(backbone, train.images, size);
   const queries = await backboneFeatures(backbone, test.images, size);
-  return scored(new KnnClassifier(bank, train.labels, numClasses, { k, temperature }), queries, test.labels, trainLeaveOneOut);
+  return await scored(new KnnClassifier(bank, train.labels, numClasses, { k, temperature }), queries, test.labels, trainLeaveOneOut);
 }
 
-function scored(knn: KnnClassifier, queries: Float32Array[], labels: ArrayLike<number>, trainLeaveOneOut: boolean): Accuracy {
-  const acc = pct(knn.evaluate(queries, labels));
-  return trainLeaveOneOut ? { ...acc, train_loo_top1: 100 * knn.leaveOneOut().top1 } : acc;
+async function scored(knn: KnnClassifier, queries: Float32Array[], labels: ArrayLike<number>, trainLeaveOneOut: boolean): Promise<Accuracy> {
+  const acc = pct(await knn.evaluate(queries, labels));
+  return trainLeaveOneOut ? { ...acc, train_loo_top1: 100 * (await knn.leaveOneOut()).top1 } : acc;
 }
 
 /**
@@ -97,9 +97,9 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     const test = await folder.load('test', { size });
     const k = o.k ?? 20;
     const T = o.temperature ?? 0.07;
-    const rawBank = pixelFeatures(train.images, size);
+    const rawBank = await pixelFeatures(train.images, size);
     const loo = o.trainLeaveOneOut ?? false;
-    const raw = scored(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }), pixelFeatures(test.images, size), test.labels, loo);
+    const raw = await scored(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }), await pixelFeatures(test.images, size), test.labels, loo);
     log(`raw pixels: top-1 ${raw.top1.toFixed(2)}`);
 
     const trainer = service.frameTrainer.trainer;

@@ -112,7 +112,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
     if (positives === heldOut.length) throw new EvalInputError(`no test images of the streamed classes in ${o.data}/test`);
     log(`held out ${[...held].map((c) => folder.classes[c]).join(', ')}: ${streamed.length} train images streamed and banked, ${positives}/${heldOut.length} test images novel`);
 
-    const rawScores = noveltyScores(pixelFeatures(streamed, size), pixelFeatures(test.images, size), k);
+    const rawScores = noveltyScores(await pixelFeatures(streamed, size), await pixelFeatures(test.images, size), k);
     const raw = noveltyMetrics(rawScores, heldOut);
     log(`raw pixels: AUROC ${raw.auroc.toFixed(3)}`);
     const trainer = service.frameTrainer.trainer;

@@ -109,7 +109,7 @@ export class KnnClassifier {
    * queries on the tfjs backend (a whole evaluation is n_test x n_bank x dim multiply-adds, minutes as a JS loop for
    * 3072-dimensional raw pixels), then the same vote as `predict`. `exclude(i)` is the bank row query i may not use.
    */
-  predictMany(queries: (i: number) => ArrayLike<number>, m: number, exclude: (i: number) => number = () => -1): KnnPrediction[] {
+  async predictMany(queries: (i: number) => ArrayLike<number>, m: number, exclude: (i: number) => number = () => -1): Promise<KnnPrediction[]> {
     const n = this.labels.length;
     const d = this.dim;
     const chunk = Math.max(1, Math.min(m, Math.floor(2 ** 22 / n))); // ~16 MB of similarities per product
@@ -125,8 +125,12 @@ export class KnnClassifier {
           q.set(l2Normalized(f), r * d);
         }
         const product = tf.tidy(() => tf.matMul(tf.tensor2d(q, [rows, d]), bank, false, true));
-        const sims = product.dataSync() as Float32Array;
-        product.dispose();
+        let sims: Float32Array;
+        try {
+          sims = (await product.data()) as Float32Array; // a GPU backend reads back only asynchronously
+        } finally {
+          product.dispose();
+        }
         for (let r = 0; r < rows; r++) out.push(this.vote(sims.subarray(r * n, (r + 1) * n), exclude(start + r)));
       }
     } finally {
@@ -136,20 +140,20 @@ export class KnnClassifier {
   }
 
   /** Top-1 and top-5 accuracy (fractions in [0, 1]) over any number of test features, even one. */
-  evaluate(testFeatures: ArrayLike<number>[], testLabels: ArrayLike<number>): KnnAccuracy {
+  async evaluate(testFeatures: ArrayLike<number>[], testLabels: ArrayLike<number>): Promise<KnnAccuracy> {
     const n = testFeatures.length;
     if (testLabels.length !== n) throw new Error(`KnnClassifier: ${n} test features but ${testLabels.length} labels`);
-    return this.score(this.predictMany((i) => testFeatures[i]!, n), (i) => testLabels[i]!);
+    return this.score(await this.predictMany((i) => testFeatures[i]!, n), (i) => testLabels[i]!);
   }
 
   /**
    * Each bank image classified by the rest of the bank. Beside `evaluate` on a test set it shows how much of the
    * features' k-NN accuracy holds only for the images they were trained on (a gap raw pixels do not have).
    */
-  leaveOneOut(): KnnAccuracy {
+  async leaveOneOut(): Promise<KnnAccuracy> {
     const d = this.dim;
     const n = this.labels.length;
-    const predictions = this.predictMany((i) => this.bank.subarray(i * d, (i + 1) * d), n, (i) => i);
+    const predictions = await this.predictMany((i) => this.bank.subarray(i * d, (i + 1) * d), n, (i) => i);
     return this.score(predictions, (i) => this.labels[i]!);
   }
 

@@ -73,7 +73,7 @@ export class LiveProbe {
     }
     const nTrain = this.train.images.length;
     const knn = new KnnClassifier(features.slice(0, nTrain), this.train.labels, this.classes.length, { k: this.o.k ?? 20, temperature: this.o.temperature ?? 0.07 });
-    const acc = knn.evaluate(features.slice(nTrain), this.test.labels);
+    const acc = await knn.evaluate(features.slice(nTrain), this.test.labels);
     return { top1: 100 * acc.top1, n: acc.n, teacherStep: v0, ms: Date.now() - t0 };
   }
 }

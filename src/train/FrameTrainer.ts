@@ -29,15 +29,26 @@ export class FrameTrainer {
   }
 
   step(frames: readonly Frame[]): StepResult {
-    const crops = tf.tidy(() => {
-      const images = framesToTensor(frames);
-      return this.views.apply(images);
-    });
+    const crops = this.crops(frames);
     try {
       return this.trainer.trainStep(crops);
     } finally {
       tf.dispose(crops);
     }
+  }
+
+  /** The same step read back asynchronously (Trainer.trainStepAsync): the form every backend, webgpu too, runs. */
+  async stepAsync(frames: readonly Frame[]): Promise<StepResult> {
+    const crops = this.crops(frames);
+    try {
+      return await this.trainer.trainStepAsync(crops);
+    } finally {
+      tf.dispose(crops);
+    }
+  }
+
+  private crops(frames: readonly Frame[]): tf.Tensor4D[] {
+    return tf.tidy(() => this.views.apply(framesToTensor(frames)));
   }
 
   /** Extra state for checkpoints besides the trainer's tensors. */

@@ -43,6 +43,22 @@ export interface StepResult {
   ms: number;
 }
 
+/** A step whose update is queued: its schedule values and the reported scalars still on the backend. */
+interface PendingStep {
+  t0: number;
+  it: number;
+  lr: number;
+  wd: number;
+  m: number;
+  temp: number;
+  kw: number;
+  scalars: tf.Tensor1D;
+  koleoKept?: tf.Scalar;
+  ibotKept?: tf.Scalar;
+  /** The global crops' masks (the masked-patch objective), disposed with the step once it is read back. */
+  masks?: { mask: tf.Tensor2D; rows: tf.Tensor1D; weights: tf.Tensor1D };
+}
+
 /** Serializable training state (tensors by name + counters), see Checkpoint. */
 export interface TrainerState {
   step: number;
@@ -168,6 +184,43 @@ export class Trainer {
 
   /** crops: 2 global batches then the local ones, each [B, S, S, 3], normalised. */
   trainStep(crops: tf.Tensor4D[]): StepResult {
+    const pending = this.runStep(crops);
+    let values: ArrayLike<number>;
+    try {
+      values = pending.scalars.dataSync();
+    } catch (e) {
+      Trainer.discard(pending);
+      throw e;
+    }
+    return this.finishStep(pending, values);
+  }
+
+  /**
+   * The same step, reading its reported numbers asynchronously: the form GPU backends need (tfjs's webgpu
+   * backend cannot read a GPU buffer synchronously in Node); on cpu and wasm data() resolves with the copy dataSync
+   * makes.
+   */
+  async trainStepAsync(crops: tf.Tensor4D[]): Promise<StepResult> {
+    const pending = this.runStep(crops);
+    let values: ArrayLike<number>;
+    try {
+      values = await pending.scalars.data();
+    } catch (e) {
+      Trainer.discard(pending);
+      throw e;
+    }
+    return this.finishStep(pending, values);
+  }
+
+  private static discard(p: PendingStep): void {
+    p.scalars.dispose();
+    p.koleoKept?.dispose();
+    p.ibotKept?.dispose();
+    if (p.masks) tf.dispose([p.masks.mask, p.masks.rows, p.masks.weights]);
+  }
+
+  /** Everything of a step but reading its results back: the update is queued on the backend when this returns. */
+  private runStep(crops: tf.Tensor4D[]): PendingStep {
     if (crops.length !== this.nCrops) throw new Error(`trainStep: expected ${this.nCrops} crop batches, got ${crops.length}`);
     const t0 = performance.now();
     const it = this.stepCount;
@@ -176,12 +229,10 @@ export class Trainer {
     const m = this.momentum(it);
     const temp = this.teacherTemp(it);
     const kw = this.koleoWeight(it);
-    const lnK = Math.log(this.opts.model.head.outDim);
     const masks = this.drawMasks(crops[0]!);
-    const maskedTokens = masks ? masks.rows.shape[0] : 0;
 
     // the KoLeo value escapes variableGrads' tidy (tf.keep) to be reported beside the DINO loss, which the collapse
-    // monitors read; kept tensors outlive every tidy, so it is disposed by hand below
+    // monitors read; kept tensors outlive every tidy, so it is disposed by hand in finishStep
     let koleoKept: tf.Scalar | undefined;
     let ibotKept: tf.Scalar | undefined;
     const scalars = tf.tidy(() => {
@@ -226,31 +277,33 @@ export class Trainer {
       const koleoValue = koleoKept ?? tf.scalar(0);
       const ibotValue = ibotKept ?? tf.scalar(0);
       const dino = tf.sub(tf.sub(value, tf.mul(koleoValue, kw)), tf.mul(ibotValue, this.opts.ibotWeight ?? 0));
-      return tf.stack([dino, entropy, std, koleoValue, ibotValue]);
+      return tf.stack([dino, entropy, std, koleoValue, ibotValue]) as tf.Tensor1D;
     });
-    const [loss, entropy, std, koleo, ibot] = Array.from(scalars.dataSync());
-    scalars.dispose();
-    koleoKept?.dispose();
-    ibotKept?.dispose();
-    if (masks) tf.dispose([masks.mask, masks.rows, masks.weights]);
     this.stepCount += 1;
+    return { t0, it, lr, wd, m, temp, kw, scalars, koleoKept, ibotKept, masks: masks ?? undefined };
+  }
+
+  private finishStep(p: PendingStep, values: ArrayLike<number>): StepResult {
+    const [loss, entropy, std, koleo, ibot] = Array.from(values);
+    Trainer.discard(p);
+    const lnK = Math.log(this.opts.model.head.outDim);
     return {
-      step: it,
+      step: p.it,
       loss: loss!,
-      lr,
-      weightDecay: wd,
-      momentum: m,
-      teacherTemp: temp,
+      lr: p.lr,
+      weightDecay: p.wd,
+      momentum: p.m,
+      teacherTemp: p.temp,
       teacherEntropy: entropy!,
       embeddingStd: std!,
       koleo: koleo!,
-      koleoWeight: kw,
+      koleoWeight: p.kw,
       ibot: ibot!,
-      maskedTokens,
+      maskedTokens: p.masks ? p.masks.rows.shape[0] : 0,
       lossOverLnK: loss! / lnK,
       lnOutDim: lnK,
       healthyStd: 1 / Math.sqrt(this.opts.model.vit.embedDim),
-      ms: performance.now() - t0,
+      ms: performance.now() - p.t0,
     };
   }
 

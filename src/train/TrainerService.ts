@@ -72,15 +72,17 @@ export class TrainerService {
     return this.frameTrainer.trainer.stepCount;
   }
 
-  trainStep(frames: readonly Frame[]): StepResult {
-    return this.frameTrainer.step(frames);
+  /** Asynchronous because a GPU backend reads its results back only that way. */
+  trainStep(frames: readonly Frame[]): Promise<StepResult> {
+    return this.frameTrainer.stepAsync(frames);
   }
 
-  snapshot(): TeacherSnapshot {
-    const params = this.frameTrainer.trainer.teacher.backbone
+  async snapshot(): Promise<TeacherSnapshot> {
+    const step = this.step;
+    const params = await Promise.all(this.frameTrainer.trainer.teacher.backbone
       .namedParameters()
-      .map(([name, v]) => ({ name, shape: v.shape.slice(), values: v.dataSync() as Float32Array }));
-    return { step: this.step, params };
+      .map(async ([name, v]) => ({ name, shape: v.shape.slice(), values: (await v.data()) as Float32Array })));
+    return { step, params };
   }
 
   async checkpoint(): Promise<string | null> {

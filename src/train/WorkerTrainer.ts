@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { prepareHeadlessEgl } from '../backend/headlessEgl';
 import type { Frame } from '../../streams/Frame';
 import type { StepResult } from './Trainer';
 import type { TeacherSnapshot, TrainerReady, TrainerServiceOptions } from './TrainerService';
@@ -57,6 +58,7 @@ export class WorkerTrainer implements TrainerHandle {
   ) {}
 
   static async start(options: TrainerServiceOptions, log: (msg: string) => void, timeouts: Partial<WorkerTimeouts> = {}): Promise<WorkerTrainer> {
+    prepareHeadlessEgl(); // the worker cannot set the process's C environment itself
     const worker = new Worker(workerScript(), { workerData: options });
     const t = new WorkerTrainer(worker, { ...DEFAULT_WORKER_TIMEOUTS, ...timeouts });
     worker.on('message', (m: WorkerResponse) => {

@@ -22,11 +22,11 @@ async function handle(req: WorkerRequest): Promise<WorkerResponse> {
       return { type: 'reply', id: req.id, ok: true, value: ready };
     }
     case 'step': {
-      const result = service!.trainStep(req.frames);
+      const result = await service!.trainStep(req.frames);
       return { type: 'reply', id: req.id, ok: true, value: result };
     }
     case 'snapshot': {
-      const snap = service!.snapshot();
+      const snap = await service!.snapshot();
       return { type: 'reply', id: req.id, ok: true, value: snap };
     }
     case 'checkpoint': {

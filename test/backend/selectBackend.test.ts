@@ -1,4 +1,4 @@
-/** selectBackend: auto order with the tfjs-node skip, forced-backend errors, idempotence, native toggles. */
+/** selectBackend: auto order with the tfjs-node and webgpu skips, forced-backend errors, idempotence, native toggles. */
 import * as tf from '@tensorflow/tfjs';
 
 import { BackendInfo, selectBackend } from '../../src/backend/selectBackend';
@@ -24,10 +24,16 @@ describe('selectBackend', () => {
     expect(lines.some((l) => l.includes('skipped @tensorflow/tfjs-node-gpu'))).toBe(true);
   });
 
-  itNoTfjsNode('auto skips tfjs-node-gpu and tfjs-node, logs them, and settles on wasm with one choice line', async () => {
+  itNoTfjsNode('auto skips tfjs-node-gpu, tfjs-node and webgpu without a hardware adapter, logs them, and settles on wasm with one choice line', async () => {
     const lines: string[] = [];
     const info = await selectBackend({ log: (m) => lines.push(m) });
     expect(lines.filter((l) => /skipped @tensorflow\/tfjs-node(-gpu)? \(/.test(l))).toHaveLength(2);
+    if (info.name === 'webgpu') {
+      // a machine with a GPU stops here (test/backend/webgpu.test.ts checks that choice); these machines have none
+      expect(info.gpu).toBe(true);
+      return;
+    }
+    expect(lines.filter((l) => l.startsWith('backend: skipped webgpu ('))).toHaveLength(1);
     const choice = lines.filter((l) => l.startsWith('backend: wasm'));
     expect(choice).toHaveLength(1);
     expect(choice[0]).not.toContain('\n');
@@ -81,7 +87,7 @@ describe('selectBackend', () => {
   });
 
   it('rejects bad options', async () => {
-    await expect(selectBackend({ backend: 'webgpu' as never })).rejects.toThrow(/unknown backend/);
+    await expect(selectBackend({ backend: 'metal' as never })).rejects.toThrow(/unknown backend 'metal'/);
     await expect(selectBackend({ threads: 0 })).rejects.toThrow(/threads/);
   });
 });

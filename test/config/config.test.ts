@@ -44,7 +44,7 @@ describe('configuration', () => {
   test('each kind of invalid value names the field, the value, its origin and what is allowed', () => {
     expect(problems(() => configFromFlags({ port: '70000' }, {}))).toMatch(/server\.port = 70000 \(from flag --port\): .*<=65535/);
     expect(problems(() => configFromFlags({ port: 'abc' }, {}))).toMatch(/server\.port = "abc" \(from flag --port\): .*expected number/);
-    expect(problems(() => configFromFlags({ backend: 'gpu' }, {}))).toMatch(/backend\.name = "gpu" \(from flag --backend\): .*"auto"\|"tensorflow"\|"wasm"\|"cpu"/);
+    expect(problems(() => configFromFlags({ backend: 'gpu' }, {}))).toMatch(/backend\.name = "gpu" \(from flag --backend\): .*"auto"\|"tensorflow"\|"webgpu"\|"wasm"\|"cpu"/);
     expect(problems(() => configFromFlags({}, { DINO_MODEL: 'huge' }))).toMatch(/model\.size = "huge" \(from env DINO_MODEL\): .*"micro"\|"small"\|"tiny"\|"cifar"/);
     const file = tmpFile(JSON.stringify({ train: { batchsize: 4 }, sources: [{ kind: 'url' }] }));
     const msg = problems(() => configFromFlags({ config: file }, {}));

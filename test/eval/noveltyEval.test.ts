@@ -102,7 +102,7 @@ describe('eval novelty', () => {
     expect(bankSizes).toEqual([knownTrain.length, knownTrain.length, knownTrain.length]);
 
     // The reported raw-pixel scores are the k-th neighbour distances to the known classes' pixels.
-    const raw = kthDistances(pixelFeatures(knownTrain, 16), pixelFeatures(test.images, 16), 5);
+    const raw = kthDistances(await pixelFeatures(knownTrain, 16), await pixelFeatures(test.images, 16), 5);
     r.scores.raw_pixels.forEach((s, i) => expect(s).toBeCloseTo(raw[i]!, 4));
 
     // Metrics recomputed from the scores with auroc() / fprAtTpr().

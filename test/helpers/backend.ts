@@ -3,11 +3,12 @@ import { selectBackend } from '../../src/backend';
 
 /**
  * Switch the test process to a tfjs backend: 'cpu' for exact float32 references, 'wasm' for the product path
- * (with the native kernels when they built, as the agent runs it).
+ * (with the native kernels when they built, as the agent runs it), 'webgpu' on any adapter, software included
+ * (see helpers/webgpu for when it is there).
  */
-export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
-  if (name === 'wasm') await selectBackend({ backend: 'wasm', log: () => undefined });
-  else await tf.setBackend('cpu');
+export async function useBackend(name: 'cpu' | 'wasm' | 'webgpu'): Promise<void> {
+  if (name === 'cpu') await tf.setBackend('cpu');
+  else await selectBackend({ backend: name, log: () => undefined });
   await tf.ready();
 }
 

@@ -31,11 +31,16 @@ const TOOLS: Record<Tool, { present: () => boolean; apt: string }> = {
   'nats-server': { present: () => onPath('nats-server'), apt: 'nats-server' },
   mosquitto: { present: () => onPath('mosquitto') || existsSync('/usr/sbin/mosquitto'), apt: 'mosquitto' },
   'python3-torch': { present: () => runs('/usr/bin/python3', ['-c', 'import torch']), apt: 'python3-torch' },
-  mesa: { present: () => runs('sh', ['-c', 'ldconfig -p | grep -q libEGL_mesa']), apt: 'libegl-mesa0 libgl1-mesa-dri libgles2' },
+  // Mesa's EGL and llvmpipe, and the unversioned libEGL.so that Dawn (the webgpu backend) loads
+  mesa: {
+    present: () => runs('sh', ['-c', 'ldconfig -p | grep -q libEGL_mesa && ldconfig -p | grep -q "libEGL.so "']),
+    apt: 'libegl-mesa0 libgl1-mesa-dri libgles2 libegl-dev',
+  },
 };
 
 const known = new Map<Tool, boolean>();
-const present = (t: Tool): boolean => {
+/** Whether a system tool is installed (looked at once per test file). */
+export const hasTool = (t: Tool): boolean => {
   if (!known.has(t)) known.set(t, TOOLS[t].present());
   return known.get(t)!;
 };
@@ -58,7 +63,7 @@ const JEST: JestApi = { describe, test, warn: (m) => console.warn(m) };
  *   requireTool('chromium')('the dashboard in a browser', () => { ... });
  */
 export function requireTool(...tools: Tool[]): Suite {
-  return toolSuite(tools.filter((t) => !present(t)), Boolean(process.env['CI']));
+  return toolSuite(tools.filter((t) => !hasTool(t)), Boolean(process.env['CI']));
 }
 
 /** requireTool's decision, given which tools are missing and whether this is CI. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { layerNorm } from '../../src/ops/layerNorm';
 import { setFusedKernelsEnabled } from '../../src/ops/kernels';
-import { gradientMismatches, OP_PATHS, tensorsLeft, values, worstRatio } from './opHarness';
+import { gradientMismatches, OP_PATHS, read, tensorsLeft, values, worstRatio } from './opHarness';
 import * as ref from './reference';
 
 const N = 5;
@@ -11,19 +11,19 @@ describe.each(OP_PATHS)('layerNorm ($name)', ({ setUp }) => {
   beforeAll(setUp);
   afterAll(() => setFusedKernelsEnabled(true));
 
-  test('normalises each row to zero mean and unit variance, then scales and shifts; a constant row gives beta', () => {
+  test('normalises each row to zero mean and unit variance, then scales and shifts; a constant row gives beta', async () => {
     const x = values(N * D, 11, 3);
     x.fill(2.5, 0, D); // a constant row: variance 0, kept finite by eps
     const gamma = values(D, 12, 2);
     const beta = values(D, 13);
-    const got = tf.tidy(() => layerNorm(tf.tensor2d(x, [N, D]), tf.tensor1d(gamma), tf.tensor1d(beta)).dataSync());
+    const got = await read(() => layerNorm(tf.tensor2d(x, [N, D]), tf.tensor1d(gamma), tf.tensor1d(beta)));
     expect(worstRatio(got, ref.layerNorm(x, gamma, beta, N, D, 1e-6), 1e-5, 1e-4)).toBeLessThanOrEqual(1);
     expect(worstRatio(got.subarray(0, D), beta, 1e-6, 0)).toBeLessThanOrEqual(1);
   });
 
-  test('its gradient (x, gamma, beta) equals central finite differences, element by element', () => {
+  test('its gradient (x, gamma, beta) equals central finite differences, element by element', async () => {
     const inputs = [tf.tensor2d(values(N * D, 21, 2), [N, D]), tf.tensor1d(values(D, 22, 2)), tf.tensor1d(values(D, 23))];
-    expect(gradientMismatches((x, g, b) => layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D), inputs)).toEqual([]);
+    expect(await gradientMismatches((x, g, b) => layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D), inputs)).toEqual([]);
     tf.dispose(inputs);
   });
 

@@ -1,10 +1,12 @@
 /**
  * What every op in src/ops is checked with, as tfjs-core checks its ops: its value against a plain float64
  * computation, its gradient against central finite differences element by element, and no tensor left behind,
- * on each path the model can take (cpu; wasm's composite of tf ops; wasm with the native fused kernels).
+ * on each path the model can take (cpu; wasm's composite of tf ops; wasm with the native fused kernels; webgpu where
+ * it is testable). Values are read with await data(), the only read the webgpu backend has in Node.
  */
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend';
+import { webgpuTestable } from '../helpers/webgpu';
 import { setFusedKernelsEnabled } from '../../src/ops/kernels';
 
 export interface OpPath {
@@ -17,7 +19,19 @@ export const OP_PATHS: OpPath[] = [
   { name: 'wasm, composite of tf ops', setUp: async () => (await useBackend('wasm'), setFusedKernelsEnabled(false)) },
   // with the native addon built, gelu, layerNorm and attention run its kernels here; without it, the composite again
   { name: 'wasm, native kernels when built', setUp: async () => (await useBackend('wasm'), setFusedKernelsEnabled(true)) },
+  // the stock tfjs WGSL kernels (the native ones are wasm-only); under CI, where Mesa is installed, always
+  ...(webgpuTestable() || process.env['CI'] ? [{ name: 'webgpu', setUp: () => useBackend('webgpu') }] : []),
 ];
+
+/** The values of the tensor fn makes (inside a tidy), read asynchronously; nothing is left behind. */
+export async function read(fn: () => tf.Tensor): Promise<Float32Array> {
+  const t = tf.tidy(fn);
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}
 
 /** Deterministic values in [-scale, scale). */
 export function values(n: number, seed: number, scale = 1): Float32Array {
@@ -46,36 +60,40 @@ export function worstRatio(a: ArrayLike<number>, b: ArrayLike<number>, atol: num
  * Elements whose gradient disagrees with central finite differences, for L(inputs) = sum(w * op(inputs)) with a
  * fixed random w (so every output element matters, each with its own weight). Empty: the gradient is right.
  */
-export function gradientMismatches(
+export async function gradientMismatches(
   op: (...xs: tf.Tensor[]) => tf.Tensor,
   inputs: tf.Tensor[],
   o: { eps?: number; atol?: number; rtol?: number } = {},
-): string[] {
+): Promise<string[]> {
   const eps = o.eps ?? 1e-2;
   const atol = o.atol ?? 2e-3;
   const rtol = o.rtol ?? 2e-2;
   const out: string[] = [];
-  tf.tidy(() => {
+  const w = tf.tidy(() => {
     const y = op(...inputs);
-    const w = tf.tensor(values(y.size, 777), y.shape);
-    const loss = (...xs: tf.Tensor[]) => tf.sum(tf.mul(w, op(...xs))) as tf.Scalar;
-    const analytic = tf.grads(loss)(inputs).map((g) => g.dataSync());
-    inputs.forEach((x, i) => {
-      const base = x.dataSync().slice();
+    return tf.tensor(values(y.size, 777), y.shape);
+  });
+  const loss = (...xs: tf.Tensor[]) => tf.sum(tf.mul(w, op(...xs))) as tf.Scalar;
+  try {
+    const grads = tf.grads(loss)(inputs);
+    const analytic = await Promise.all(grads.map((g) => g.data()));
+    tf.dispose(grads);
+    for (const [i, x] of inputs.entries()) {
+      const base = (await x.data()).slice();
       for (let j = 0; j < base.length; j++) {
-        const at = (d: number) =>
-          tf.tidy(() => {
-            const moved = base.slice();
-            moved[j] = base[j]! + d;
-            const xs = inputs.map((t, k) => (k === i ? tf.tensor(moved, t.shape) : t));
-            return loss(...xs).dataSync()[0]!;
-          });
-        const numeric = (at(eps) - at(-eps)) / (2 * eps);
+        const at = async (d: number) => {
+          const moved = base.slice();
+          moved[j] = base[j]! + d;
+          return (await read(() => loss(...inputs.map((t, k) => (k === i ? tf.tensor(moved, t.shape) : t)))))[0]!;
+        };
+        const numeric = ((await at(eps)) - (await at(-eps))) / (2 * eps);
         const a = analytic[i]![j]!;
         if (!(Math.abs(a - numeric) <= atol + rtol * Math.abs(numeric))) out.push(`input ${i}[${j}]: analytic ${a}, numeric ${numeric}`);
       }
-    });
-  });
+    }
+  } finally {
+    w.dispose();
+  }
   return out;
 }
 

@@ -35,34 +35,34 @@ describe('KnnClassifier (DINO eval_knn weighting)', () => {
     expect(knn.predict([1, 50]).ranking[0]).toBe(1);
   });
 
-  test('fewer than 100 test images and k larger than the bank (k = 20 default, bank of 3)', () => {
+  test('fewer than 100 test images and k larger than the bank (k = 20 default, bank of 3)', async () => {
     const knn = new KnnClassifier(train, labels, 3); // 3 classes, class 2 has no training example
     expect(knn.k).toBe(20);
     // (1,0): class 0 wins (see above). (0,1): c 1, b 0.6, a 0 -> class 1. (0.8,-0.6) labelled 2: never predictable.
-    const acc = knn.evaluate([[1, 0], [0, 1], [0.8, -0.6]], [0, 1, 2]);
+    const acc = await knn.evaluate([[1, 0], [0, 1], [0.8, -0.6]], [0, 1, 2]);
     expect(acc.n).toBe(3);
     expect(acc.top1).toBeCloseTo(2 / 3, 10);
     // Top-5 capped at 3 classes; class 2 got no vote, so it is not a top-5 hit.
     expect(acc.top5).toBeCloseTo(2 / 3, 10);
-    expect(knn.evaluate([[0, 1]], [1])).toEqual({ top1: 1, top5: 1, n: 1 });
-    expect(knn.evaluate([], []).n).toBe(0);
+    expect(await knn.evaluate([[0, 1]], [1])).toEqual({ top1: 1, top5: 1, n: 1 });
+    expect((await knn.evaluate([], [])).n).toBe(0);
   });
 
-  test('leave-one-out: each bank image is classified by the others, never by itself', () => {
+  test('leave-one-out: each bank image is classified by the others, never by itself', async () => {
     const knn = new KnnClassifier(train, labels, 2, { k: 1 });
     // With itself in the bank every image is its own nearest neighbour: 3 of 3.
-    expect(knn.evaluate(train, labels).top1).toBe(1);
+    expect((await knn.evaluate(train, labels)).top1).toBe(1);
     // Without: a (class 0) -> nearest b 0.8 (class 1), wrong; b (class 1) -> a 0.8 beats c 0.6 (class 0), wrong;
     // c (class 1) -> b 0.6 (class 1), right. Top-5 has the same hits: with k = 1 the true class of a and b gets no vote.
-    expect(knn.leaveOneOut()).toEqual({ top1: 1 / 3, top5: 1 / 3, n: 3 });
+    expect(await knn.leaveOneOut()).toEqual({ top1: 1 / 3, top5: 1 / 3, n: 3 });
     // k = 2, T = 1 for b: a e^0.8 (class 0) against c e^0.6 (class 1) -> class 0 still wins, and both vote.
     const b = new KnnClassifier(train, labels, 2, { k: 2, temperature: 1 }).predict(train[1]!, 1);
     expect(b.votes[0]).toBeCloseTo(Math.exp(0.8), 5);
     expect(b.votes[1]).toBeCloseTo(Math.exp(0.6), 5);
-    expect(() => new KnnClassifier([[1, 0]], [0], 2).leaveOneOut()).toThrow(/at least two/);
+    await expect(new KnnClassifier([[1, 0]], [0], 2).leaveOneOut()).rejects.toThrow(/at least two/);
   });
 
-  test('predictMany (a matrix product per chunk of queries) gives what predict gives, one query at a time', () => {
+  test('predictMany (a matrix product per chunk of queries) gives what predict gives, one query at a time', async () => {
     // 5000 bank rows make chunks of 838 queries, so 2000 queries cross two chunk boundaries
     const rng = new Random(3);
     const row = () => Array.from({ length: 8 }, () => rng.normal());
@@ -71,7 +71,7 @@ describe('KnnClassifier (DINO eval_knn weighting)', () => {
     const queries = Array.from({ length: 2000 }, (_, i) => (i % 2 ? bank[i]! : row()));
     const exclude = (i: number) => (i % 3 === 0 ? i : -1); // some leave their own bank row out
     const n0 = tf.memory().numTensors;
-    const many = knn.predictMany((i) => queries[i]!, queries.length, exclude);
+    const many = await knn.predictMany((i) => queries[i]!, queries.length, exclude);
     expect(tf.memory().numTensors).toBe(n0);
     let differ = 0;
     many.forEach((p, i) => {

@@ -116,7 +116,7 @@ describe('LiveProbe', () => {
     expect(batches.map((b) => b.length)).toEqual(Array.from({ length: Math.ceil(nImages / BATCH) }, (_, i) => Math.min(BATCH, nImages - i * BATCH)));
     const features = batches.flat();
     const nTrain = probe.train.images.length;
-    const direct = new KnnClassifier(features.slice(0, nTrain), probe.train.labels, 10).evaluate(features.slice(nTrain), probe.test.labels);
+    const direct = await new KnnClassifier(features.slice(0, nTrain), probe.train.labels, 10).evaluate(features.slice(nTrain), probe.test.labels);
     expect(r!.top1).toBe(100 * direct.top1);
     expect(r!.top1).toBeGreaterThanOrEqual(0);
     expect(r!.top1).toBeLessThanOrEqual(100);
