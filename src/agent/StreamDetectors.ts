@@ -18,6 +18,9 @@ interface PerStream {
   drift: MMDDriftDetector<Frame>;
 }
 
+/** Frames re-embedded at once when the teacher changes. */
+export const REEMBED_CHUNK = 32;
+
 /**
  * Novelty and drift detectors for every stream, in the teacher's embedding space.
  * The teacher moves, so the detectors keep the frames behind their embeddings (novelty bank, drift windows) and
@@ -93,7 +96,17 @@ export class StreamDetectors {
   }
 
   /** Re-embed every novelty bank and drift window with the current teacher (embed: frames -> L2-normalised). */
-  async reembed(embed: (frames: Frame[]) => Promise<Float32Array[]>, teacherStep: number): Promise<void> {
+  async reembed(embedAll: (frames: Frame[]) => Promise<Float32Array[]>, teacherStep: number): Promise<void> {
+    // Hundreds of frames per stream: in chunks, letting the event loop run between them, so that sockets, pings,
+    // ingest and camera pipes are served meanwhile (one synchronous pass held the loop for seconds on a busy machine).
+    const embed = async (frames: Frame[]): Promise<Float32Array[]> => {
+      const out: Float32Array[] = [];
+      for (let i = 0; i < frames.length; i += REEMBED_CHUNK) {
+        await new Promise<void>((r) => setImmediate(r));
+        out.push(...(await embedAll(frames.slice(i, i + REEMBED_CHUNK))));
+      }
+      return out;
+    };
     for (const s of this.streams.values()) {
       const bank = s.novelty.bankPayloads().filter((f): f is Frame => f !== undefined);
       if (bank.length > 0) s.novelty.rebuild(await embed(bank), teacherStep, { payloads: bank, calibrateFromBank: true });

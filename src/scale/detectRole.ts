@@ -4,7 +4,7 @@ import { batchWhileBusy } from '../../streams/operators/batchWhileBusy';
 import { scoreRound, type EmbeddedRound } from '../agent/agentPipeline';
 import { EmbeddingService } from '../agent/EmbeddingService';
 import { StreamDetectors } from '../agent/StreamDetectors';
-import { encodeBinary } from '../serve/EmbeddingCodec';
+import { encodeBinary } from '../protocol/EmbeddingCodec';
 import { decodeEmbeddedFrame, type EmbeddedFrame } from './EmbeddedFrameCodec';
 import { sourceMsgId } from './embedRole';
 import { followTeacher } from './followTeacher';
