@@ -1,6 +1,7 @@
 import type { NoveltyDetector, NoveltyResult } from '../detect/NoveltyDetector';
 import type { MMDDriftDetector } from '../detect/MMDDriftDetector';
-import { createDriftDetector, createNoveltyDetector } from '../detect/detectorFactory';
+import { createDriftDetector, createNoveltyDetector, createNoveltyRules } from '../detect/detectorFactory';
+import type { NoveltyEventRules } from '../detect/NoveltyEventRules';
 import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { AgentEvent } from '../types/messages';
@@ -13,6 +14,7 @@ export interface DetectedEvent {
 
 interface PerStream {
   novelty: NoveltyDetector<Frame>;
+  noveltyRules: NoveltyEventRules;
   drift: MMDDriftDetector<Frame>;
 }
 
@@ -39,7 +41,7 @@ export class StreamDetectors {
   private forStream(streamId: string): PerStream {
     let s = this.streams.get(streamId);
     if (!s) {
-      s = { novelty: createNoveltyDetector(this.d, streamId), drift: createDriftDetector(this.d, streamId) };
+      s = { novelty: createNoveltyDetector(this.d, streamId), noveltyRules: createNoveltyRules(this.d), drift: createDriftDetector(this.d, streamId) };
       this.streams.set(streamId, s);
     }
     return s;
@@ -53,7 +55,7 @@ export class StreamDetectors {
     const s = this.forStream(frame.streamId);
     const events: DetectedEvent[] = [];
     const novelty = s.novelty.update(embedding, { teacherStep: teacherStep, t: frame.t, payload: frame });
-    if (novelty.event) {
+    if (novelty.event && s.noveltyRules.admit(novelty, frame.t).publish) {
       const event = {
         type: 'novelty' as const,
         streamId: frame.streamId,
