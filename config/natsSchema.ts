@@ -47,6 +47,12 @@ export const natsSchema = z
     /** Frames kept per stream in FRAMES; beyond it the oldest is dropped, so a frame waits behind at most this many. */
     framesPerStream: z.number().int().min(1).max(10000).default(30),
     framesMaxAgeSec: z.number().positive().default(60),
+    /**
+     * A frame that waited longer than this in FRAMES (from the broker's receipt to a worker taking it) is skipped,
+     * acknowledged and counted (dino_scale_frames_stale_total): under overload, latency stays bounded and stale
+     * frames are dropped, never queued. Above ackWaitSec, so that a dead worker's frames are still embedded by another.
+     */
+    maxFrameAgeSec: z.number().positive().default(5),
     /** Embeddings kept for late readers in EMB. */
     embMaxAgeSec: z.number().positive().default(600),
     eventsMaxAgeSec: z.number().positive().default(7 * 24 * 3600),
@@ -55,8 +61,11 @@ export const natsSchema = z
     duplicateWindowSec: z.number().positive().default(120),
     /** Frames an embed worker embeds at once, at most. */
     embedBatch: z.number().int().min(1).max(256).default(8),
-    /** A frame a worker took and did not acknowledge within this goes to another worker. */
-    ackWaitSec: z.number().positive().default(10),
+    /**
+     * A frame a worker took and did not acknowledge within this goes to another worker (a worker at work says so
+     * every half of it; one embedding batch that blocks longer, a large model on a slow machine, needs more).
+     */
+    ackWaitSec: z.number().positive().default(3),
     /** Frames taken and not yet acknowledged, all embed workers together. */
     maxAckPending: z.number().int().min(1).default(256),
     /** Deliveries of one frame before it is given up (a frame that keeps failing). */
@@ -75,6 +84,10 @@ export const natsSchema = z
     heartbeatSec: z.number().positive().default(5),
   })
   .strict()
+  .refine((n) => n.maxFrameAgeSec > n.ackWaitSec, {
+    path: ['maxFrameAgeSec'],
+    error: 'must be above nats.ackWaitSec, or the frames of a dead worker would be stale when they come back: raise it or lower ackWaitSec',
+  })
   .prefault({});
 
 export type NatsConfig = z.infer<typeof natsSchema>;

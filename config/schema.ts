@@ -152,6 +152,12 @@ export const configSchema = z
         noveltyBank: z.number().int().min(64, { error: 'must be at least 64: the calibration of novelty scores needs 64 of them' }).max(16384).default(512),
         /** Calibrated novelty threshold: the percentile of recent scores above which a frame is novel. */
         noveltyThreshold: z.number().gt(0).lt(1).default(0.995),
+        /** Seconds from a stream's first frame before it may raise novelty events. */
+        noveltyWarmupSec: z.number().min(0).default(60),
+        /** A novelty event's score must exceed the score at noveltyThreshold's percentile by this fraction of it (3: four times it). */
+        noveltyMargin: z.number().min(0).max(100).default(3),
+        /** Seconds after a stream's novelty event during which it raises no other. */
+        noveltyCooldownSec: z.number().min(0).default(30),
         /** Reference window of the drift test, in embedded frames (at embed.fps: 120 = 24 s at 5 fps). */
         driftWindow: z.number().int().min(10).default(120),
         /** Recent window compared with the reference, in embedded frames. */

@@ -16,7 +16,7 @@ import { EMPTY, map, Subject } from 'rxjs';
 import { WebSocket } from 'ws';
 import type { AgentEvent, AgentHub, AttentionMessage, EmbeddingMessage, StatsMessage, ThumbnailMessage } from '../src/types/messages';
 import { AgentServer } from '../src/serve/AgentServer';
-import { decodeBinary } from '../src/serve/EmbeddingCodec';
+import { decodeBinary } from '../src/protocol/EmbeddingCodec';
 import { silentLogger } from '../src/util/Logger';
 import { Registry } from 'prom-client';
 import { selectBackend } from '../src/backend';

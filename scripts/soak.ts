@@ -39,6 +39,8 @@ interface Sample {
   children: number;
   step: number;
   ingestSent: number;
+  /** Frames of the ingest stream the agent decoded (its counter). */
+  ingestDecoded: number;
   received: number;
   errors: number;
 }
@@ -79,7 +81,7 @@ class AgentChild {
 
   constructor(args: string[]) {
     // tied: if this script dies, the agent goes with it
-    this.proc = spawnTied(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'run', '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawnTied(process.execPath, [...(process.env.SOAK_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(ROOT, 'dist/src/cli.js'), 'run', '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const onData = (d: Buffer) => {
       this.buf += d.toString();
       let nl: number;
@@ -136,7 +138,7 @@ function subscribe(port: number): { received: () => number; closes: () => number
 }
 
 /** Pushes JPEG frames to /ingest/<id> at `fps`; counts what was sent. */
-async function ingest(port: number, id: string, fps: number): Promise<{ sent: () => number; close: () => void }> {
+async function ingest(port: number, id: string, fps: number): Promise<{ sent: () => number; closedBy: () => string | undefined; close: () => void }> {
   const frames = await Promise.all(
     Array.from({ length: 8 }, (_, i) => {
       const px = Buffer.alloc(64 * 64 * 3);
@@ -150,13 +152,17 @@ async function ingest(port: number, id: string, fps: number): Promise<{ sent: ()
     ws.once('error', reject);
   });
   let sent = 0;
+  let closedBy: string | undefined;
+  ws.on('close', (code, reason) => (closedBy ??= `${code} ${reason.toString()}`.trim()));
   const timer = setInterval(() => {
     if (ws.readyState === WebSocket.OPEN) ws.send(frames[sent++ % frames.length]!);
   }, 1000 / fps);
   return {
     sent: () => sent,
+    closedBy: () => closedBy,
     close: () => {
       clearInterval(timer);
+      closedBy ??= 'by the soak';
       ws.close();
     },
   };
@@ -241,6 +247,7 @@ async function main(): Promise<void> {
       children: childrenOf(pid),
       step: metric(text, 'dino_train_step'),
       ingestSent: feed.sent(),
+      ingestDecoded: metric(text, 'dino_serve_ingest_frames_total', '{stream="phone"}'),
       received: subs.received(),
       errors: agent.errors.length,
     };
@@ -248,6 +255,7 @@ async function main(): Promise<void> {
     loads.push(os.loadavg()[0]!);
     console.log(JSON.stringify(s));
   }
+  const ingestClosed = feed.closedBy();
   feed.close();
   subs.close();
   agent.proc.kill('SIGINT');
@@ -280,6 +288,8 @@ async function main(): Promise<void> {
     [`/metrics answered every sample (${scrapeFailures} failed 3 tries)`, scrapeFailures === 0],
     [`training went on (step ${samples[0]?.step} -> ${samples[samples.length - 1]?.step})`, trained],
     [`subscribers stayed connected (${subs.closes()} closed)`, subs.closes() === 0],
+    [`the ingest producer stayed connected${ingestClosed ? ` (closed: ${ingestClosed})` : ''}`, ingestClosed === undefined],
+    [`the agent decoded ingest frames in every sample after warm-up`, after.every((s, i) => i === 0 || s.ingestDecoded > after[i - 1]!.ingestDecoded)],
     [`stopped with exit code 0 on SIGINT (${code}), no child left (${childrenAfter})`, code === 0 && childrenAfter === 0],
   ];
   const pass = checks.every(([, ok]) => ok);
@@ -293,7 +303,7 @@ async function main(): Promise<void> {
     s.fds,
     s.children,
     s.step,
-    i === 0 ? s.ingestSent : s.ingestSent - samples[i - 1]!.ingestSent,
+    `${i === 0 ? s.ingestSent : s.ingestSent - samples[i - 1]!.ingestSent} / ${i === 0 ? s.ingestDecoded : s.ingestDecoded - samples[i - 1]!.ingestDecoded}`,
     i === 0 ? s.received : s.received - samples[i - 1]!.received,
     s.errors,
     loads[i]!.toFixed(1),
@@ -314,7 +324,7 @@ async function main(): Promise<void> {
     ...(agent.errors.length ? ['', 'Error lines:', '', ...agent.errors.slice(0, 20).map((e) => `    ${e}`)] : []),
     ...(agent.warnings.length ? ['', `Warnings (${agent.warnings.length}, first 10):`, '', ...agent.warnings.slice(0, 10).map((e) => `    ${e}`)] : []),
     '',
-    table(['min', 'RSS MB', 'heap MB', 'tensors main', 'tensors trainer', 'fds', 'children', 'step', 'ingest frames', 'messages received', 'error lines', 'load'], rows),
+    table(['min', 'RSS MB', 'heap MB', 'tensors main', 'tensors trainer', 'fds', 'children', 'step', 'ingest frames sent / decoded', 'messages received', 'error lines', 'load'], rows),
     '',
   ].join('\n');
   fs.mkdirSync(path.dirname(out), { recursive: true });

@@ -6,7 +6,7 @@ export { Agent, type AgentStarted } from './agent/Agent';
 export { configSchema, sourceSchema, DEFAULT_SOURCE_FPS, type AgentConfig, type AgentConfigInput, type SourceConfig } from '../config/schema';
 export { resolveConfig, readConfigFile, envLayer, ConfigError, type ConfigLayer } from '../config/loadConfig';
 export * from './detect';
-export * from './serve/EmbeddingCodec';
+export * from './protocol/EmbeddingCodec';
 export { DinoClient, ApiError, type DinoClientOptions, type SourceSpec } from './client/DinoClient';
 export type { EventRecord, EventQuery, PictureName } from './types/EventLog';
 export type { SourceInfo } from './types/SourceControl';

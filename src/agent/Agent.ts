@@ -22,6 +22,7 @@ import { Notifications } from './Notifications';
 import { EmbeddingService } from './EmbeddingService';
 import { StreamDetectors } from './StreamDetectors';
 import { AgentMetrics } from './AgentMetrics';
+import { PublisherMetrics } from './PublisherMetrics';
 import { StreamRates } from './StreamRates';
 import { agentPipeline, createSinks, type AgentSinks } from './agentPipeline';
 import { statusLine } from './statusLine';
@@ -127,6 +128,8 @@ export class Agent {
     metrics.onTeacher(this.teacher.teacherStep);
 
     const store = await this.openEventStore();
+    const publisherMetrics = new PublisherMetrics(this.registry);
+    publisherMetrics.watchStore(store);
     const sources = (this.sources = new SourceSet(cfg, this.log, path.resolve(cfg.state.sourcesFile)));
     sources.open();
     const ingest = new WebSocketIngest({
@@ -184,6 +187,7 @@ export class Agent {
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
     const notifications = (this.notifications = new Notifications(cfg.notify, cfg.notify.publicUrl ?? url, this.log));
     notifications.start(this.hub.events$, sources.list().map((s) => s.id));
+    publisherMetrics.watchNotifiers(notifications);
     this.subs.push(
       sources.added.subscribe((s) => {
         if (s.kind === 'ws') this.rates.declare(s.id);

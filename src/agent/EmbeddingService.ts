@@ -57,7 +57,10 @@ export class EmbeddingService {
   /** Every parameter is checked (name, shape, size) before any is assigned, so a snapshot that does not fit changes nothing. */
   load(snapshot: TeacherSnapshot): void {
     const byName = new Map(snapshot.params.map((p) => [p.name.replace(/^backbone\./, ''), p]));
-    const params = this.backbone.namedParameters().map(([name, v]) => {
+    // the mask token enters only the masked-patch objective's forwards, never an embedding: a snapshot made from a
+    // weights file has none
+    const wanted = this.backbone.namedParameters().filter(([name]) => name !== 'mask_token' || byName.has(name));
+    const params = wanted.map(([name, v]) => {
       const p = byName.get(name);
       if (!p) throw new Error(`teacher snapshot lacks ${name}`);
       if (p.shape.length !== v.shape.length || p.shape.some((d, i) => d !== v.shape[i]) || p.values.length !== v.size) {

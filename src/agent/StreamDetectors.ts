@@ -1,6 +1,7 @@
 import type { NoveltyDetector, NoveltyResult } from '../detect/NoveltyDetector';
 import type { MMDDriftDetector } from '../detect/MMDDriftDetector';
-import { createDriftDetector, createNoveltyDetector } from '../detect/detectorFactory';
+import { createDriftDetector, createNoveltyDetector, createNoveltyRules } from '../detect/detectorFactory';
+import type { NoveltyEventRules } from '../detect/NoveltyEventRules';
 import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 import type { AgentEvent } from '../types/messages';
@@ -13,8 +14,12 @@ export interface DetectedEvent {
 
 interface PerStream {
   novelty: NoveltyDetector<Frame>;
+  noveltyRules: NoveltyEventRules;
   drift: MMDDriftDetector<Frame>;
 }
+
+/** Frames re-embedded at once when the teacher changes. */
+export const REEMBED_CHUNK = 32;
 
 /**
  * Novelty and drift detectors for every stream, in the teacher's embedding space.
@@ -36,7 +41,7 @@ export class StreamDetectors {
   private forStream(streamId: string): PerStream {
     let s = this.streams.get(streamId);
     if (!s) {
-      s = { novelty: createNoveltyDetector(this.d, streamId), drift: createDriftDetector(this.d, streamId) };
+      s = { novelty: createNoveltyDetector(this.d, streamId), noveltyRules: createNoveltyRules(this.d), drift: createDriftDetector(this.d, streamId) };
       this.streams.set(streamId, s);
     }
     return s;
@@ -50,7 +55,7 @@ export class StreamDetectors {
     const s = this.forStream(frame.streamId);
     const events: DetectedEvent[] = [];
     const novelty = s.novelty.update(embedding, { teacherStep: teacherStep, t: frame.t, payload: frame });
-    if (novelty.event) {
+    if (novelty.event && s.noveltyRules.admit(novelty, frame.t).publish) {
       const event = {
         type: 'novelty' as const,
         streamId: frame.streamId,
@@ -91,7 +96,17 @@ export class StreamDetectors {
   }
 
   /** Re-embed every novelty bank and drift window with the current teacher (embed: frames -> L2-normalised). */
-  async reembed(embed: (frames: Frame[]) => Promise<Float32Array[]>, teacherStep: number): Promise<void> {
+  async reembed(embedAll: (frames: Frame[]) => Promise<Float32Array[]>, teacherStep: number): Promise<void> {
+    // Hundreds of frames per stream: in chunks, letting the event loop run between them, so that sockets, pings,
+    // ingest and camera pipes are served meanwhile (one synchronous pass held the loop for seconds on a busy machine).
+    const embed = async (frames: Frame[]): Promise<Float32Array[]> => {
+      const out: Float32Array[] = [];
+      for (let i = 0; i < frames.length; i += REEMBED_CHUNK) {
+        await new Promise<void>((r) => setImmediate(r));
+        out.push(...(await embedAll(frames.slice(i, i + REEMBED_CHUNK))));
+      }
+      return out;
+    };
     for (const s of this.streams.values()) {
       const bank = s.novelty.bankPayloads().filter((f): f is Frame => f !== undefined);
       if (bank.length > 0) s.novelty.rebuild(await embed(bank), teacherStep, { payloads: bank, calibrateFromBank: true });

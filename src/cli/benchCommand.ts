@@ -11,6 +11,7 @@ const BENCHES: Record<string, string> = {
   kernels: 'benchKernels.js',
   detectors: 'benchDetectors.js',
   events: 'benchEvents.js',
+  scale: 'benchScale.js',
 };
 
 export function registerBench(program: Command): void {

@@ -2,119 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
-import type { Budget } from '../eval/StreamTrainingRun';
-import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
-import { RECIPE_NAMES, type RecipeName } from '../train/recipes';
-import { PretrainedError } from '../pretrained/PretrainedWeights';
-import { ImageFolderError } from '../probe/ImageFolder';
-import { EvalInputError } from '../eval/EvalInputError';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
-import { CHECKPOINT_RECIPE, type EvalTraining, type RecipeOverrides } from '../eval/evalTrainer';
-import { REPLAY_POLICIES, type ReplayPolicy } from '../../streams/ReplayBuffer';
+import { CHECKPOINT_RECIPE } from '../eval/evalTrainer';
+import { addCommon, addModelFlags, guarded, integer, positive, resolveBudget, trainedLine, trainingOf, type CommonFlags } from './evalFlags';
+import { registerEvalEvents } from './evalEventsCommand';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
-
-interface CommonFlags {
-  images?: string;
-  minutes?: string;
-  steps?: string;
-  model: string;
-  recipe: string;
-  batch: string;
-  buffer: string;
-  bufferPolicy: string;
-  seed: string;
-  backend: string;
-  json?: string;
-  checkpoint?: string;
-  init?: string;
-  evalAt?: string;
-  /** --set key=value, repeatable (parseSets). */
-  set?: string[];
-}
-
-function positive(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!(n > 0)) throw new Error(`--${name} must be a positive number, got "${v}"`);
-  return n;
-}
-
-export function budgetOf(f: CommonFlags): Budget {
-  return { images: positive('images', f.images), minutes: positive('minutes', f.minutes), steps: positive('steps', f.steps) };
-}
-
-function integer(name: string, v: string | undefined): number | undefined {
-  const n = positive(name, v);
-  if (n !== undefined && !Number.isInteger(n)) throw new Error(`--${name} must be a whole number, got "${v}"`);
-  return n;
-}
-
-function checkCommon(f: CommonFlags): void {
-  if (!(f.model in MODEL_SIZES)) throw new Error(`--model must be one of ${Object.keys(MODEL_SIZES).join(', ')}, got "${f.model}"`);
-  if (!(RECIPE_NAMES as readonly string[]).includes(f.recipe)) throw new Error(`--recipe must be one of ${RECIPE_NAMES.join(', ')}, got "${f.recipe}"`);
-  if (!(REPLAY_POLICIES as readonly string[]).includes(f.bufferPolicy)) {
-    throw new Error(`--buffer-policy must be one of ${REPLAY_POLICIES.join(', ')}, got "${f.bufferPolicy}"`);
-  }
-}
-
-function addCommon(cmd: Command): Command {
-  return addModelFlags(
-    cmd
-      .option('--images <n>', 'budget: stop after this many images seen (steps x batch)')
-      .option('--minutes <m>', 'budget: stop after this many minutes of training')
-      .option('--steps <s>', 'budget: stop after this many training steps'),
-  );
-}
-
-/** Model, training and output flags shared by every eval subcommand (the budget flags are not: drift has its own). */
-function addModelFlags(cmd: Command): Command {
-  return cmd
-    .option('--model <name>', `model size (${Object.keys(MODEL_SIZES).join(', ')})`, 'cifar')
-    .option('--recipe <name>', `training recipe: ${RECIPE_NAMES.join(', ')}`, 'stream')
-    .option('--batch <n>', 'images per training step', '64')
-    .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
-    .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
-    .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
-    .option('--backend <name>', 'tfjs backend: auto, tensorflow, webgpu, wasm or cpu', 'auto')
-    .option('--checkpoint <path>', 'evaluate a saved agent (checkpoint file or directory) instead of training a fresh one')
-    .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (--model must be the preset of its shape)')
-    .option('--json <file>', 'also write the results as JSON')
-    .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
-}
-
-/** The flags every eval subcommand shares, checked: how it trains (or loads) its agent. */
-export function trainingOf(f: CommonFlags): EvalTraining {
-  checkCommon(f);
-  return {
-    model: f.model as ModelSizeName,
-    recipe: f.recipe as RecipeName,
-    batchSize: integer('batch', f.batch)!,
-    bufferSize: integer('buffer', f.buffer)!,
-    bufferPolicy: f.bufferPolicy as ReplayPolicy,
-    seed: Number(f.seed),
-    backend: { backend: f.backend as 'auto' },
-    checkpoint: f.checkpoint,
-    init: f.init,
-    overrides: parseSets(f.set),
-    log: (m) => console.error(m),
-  };
-}
-
-/** --set key=value pairs: numbers, booleans, else strings (the recipe's own type is checked when applied). */
-export function parseSets(sets: string[] | undefined): RecipeOverrides | undefined {
-  if (!sets?.length) return undefined;
-  const out: RecipeOverrides = {};
-  for (const s of sets) {
-    const m = /^([A-Za-z][\w.]*)=(.+)$/.exec(s);
-    if (!m) throw new Error(`--set must look like key=value, got "${s}"`);
-    const v = m[2]!;
-    if (v === 'true' || v === 'false') out[m[1]!] = v === 'true';
-    else if (Number.isFinite(Number(v))) out[m[1]!] = Number(v);
-    else out[m[1]!] = v;
-  }
-  return out;
-}
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
@@ -195,21 +88,8 @@ export function driftTable(r: DriftEvalReport): string {
   return lines.join('\n');
 }
 
-/** Input errors (image folder layout, class names, videos, flags) are the user's to fix: print them plainly, exit 2. */
-async function guarded(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof ImageFolderError || e instanceof EvalInputError || e instanceof PretrainedError || (e instanceof Error && e.message.startsWith('--'))) {
-      console.error(`dino-stream eval: ${e.message}`);
-      process.exit(2);
-    }
-    throw e;
-  }
-}
-
 export function registerEval(program: Command): void {
-  const evalCmd = program.command('eval').description('Evaluate what the teacher learns: knn, novelty, drift');
+  const evalCmd = program.command('eval').description('Evaluate what the teacher learns: knn, novelty, drift, events');
   addCommon(
     evalCmd
       .command('knn')
@@ -220,16 +100,18 @@ export function registerEval(program: Command): void {
       .option('--save <dir>', 'keep the trained agent: a checkpoint at every evaluation, for --checkpoint or `run --checkpoint-dir`'),
   ).action((f: CommonFlags & { data: string; save?: string; trainLoo?: boolean }) =>
     guarded(async () => {
+      const { budget, note } = resolveBudget(f);
       const report = await knnEval({
         ...trainingOf(f),
         data: f.data,
-        budget: budgetOf(f),
+        budget,
         marks: f.evalAt ? f.evalAt.split(',').map((s) => positive('eval-at', s)!) : undefined,
         saveDir: f.save,
         trainLeaveOneOut: f.trainLoo ?? false,
       });
-      console.log(knnTable(report));
-      if (f.json) fs.writeFileSync(f.json, JSON.stringify(report, null, 2));
+      const trained = trainedLine(report, f, note);
+      console.log(`${trained}\n${knnTable(report)}`);
+      if (f.json) fs.writeFileSync(f.json, JSON.stringify({ trained, ...report }, null, 2));
     }),
   );
   addCommon(
@@ -242,18 +124,20 @@ export function registerEval(program: Command): void {
       .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)'),
   ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string }) =>
     guarded(async () => {
+      const { budget, note } = resolveBudget(f);
       const report = await noveltyEval({
         ...trainingOf(f),
         data: f.data,
         holdout: f.holdout.split(','),
-        budget: budgetOf(f),
+        budget,
         k: integer('k', f.k),
         limitPerClass: integer('limit-per-class', f.limitPerClass),
       });
-      console.log(noveltyTable(report));
+      const trained = trainedLine(report, f, note);
+      console.log(`${trained}\n${noveltyTable(report)}`);
       // per-image scores stay out of the file: the documented keys are the metrics
       const { scores: _scores, ...json } = report;
-      if (f.json) fs.writeFileSync(f.json, JSON.stringify(json, null, 2));
+      if (f.json) fs.writeFileSync(f.json, JSON.stringify({ trained, ...json }, null, 2));
     }),
   );
 
@@ -316,4 +200,5 @@ export function registerEval(program: Command): void {
       if (f.json) fs.writeFileSync(f.json, JSON.stringify(sweep, null, 2));
     }),
   );
+  registerEvalEvents(evalCmd);
 }

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { Observable } from 'rxjs';
-import { decodeBinary, type DecodedEmbedding } from '../serve/EmbeddingCodec';
+import { decodeBinary, type DecodedEmbedding } from '../protocol/EmbeddingCodec';
 import type { AgentEvent } from '../types/messages';
 import type { EventQuery, EventRecord, PictureName } from '../types/EventLog';
 import type { SourceInfo } from '../types/SourceControl';

@@ -69,6 +69,11 @@ export interface NoveltyScore {
 export interface NoveltyResult extends NoveltyScore {
   isNovel: boolean;
   threshold: number;
+  /**
+   * When isNovel: the raw score at the threshold's percentile of the calibration window, so a caller can ask how far
+   * above the scene's own tail of scores the frame lies (NoveltyEventRules' margin is a fraction of it).
+   */
+  thresholdScore?: number;
   /** False while warming up (bank < k or window < minCalibration). */
   warm: boolean;
   bankSize: number;
@@ -143,6 +148,7 @@ export class NoveltyDetector<P = unknown> {
     const isNovel = warm && calibrated >= this.threshold;
     const result: NoveltyResult = { score, calibrated, isNovel, threshold: this.threshold, warm, bankSize: this.count };
     if (isNovel) {
+      result.thresholdScore = this.quantile(this.threshold);
       result.event = {
         type: 'novelty',
         streamId: this.streamId,
@@ -291,6 +297,13 @@ export class NoveltyDetector<P = unknown> {
       else if (s === score) equal++;
     }
     return (below + 0.5 * equal) / this.calCount;
+  }
+
+  /** The score at fraction p of the calibration window (nearest rank; NaN when empty). */
+  quantile(p: number): number {
+    if (this.calCount === 0) return NaN;
+    const sorted = Float64Array.from({ length: this.calCount }, (_, i) => this.calScore[(this.calHead + i) % this.calibrationWindow]!).sort();
+    return sorted[Math.min(this.calCount - 1, Math.max(0, Math.ceil(p * this.calCount) - 1))]!;
   }
 
   private pushScore(score: number, teacherStep: number): void {

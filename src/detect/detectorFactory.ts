@@ -1,5 +1,6 @@
 import { MMDDriftDetector } from './MMDDriftDetector';
 import { NoveltyDetector } from './NoveltyDetector';
+import { NoveltyEventRules } from './NoveltyEventRules';
 import type { AgentConfig } from '../../config/schema';
 import type { Frame } from '../../streams/Frame';
 
@@ -32,4 +33,9 @@ export function createNoveltyDetector(d: DetectSettings, streamId: string): Nove
     threshold: d.noveltyThreshold,
     streamId,
   });
+}
+
+/** The rules a stream's novelty events pass besides the percentile (warm-up, margin, cooldown). */
+export function createNoveltyRules(d: DetectSettings): NoveltyEventRules {
+  return new NoveltyEventRules({ warmupMs: d.noveltyWarmupSec * 1000, margin: d.noveltyMargin, cooldownMs: d.noveltyCooldownSec * 1000 });
 }

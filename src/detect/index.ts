@@ -7,3 +7,4 @@ export * from './PageHinkley';
 export * from './ADWIN';
 export * from './CollapseMonitor';
 export { l2Normalized } from './vectorMath';
+export * from './NoveltyEventRules';

@@ -70,6 +70,8 @@ export class EventStore implements EventLog {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
   private readonly now: () => number;
+  /** Events written with their pictures, since start. */
+  stored = 0;
   /** Events whose files could not be written, since start. */
   failures = 0;
   /** Events removed by retention, since start. */
@@ -176,6 +178,7 @@ export class EventStore implements EventLog {
     }
     this.entries.push({ record, bytes, files: written });
     this.totalBytes += bytes;
+    this.stored++;
     this.lastWriteMs = performance.now() - t0;
     await this.prune(record.id);
     return record;

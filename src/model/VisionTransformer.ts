@@ -1,25 +1,45 @@
 import * as tf from '@tensorflow/tfjs';
 import { Module } from './Module';
 import { PatchEmbed } from './PatchEmbed';
+import { ConvStem } from './ConvStem';
 import { Block } from './Block';
 import { LayerNorm } from './LayerNorm';
 import { normal, SeedSequence } from './init';
 import { bicubicAntialiasMatrix, bicubicMatrix } from './bicubic';
 import type { ViTConfig } from './modelSizes';
 import type { DropPathOptions } from './DropPath';
+import { gatherRows } from '../ops/gatherRows';
 
 export interface ViTOutput {
   /** Final-LayerNorm CLS feature [B, D] (the DINO feature). */
   cls: tf.Tensor2D;
   /** Last block's attention probabilities [B, H, T, T] when requested (row 0 = the CLS attention map; patches start at prefixTokens). */
   lastAttention?: tf.Tensor4D;
+  /** Final-LayerNorm patch tokens at the requested rows (ViTApplyOptions.patchRows), [M, D]. */
+  patches?: tf.Tensor2D;
+}
+
+export interface ViTApplyOptions {
+  withAttention?: boolean;
+  /** Stochastic depth for a training forward (the student's), rising linearly over the blocks from 0. */
+  dropPath?: DropPathOptions;
+  /** [B, N] (N = patches per image), 1 where a patch token is replaced by the mask token (masked-patch objective). */
+  mask?: tf.Tensor2D;
+  /**
+   * Patch tokens to return after the final LayerNorm, as rows of the [B, N] patch grid flattened image-major
+   * (b * N + n): the masked positions whose distributions the masked-patch objective compares.
+   */
+  patchRows?: tf.Tensor1D;
 }
 
 /** ViT backbone as facebookresearch/dino vision_transformer.py (no classifier head, feature = CLS). */
 export class VisionTransformer extends Module {
-  readonly patchEmbed: PatchEmbed;
+  /** The tokenizer: the official patch embedding, or a convolutional stem when the config names one. */
+  readonly patchEmbed: PatchEmbed | ConvStem;
   readonly clsToken: tf.Variable;
   readonly posEmbed: tf.Variable;
+  /** Stands in for a masked patch's embedding (iBOT's masked_embed, zeros at init); unused without masks. */
+  readonly maskToken: tf.Variable;
   /** DINOv2 register tokens [1, R, D], or null. */
   readonly registerTokens: tf.Variable | null = null;
   readonly blocks: Block[];
@@ -34,9 +54,15 @@ export class VisionTransformer extends Module {
     if (imgSize % p !== 0) throw new Error(`imgSize ${imgSize} must be a multiple of patchSize ${p}`);
     this.gridSize = imgSize / p;
     const seeds = new SeedSequence(seed);
-    this.patchEmbed = this.child('patch_embed', new PatchEmbed(p, D, seeds.next()));
+    if (config.stem && 2 ** config.stem.length !== p) {
+      throw new Error(`a stem of ${config.stem.length} stride-2 convolutions makes ${2 ** config.stem.length} px tokens, not patchSize ${p}`);
+    }
+    this.patchEmbed = config.stem
+      ? this.child('stem', new ConvStem(config.stem, D, seeds.next()))
+      : this.child('patch_embed', new PatchEmbed(p, D, seeds.next()));
     this.clsToken = this.param('cls_token', normal([1, 1, D], 0.02, seeds.next()));
     this.posEmbed = this.param('pos_embed', normal([1, 1 + this.gridSize ** 2, D], 0.02, seeds.next()));
+    this.maskToken = this.param('mask_token', tf.zeros([1, 1, D]));
     const R = config.numRegisterTokens ?? 0;
     if (R > 0) this.registerTokens = this.param('register_tokens', normal([1, R, D], 0.02, seeds.next()));
     this.blocks = [];
@@ -74,11 +100,16 @@ export class VisionTransformer extends Module {
   }
 
   /** images [B, S, S, 3] (normalised) -> tokens [B*T, D] with T = 1 + R + (S/p)^2 (CLS, registers, patches). */
-  private prepareTokens(images: tf.Tensor4D): { x: tf.Tensor2D; tokens: number } {
+  private prepareTokens(images: tf.Tensor4D, mask?: tf.Tensor2D): { x: tf.Tensor2D; tokens: number } {
     const B = images.shape[0];
     const g = images.shape[1] / this.config.patchSize;
     const D = this.config.embedDim;
-    const patches = tf.reshape(this.patchEmbed.apply(images), [B, g * g, D]);
+    let patches: tf.Tensor = tf.reshape(this.patchEmbed.apply(images), [B, g * g, D]);
+    if (mask) {
+      if (mask.shape[0] !== B || mask.shape[1] !== g * g) throw new Error(`mask [${mask.shape}] does not fit ${B} images of ${g * g} patches`);
+      const m = tf.reshape(mask, [B, g * g, 1]);
+      patches = tf.add(tf.mul(patches, tf.sub(1, m)), tf.mul(m, this.maskToken)); // before the position embedding, as iBOT
+    }
     const withCls = tf.concat([tf.tile(this.clsToken, [B, 1, 1]), patches], 1);
     let x = tf.add(withCls, this.posEmbedFor(g));
     if (this.registerTokens) {
@@ -92,11 +123,10 @@ export class VisionTransformer extends Module {
     return { x: tf.reshape(x, [B * (1 + g * g), D]) as tf.Tensor2D, tokens: 1 + g * g };
   }
 
-  /** `dropPath`: stochastic depth for a training forward (the student's), rising linearly over the blocks from 0. */
-  apply(images: tf.Tensor4D, opts: { withAttention?: boolean; dropPath?: DropPathOptions } = {}): ViTOutput {
+  apply(images: tf.Tensor4D, opts: ViTApplyOptions = {}): ViTOutput {
     const B = images.shape[0];
     const D = this.config.embedDim;
-    let { x, tokens } = this.prepareTokens(images);
+    let { x, tokens } = this.prepareTokens(images, opts.mask);
     let lastAttention: tf.Tensor4D | undefined;
     this.blocks.forEach((blk, i) => {
       const last = i === this.blocks.length - 1;
@@ -108,7 +138,14 @@ export class VisionTransformer extends Module {
       if (r.probs) lastAttention = r.probs;
     });
     // LayerNorm is per token, so normalising only the CLS rows gives the official norm(x)[:, 0]
-    const clsRows = tf.reshape(tf.slice(tf.reshape(x, [B, tokens, D]), [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
-    return { cls: this.norm.apply(clsRows), lastAttention };
+    const x3 = tf.reshape(x, [B, tokens, D]);
+    const clsRows = tf.reshape(tf.slice(x3, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
+    let patches: tf.Tensor2D | undefined;
+    if (opts.patchRows) {
+      const n = tokens - this.prefixTokens;
+      const grid = tf.reshape(tf.slice(x3, [0, this.prefixTokens, 0], [B, n, D]), [B * n, D]) as tf.Tensor2D;
+      patches = this.norm.apply(gatherRows(grid, opts.patchRows));
+    }
+    return { cls: this.norm.apply(clsRows), lastAttention, patches };
   }
 }

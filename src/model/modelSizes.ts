@@ -24,6 +24,12 @@ export interface ViTConfig {
    * 'size-antialias': output size g with antialiasing (Hugging Face Dinov2WithRegistersModel).
    */
   posEmbedInterpolation?: PosEmbedInterpolation;
+  /**
+   * Channels of a convolutional stem (ConvStem: one 3x3 stride-2 convolution per entry, then a 1x1 to embedDim) in
+   * place of the patchify matmul; 2^length must equal patchSize. Absent: the official patch embedding (and
+   * checkpoints written before the option existed, which have none, load as that).
+   */
+  stem?: number[];
 }
 
 export const POS_EMBED_INTERPOLATIONS = ['offset', 'size', 'size-antialias'] as const;
@@ -62,7 +68,7 @@ export interface ModelConfig {
 }
 
 function size(
-  vit: Omit<ViTConfig, 'mlpRatio'>,
+  vit: Omit<ViTConfig, 'mlpRatio' | 'stem'>,
   head: Omit<HeadConfig, 'nlayers' | 'normLastLayer'>,
   crops: Omit<CropConfig, 'globalScale' | 'localScale' | 'jitterStrength' | 'grayscaleP'>,
 ): ModelConfig {
@@ -71,6 +77,13 @@ function size(
     head: { ...head, nlayers: 3, normLastLayer: true },
     crops: { ...crops, globalScale: [0.4, 1], localScale: [0.05, 0.4], jitterStrength: 1, grayscaleP: 0.2 },
   };
+}
+
+/** The same size with a convolutional stem of channels [D/4, D/2, ...] (Xiao et al.'s doubling, ending below D). */
+function withConvStem(m: ModelConfig): ModelConfig {
+  const n = Math.log2(m.vit.patchSize);
+  const stem = Array.from({ length: n }, (_, i) => m.vit.embedDim / 2 ** (n - i));
+  return { ...m, vit: { ...m.vit, stem } };
 }
 
 /**
@@ -83,8 +96,9 @@ function size(
  *   96 px local crops, DINO's head (65536 prototypes; the `stream` recipes cap it).
  * - vits14: DINOv2 ViT-S/14 (facebook/dinov2-small): position grid of 518 px, LayerScale; 224 px global crops and
  *   DINOv2's 98 px local crops (96 is not a multiple of 14).
+ * - small-conv, cifar-conv: small and cifar with a convolutional stem (ConvStem) in place of the patch embedding.
  */
-export const MODEL_SIZES = {
+const BASE_SIZES = {
   micro: size(
     { patchSize: 4, embedDim: 16, depth: 2, numHeads: 2, imgSize: 16 },
     { hiddenDim: 32, bottleneckDim: 16, outDim: 64 },
@@ -120,6 +134,12 @@ export const MODEL_SIZES = {
     { hiddenDim: 2048, bottleneckDim: 256, outDim: 65536 },
     { globalSize: 224, localSize: 96, nLocal: 8 },
   ),
+} as const satisfies Record<string, ModelConfig>;
+
+export const MODEL_SIZES = {
+  ...BASE_SIZES,
+  'small-conv': withConvStem(BASE_SIZES.small),
+  'cifar-conv': withConvStem(BASE_SIZES.cifar),
 } as const satisfies Record<ModelSizeName, ModelConfig>;
 
 export { MODEL_SIZE_NAMES, type ModelSizeName };

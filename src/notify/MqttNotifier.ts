@@ -42,7 +42,9 @@ export class MqttNotifier {
   private readonly streams = new Set<string>();
   private downSince: number | undefined;
   private lastError = '';
+  /** Messages the broker acknowledged, failed to publish, dropped from a full queue while it was away. */
   published = 0;
+  failed = 0;
   dropped = 0;
   connections = 0;
 
@@ -155,8 +157,10 @@ export class MqttNotifier {
 
   private send(topic: string, payload: string, retain: boolean): void {
     this.client!.publish(topic, payload, { qos: 1, retain }, (err) => {
-      if (err) this.log.warn({ broker: this.where, topic, err: err.message }, 'mqtt: publish failed');
-      else this.published++;
+      if (err) {
+        this.failed++;
+        this.log.warn({ broker: this.where, topic, err: err.message }, 'mqtt: publish failed');
+      } else this.published++;
     });
   }
 

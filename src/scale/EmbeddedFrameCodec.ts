@@ -1,6 +1,6 @@
 import type { Frame } from '../../streams/Frame';
 import type { EmbeddingMessage } from '../types/messages';
-import { decodeBinary, encodeBinary } from '../serve/EmbeddingCodec';
+import { decodeBinary, encodeBinary } from '../protocol/EmbeddingCodec';
 import { decodeFrame, encodeFrame, FrameCodecError } from './FrameCodec';
 
 /** An embed worker's output: the teacher embedding (with its raw CLS) and the frame behind it, for the detectors. */

@@ -2,12 +2,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { assertSafeBinding, TokenAuth } from '../serve/Auth';
+import { OriginPolicy } from '../serve/OriginPolicy';
 
 export interface RoleServerOptions {
   host: string;
   port: number;
   token?: string;
   insecure: boolean;
+  /** Host names and page origins allowed beside loopback and `host` (server.allowedHosts, server.allowedOrigins). */
+  allowedHosts?: readonly string[];
+  allowedOrigins?: readonly string[];
   registry: Registry;
   /** The /healthz body; ok=false answers 503. */
   health: () => { ok: boolean } & Record<string, unknown>;
@@ -15,14 +19,17 @@ export interface RoleServerOptions {
 
 /**
  * /healthz and /metrics of a process that runs no gateway (an embed worker, a trainer...). The same rules as the
- * agent's server: a token beyond loopback, required on /metrics when set; /healthz is public and says nothing secret.
+ * agent's server: the Host and Origin checks (421, 403: DNS rebinding and pages of other sites), a token beyond
+ * loopback, required on /metrics when set; /healthz is public and says nothing secret.
  */
 export class RoleServer {
   private readonly http: Server;
   private readonly auth: TokenAuth;
+  private readonly policy: OriginPolicy;
 
   constructor(private readonly o: RoleServerOptions) {
     this.auth = new TokenAuth(o.token);
+    this.policy = new OriginPolicy({ host: o.host, allowedHosts: o.allowedHosts, allowedOrigins: o.allowedOrigins });
     this.http = createServer((req, res) => void this.onRequest(req, res).catch(() => res.destroy()));
     this.http.on('clientError', (_e, socket) => socket.destroy());
   }
@@ -53,6 +60,8 @@ export class RoleServer {
       res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
+    const refusal = this.policy.check(req);
+    if (refusal) return send(refusal.status, 'application/json', JSON.stringify({ type: 'error', code: refusal.code, message: refusal.message }));
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'application/json', JSON.stringify({ type: 'error', code: 'method_not_allowed' }));
     if (url.pathname === '/healthz') {
       const h = this.o.health();

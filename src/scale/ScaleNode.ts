@@ -112,11 +112,9 @@ export class ScaleNode {
     let listening: { host: string; port: number };
     if (this.gateway) listening = await this.gateway.server.start();
     else {
+      const { host, port, token, insecure, allowedHosts, allowedOrigins } = cfg.server;
       this.roleServer = new RoleServer({
-        host: cfg.server.host,
-        port: cfg.server.port,
-        token: cfg.server.token,
-        insecure: cfg.server.insecure,
+        host, port, token, insecure, allowedHosts, allowedOrigins,
         registry: this.registry,
         health: () => ({ ok: this.health.ok && conn.connected, instance: this.instance, broker: conn.connected, roles: this.health.all() }),
       });

@@ -4,7 +4,7 @@ import { batchWhileBusy } from '../../streams/operators/batchWhileBusy';
 import { scoreRound, type EmbeddedRound } from '../agent/agentPipeline';
 import { EmbeddingService } from '../agent/EmbeddingService';
 import { StreamDetectors } from '../agent/StreamDetectors';
-import { encodeBinary } from '../serve/EmbeddingCodec';
+import { encodeBinary } from '../protocol/EmbeddingCodec';
 import { decodeEmbeddedFrame, type EmbeddedFrame } from './EmbeddedFrameCodec';
 import { sourceMsgId } from './embedRole';
 import { followTeacher } from './followTeacher';
@@ -59,53 +59,58 @@ export function detectRole(ctx: RoleContext): { run$: Observable<never>; teacher
       }
       pulled.ack(others);
       if (mine.length === 0) return;
-      const published = await teacher.exclusive(async () => {
-        const step = teacher.teacherStep;
-        const stale = mine.filter(({ e }) => e.embedding.teacherStep !== step);
-        if (stale.length > 0) {
-          const again = await teacher.embed(stale.map(({ e }) => e.frame));
-          stale.forEach(({ e }, i) => {
-            e.embedding = { ...e.embedding, teacherStep: step, embedding: again.normalized[i]!, raw: again.raw[i] };
-          });
-          scale.reembedded.inc(stale.length);
-        }
-        const round: EmbeddedRound = {
-          frames: mine.map(({ e }) => e.frame),
-          out: { normalized: mine.map(({ e }) => e.embedding.embedding), raw: mine.map(({ e }) => e.embedding.raw ?? e.embedding.embedding) },
-          teacherStep: step,
-        };
-        return scoreRound(round, detectors, ctx.metrics);
-      });
-      // every embedding goes out under its frame's id, each event under the frame's id and its type
-      let i = -1;
-      const acks: Promise<unknown>[] = [];
-      for (const p of published) {
-        if ('embedding' in p) {
-          i++;
-          const h = natsHeaders();
-          h.set(TEACHER_STEP_HEADER, String(p.embedding.teacherStep));
-          acks.push(conn.js.publish(TOPOLOGY.emb.subject(p.embedding.streamId), encodeBinary(p.embedding, { raw: true }), { msgID: sourceMsgId(mine[i]!.msg), headers: h }));
-        } else {
-          // the event goes out without the event store's pictures, which stay with the single-process agent
-          const e = p.detected.event;
-          ctx.metrics.onEvent(e);
-          acks.push(conn.js.publish(TOPOLOGY.events.subject(e.streamId, e.type), encodeEvent(e), { msgID: `${sourceMsgId(mine[i]!.msg)}:${e.type}` }));
-        }
-      }
-      try {
-        await Promise.all(acks);
-      } catch (e) {
-        pulled.nak(mine.map((x) => x.msg), 500);
-        throw e;
-      }
-      pulled.ack(mine.map((x) => x.msg));
-      scale.scored.inc(mine.length);
+      // a long batch (re-embedding on a slow machine) keeps its messages, so that none is scored twice
+      await pulled.keepingAlive(mine.map((x) => x.msg), (cfg.nats.ackWaitSec * 1000) / 2, () => scoreAndPublish(mine));
     }).pipe(
       catchError((e: unknown) => {
         log.error({ err: (e as Error).message }, 'detect: batch failed; its messages go back to the consumer');
         return EMPTY;
       }),
     );
+
+  const scoreAndPublish = async (mine: { msg: JsMsg; e: EmbeddedFrame }[]) => {
+    const published = await teacher.exclusive(async () => {
+      const step = teacher.teacherStep;
+      const stale = mine.filter(({ e }) => e.embedding.teacherStep !== step);
+      if (stale.length > 0) {
+        const again = await teacher.embed(stale.map(({ e }) => e.frame));
+        stale.forEach(({ e }, i) => {
+          e.embedding = { ...e.embedding, teacherStep: step, embedding: again.normalized[i]!, raw: again.raw[i] };
+        });
+        scale.reembedded.inc(stale.length);
+      }
+      const round: EmbeddedRound = {
+        frames: mine.map(({ e }) => e.frame),
+        out: { normalized: mine.map(({ e }) => e.embedding.embedding), raw: mine.map(({ e }) => e.embedding.raw ?? e.embedding.embedding) },
+        teacherStep: step,
+      };
+      return scoreRound(round, detectors, ctx.metrics);
+    });
+    // every embedding goes out under its frame's id, each event under the frame's id and its type
+    let i = -1;
+    const acks: Promise<unknown>[] = [];
+    for (const p of published) {
+      if ('embedding' in p) {
+        i++;
+        const h = natsHeaders();
+        h.set(TEACHER_STEP_HEADER, String(p.embedding.teacherStep));
+        acks.push(conn.js.publish(TOPOLOGY.emb.subject(p.embedding.streamId), encodeBinary(p.embedding, { raw: true }), { msgID: sourceMsgId(mine[i]!.msg), headers: h }));
+      } else {
+        // the event goes out without the event store's pictures, which stay with the single-process agent
+        const e = p.detected.event;
+        ctx.metrics.onEvent(e);
+        acks.push(conn.js.publish(TOPOLOGY.events.subject(e.streamId, e.type), encodeEvent(e), { msgID: `${sourceMsgId(mine[i]!.msg)}:${e.type}` }));
+      }
+    }
+    try {
+      await Promise.all(acks);
+    } catch (e) {
+      pulled.nak(mine.map((x) => x.msg), 500);
+      throw e;
+    }
+    pulled.ack(mine.map((x) => x.msg));
+    scale.scored.inc(mine.length);
+  };
 
   const reembedMemories = () => detectors.reembed(async (frames) => (await teacher.embed(frames)).normalized, teacher.teacherStep);
   const teacher$ = followTeacher(ctx, 'detect', teacher, reembedMemories).pipe(

@@ -6,7 +6,7 @@ import { throttleFps } from '../../streams/operators/throttleFps';
 import { WebSocketIngest } from '../../streams/sources/WebSocketIngest';
 import { ingestSettings, serverSettings } from '../agent/serverSettings';
 import { AgentServer } from '../serve/AgentServer';
-import { decodeBinary } from '../serve/EmbeddingCodec';
+import { decodeBinary } from '../protocol/EmbeddingCodec';
 import type { AgentHub } from '../types/messages';
 import type { Logger } from '../util/Logger';
 import { publishFrames } from './FramePublisher';

@@ -70,6 +70,19 @@ export class PulledMessages {
     for (const m of msgs) m.working();
   }
 
+  /**
+   * Runs `work` on msgs, telling the broker every `everyMs` that they are still being worked on: a long batch (a
+   * slow machine) keeps its messages instead of having them handed to another consumer mid-way.
+   */
+  async keepingAlive<T>(msgs: readonly JsMsg[], everyMs: number, work: () => Promise<T>): Promise<T> {
+    const timer = setInterval(() => this.working(msgs), everyMs);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
   private settled(n: number): void {
     this.handedOut = Math.max(0, this.handedOut - n);
     const w = this.wake;

@@ -110,6 +110,7 @@ export class TrainRole {
     const drops = new DropCounter();
     const collapse = new CollapseMonitor({ warmupSteps: cfg.detect.collapseWarmupSteps });
     const size = cfg.train.frameSize;
+    let lastStep = trainer.ready.step;
     const frames$ = orderedMessages$(conn.js, TOPOLOGY.frames.stream, TOPOLOGY.frames.all).pipe(
       map((m) => {
         try {
@@ -135,6 +136,8 @@ export class TrainRole {
       tap((s) => this.rates.onDropped(s.dropped)),
       map((s) => statsMessage(s, this.rates.summary(), undefined)),
       tap((m) => {
+        if (m.step > lastStep) this.ctx.scale.trainSteps.inc(m.step - lastStep);
+        lastStep = Math.max(lastStep, m.step);
         metrics.onStats(m);
         conn.nc.publish(TOPOLOGY.stats, encodeStats(m));
       }),

@@ -3,7 +3,7 @@ import type { EmbeddingMessage } from '../types/messages';
 import type { Logger } from '../util/Logger';
 import type { ClientConnection } from './ClientConnection';
 import { boolParam, checkStreams, ControlError, ControlMessage, listParam } from './ControlMessages';
-import { encodeBinary, encodeJson } from './EmbeddingCodec';
+import { encodeBinary, encodeJson } from '../protocol/EmbeddingCodec';
 import type { ServerLimits } from './ServeOptions';
 import type { ServerMetrics } from './ServerMetrics';
 import { SubscriberChannel } from './SubscriberChannel';

@@ -1,7 +1,7 @@
 export { AgentServer } from './AgentServer';
 export type { AgentServerOptions, ServerLimits, DashboardOptions } from './ServeOptions';
 export { DEFAULT_LIMITS, DEFAULT_DASHBOARD } from './ServeOptions';
-export * from './EmbeddingCodec';
+export * from '../protocol/EmbeddingCodec';
 export { ClientQueue } from './ClientQueue';
 export { Pca2d } from './Pca2d';
 export type { PcaResult } from './Pca2d';

@@ -53,11 +53,12 @@ export class FrameTrainer {
 
   /** Extra state for checkpoints besides the trainer's tensors. */
   extraState(): Record<string, unknown> {
-    return { viewsRng: this.views.getState() };
+    return { viewsRng: this.views.getState(), masksRng: this.trainer.maskState() };
   }
 
   restoreExtra(extra: Record<string, unknown>): void {
     if (typeof extra['viewsRng'] === 'number') this.views.setState(extra['viewsRng']);
+    if (typeof extra['masksRng'] === 'number') this.trainer.setMaskState(extra['masksRng']);
   }
 
   dispose(): void {

@@ -3,6 +3,8 @@ import { MultiCropWrapper } from '../model/MultiCropWrapper';
 import { DINOHead } from '../model/DINOHead';
 import { DINOLoss } from './DINOLoss';
 import { KoLeoLoss } from './KoLeoLoss';
+import { IBOTPatchLoss } from './IBOTPatchLoss';
+import { BlockMasking } from '../views/BlockMasking';
 import { AdamW, emaUpdate, type ParamUpdate } from './AdamW';
 import { cosineSchedule, linearWarmupSchedule, momentumSchedule, type Schedule } from './schedules';
 import type { TrainerOptions } from './TrainerOptions';
@@ -21,6 +23,10 @@ export interface StepResult {
   koleo: number;
   /** The KoLeo weight used at this step (see koleoSchedule). */
   koleoWeight: number;
+  /** iBOT's masked-patch loss before its weight (0 when ibotWeight is 0 or no token was masked). */
+  ibot: number;
+  /** Patch tokens masked in this step's global crops. */
+  maskedTokens: number;
   lr: number;
   weightDecay: number;
   momentum: number;
@@ -48,6 +54,9 @@ interface PendingStep {
   kw: number;
   scalars: tf.Tensor1D;
   koleoKept?: tf.Scalar;
+  ibotKept?: tf.Scalar;
+  /** The global crops' masks (the masked-patch objective), disposed with the step once it is read back. */
+  masks?: { mask: tf.Tensor2D; rows: tf.Tensor1D; weights: tf.Tensor1D };
 }
 
 /** Serializable training state (tensors by name + counters), see Checkpoint. */
@@ -55,6 +64,23 @@ export interface TrainerState {
   step: number;
   tensors: Map<string, tf.Tensor>;
   optimizerSteps: Record<string, number>;
+}
+
+/** What the student's loss needs for the masked-patch objective at one step. */
+interface MaskedStep {
+  mask: tf.Tensor2D;
+  rows: tf.Tensor1D;
+  targets: tf.Tensor2D;
+  weights: tf.Tensor1D;
+  onLoss: (ibot: tf.Scalar) => void;
+}
+
+/** Parameters a checkpoint may lack (written before they existed): they keep their initial values on load. */
+const OPTIONAL_STATE = [/\.backbone\.mask_token$/, /^ibot_loss\.center$/];
+
+/** Whether a checkpoint may lack this state tensor (see OPTIONAL_STATE). */
+export function isOptionalTrainerState(key: string): boolean {
+  return OPTIONAL_STATE.some((r) => r.test(key));
 }
 
 /**
@@ -67,6 +93,9 @@ export class Trainer {
   readonly teacher: MultiCropWrapper;
   readonly dinoLoss: DINOLoss;
   readonly koleo = new KoLeoLoss();
+  /** iBOT's masked-patch loss, when ibotWeight > 0. */
+  readonly ibotLoss: IBOTPatchLoss | null;
+  readonly masking: BlockMasking;
   readonly optimizer = new AdamW();
   lr!: Schedule;
   wd!: Schedule;
@@ -77,6 +106,8 @@ export class Trainer {
   private readonly nCrops: number;
   /** Draws of the student's stochastic depth, seeded so that a run repeats for its seed. */
   private readonly dropPathRng: Random;
+  /** Draws of the masks; its position is saved in checkpoints (maskState). */
+  private readonly maskRng: Random;
 
   constructor(readonly opts: TrainerOptions) {
     const { model } = opts;
@@ -94,6 +125,17 @@ export class Trainer {
       centerMomentum: opts.centerMomentum,
       centering: opts.centering ?? 'center',
     });
+    const iw = opts.ibotWeight ?? 0;
+    if (!(iw >= 0)) throw new Error(`ibotWeight must be >= 0, got ${iw}`);
+    this.ibotLoss =
+      iw > 0
+        ? new IBOTPatchLoss({ outDim: model.head.outDim, studentTemp: opts.studentTemp, centerMomentum: opts.centerMomentum, centering: opts.centering ?? 'center' })
+        : null;
+    this.masking = new BlockMasking({
+      probability: opts.ibotMaskProbability ?? 0.5,
+      ratio: [opts.ibotMaskRatioMin ?? 0.1, opts.ibotMaskRatioMax ?? 0.5],
+    });
+    this.maskRng = new Random(opts.seed + 104729);
     this.buildSchedules();
     this.optimizer.init(this.student.namedParameters().filter(([, v]) => v.trainable));
   }
@@ -154,7 +196,7 @@ export class Trainer {
   }
 
   /**
-   * The same step, reading its four reported numbers asynchronously: the form GPU backends need (tfjs's webgpu
+   * The same step, reading its reported numbers asynchronously: the form GPU backends need (tfjs's webgpu
    * backend cannot read a GPU buffer synchronously in Node); on cpu and wasm data() resolves with the copy dataSync
    * makes.
    */
@@ -173,6 +215,8 @@ export class Trainer {
   private static discard(p: PendingStep): void {
     p.scalars.dispose();
     p.koleoKept?.dispose();
+    p.ibotKept?.dispose();
+    if (p.masks) tf.dispose([p.masks.mask, p.masks.rows, p.masks.weights]);
   }
 
   /** Everything of a step but reading its results back: the update is queued on the backend when this returns. */
@@ -185,24 +229,35 @@ export class Trainer {
     const m = this.momentum(it);
     const temp = this.teacherTemp(it);
     const kw = this.koleoWeight(it);
+    const masks = this.drawMasks(crops[0]!);
 
     // the KoLeo value escapes variableGrads' tidy (tf.keep) to be reported beside the DINO loss, which the collapse
     // monitors read; kept tensors outlive every tidy, so it is disposed by hand in finishStep
     let koleoKept: tf.Scalar | undefined;
+    let ibotKept: tf.Scalar | undefined;
     const scalars = tf.tidy(() => {
       // in its own scope: the teacher's activations need not live through the student's forward and backward
       const t = tf.tidy(() => {
-        const { logits, features } = this.teacher.apply(crops.slice(0, 2));
-        return { logits, features };
+        const { logits, features, patchLogits } = this.teacher.apply(crops.slice(0, 2), undefined, masks ? { rows: masks.rows } : undefined);
+        return patchLogits ? { logits, features, patchLogits } : { logits, features };
       });
       const targets = this.dinoLoss.teacherTargets(t.logits, temp);
+      const masked: MaskedStep | undefined = masks
+        ? {
+            ...masks,
+            targets: this.ibotLoss!.teacherTargets(t.patchLogits!, this.opts.ibotTeacherTemp ?? temp),
+            onLoss: (l) => {
+              ibotKept = tf.keep(l);
+            },
+          }
+        : undefined;
       const entropy = tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.add(targets, 1e-12))), 1)));
       const feats = l2Normalize(t.features);
       const std = tf.mean(tf.sqrt(tf.moments(feats, 0).variance));
 
       const params = this.trainableParams(it);
       const { value, grads } = variableGrads(
-        () => this.studentLoss(crops, targets, kw, (k) => (koleoKept = tf.keep(k))),
+        () => this.studentLoss(crops, targets, kw, (k) => (koleoKept = tf.keep(k)), masked),
         params.map(([, v]) => v),
       );
       const present = params.filter(([, v]) => grads[v.name] !== undefined);
@@ -218,16 +273,18 @@ export class Trainer {
       const emaDone = this.optimizer.step(updates, lr, wd, { clip: this.opts.clipGrad, ema: { teacher, momentum: m } });
       this.updateTeacher(m, emaDone);
       this.dinoLoss.updateCenter(t.logits);
+      if (t.patchLogits) this.ibotLoss!.updateCenter(t.patchLogits);
       const koleoValue = koleoKept ?? tf.scalar(0);
-      const dino = tf.sub(value, tf.mul(koleoValue, kw));
-      return tf.stack([dino, entropy, std, koleoValue]) as tf.Tensor1D;
+      const ibotValue = ibotKept ?? tf.scalar(0);
+      const dino = tf.sub(tf.sub(value, tf.mul(koleoValue, kw)), tf.mul(ibotValue, this.opts.ibotWeight ?? 0));
+      return tf.stack([dino, entropy, std, koleoValue, ibotValue]) as tf.Tensor1D;
     });
     this.stepCount += 1;
-    return { t0, it, lr, wd, m, temp, kw, scalars, koleoKept };
+    return { t0, it, lr, wd, m, temp, kw, scalars, koleoKept, ibotKept, masks: masks ?? undefined };
   }
 
   private finishStep(p: PendingStep, values: ArrayLike<number>): StepResult {
-    const [loss, entropy, std, koleo] = Array.from(values);
+    const [loss, entropy, std, koleo, ibot] = Array.from(values);
     Trainer.discard(p);
     const lnK = Math.log(this.opts.model.head.outDim);
     return {
@@ -241,6 +298,8 @@ export class Trainer {
       embeddingStd: std!,
       koleo: koleo!,
       koleoWeight: p.kw,
+      ibot: ibot!,
+      maskedTokens: p.masks ? p.masks.rows.shape[0] : 0,
       lossOverLnK: loss! / lnK,
       lnOutDim: lnK,
       healthyStd: 1 / Math.sqrt(this.opts.model.vit.embedDim),
@@ -249,13 +308,48 @@ export class Trainer {
   }
 
   /**
-   * DINO loss of the student on all crops, plus KoLeo with weight w on each global crop batch's CLS when w is not 0;
-   * onKoleo receives the unweighted KoLeo sum.
+   * The masks of this step's global crops (both crops of every image drawn independently, as DINOv2's collate over
+   * all global crops), or null when the masked-patch objective is off or nothing was masked.
    */
-  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, w: number, onKoleo?: (koleo: tf.Scalar) => void): tf.Scalar {
+  private drawMasks(globalCrop: tf.Tensor4D): { mask: tf.Tensor2D; rows: tf.Tensor1D; weights: tf.Tensor1D } | null {
+    if (!this.ibotLoss) return null;
+    const g = globalCrop.shape[1] / this.opts.model.vit.patchSize;
+    const m = this.masking.sample(2 * globalCrop.shape[0], g, this.maskRng);
+    const rows: number[] = [];
+    m.mask.forEach((v, i) => {
+      if (v) rows.push(i);
+    });
+    if (rows.length === 0) return null;
+    return {
+      mask: tf.tensor2d(m.mask, [m.images, g * g]),
+      rows: tf.tensor1d(rows, 'int32'),
+      weights: tf.tensor1d(IBOTPatchLoss.tokenWeights(m.counts)),
+    };
+  }
+
+  /** The mask generator's position, for checkpoints. */
+  maskState(): number {
+    return this.maskRng.getState();
+  }
+
+  setMaskState(state: number): void {
+    this.maskRng.setState(state);
+  }
+
+  /**
+   * DINO loss of the student on all crops, plus KoLeo with weight w on each global crop batch's CLS when w is not 0,
+   * plus the masked-patch loss with weight ibotWeight when `masked` is given (the global crops are then masked for
+   * both losses, as iBOT); onKoleo and masked.onLoss receive the unweighted terms.
+   */
+  studentLoss(crops: tf.Tensor4D[], targets: tf.Tensor2D, w: number, onKoleo?: (koleo: tf.Scalar) => void, masked?: MaskedStep): tf.Scalar {
     return tf.tidy(() => {
-      const s = this.student.apply(crops, { rate: this.opts.dropPathRate ?? 0, rng: this.dropPathRng });
-      const dino = this.dinoLoss.lossFromTargets(s.logits, targets);
+      const s = this.student.apply(crops, { rate: this.opts.dropPathRate ?? 0, rng: this.dropPathRng }, masked && { mask: masked.mask, rows: masked.rows });
+      let dino = this.dinoLoss.lossFromTargets(s.logits, targets);
+      if (masked) {
+        const patch = this.ibotLoss!.lossFromTargets(s.patchLogits!, masked.targets, masked.weights);
+        masked.onLoss(patch);
+        dino = tf.add(dino, tf.mul(patch, this.opts.ibotWeight ?? 0));
+      }
       const B = crops[0]!.shape[0];
       if (w === 0 || B < 2) return dino; // a nearest neighbour needs two images
       let reg = tf.scalar(0);
@@ -289,6 +383,7 @@ export class Trainer {
       optimizerSteps[n] = s.t;
     }
     tensors.set('dino_loss.center', this.dinoLoss.center);
+    if (this.ibotLoss) tensors.set('ibot_loss.center', this.ibotLoss.center);
     return { step: this.stepCount, tensors, optimizerSteps };
   }
 
@@ -296,6 +391,7 @@ export class Trainer {
   loadState(state: { step: number; tensors: Map<string, tf.Tensor>; optimizerSteps: Record<string, number> }): void {
     const take = (key: string, into: tf.Variable) => {
       const t = state.tensors.get(key);
+      if (!t && isOptionalTrainerState(key)) return;
       if (!t) throw new Error(`checkpoint is missing tensor "${key}"`);
       if (t.shape.join('x') !== into.shape.join('x')) {
         throw new Error(`checkpoint tensor "${key}" has shape [${t.shape}], the model expects [${into.shape}]`);
@@ -305,6 +401,7 @@ export class Trainer {
     for (const [n, v] of this.student.namedParameters()) take(`student.${n}`, v);
     for (const [n, v] of this.teacher.namedParameters()) take(`teacher.${n}`, v);
     take('dino_loss.center', this.dinoLoss.center);
+    if (this.ibotLoss) take('ibot_loss.center', this.ibotLoss.center);
     this.optimizer.dispose();
     const params = new Map(this.student.namedParameters());
     for (const [n, t] of Object.entries(state.optimizerSteps)) {
@@ -322,6 +419,7 @@ export class Trainer {
     this.student.dispose();
     this.teacher.dispose();
     this.dinoLoss.dispose();
+    this.ibotLoss?.dispose();
     this.optimizer.dispose();
   }
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Trainer } from './Trainer';
+import { isOptionalTrainerState, type Trainer } from './Trainer';
 import { CheckpointError, CheckpointMismatchError } from './Checkpoint';
 import type { CheckpointStore, LoadedCheckpoint } from './CheckpointStore';
 import { FrameTrainer } from './FrameTrainer';
@@ -67,6 +67,7 @@ export function restoreTrainer(trainer: Trainer, ckpt: LoadedCheckpoint): Record
   const optimizerSteps = (ckpt.header.meta['optimizerSteps'] ?? {}) as Record<string, number>;
   for (const [name, shape] of requiredTensors(trainer, optimizerSteps, ckpt.file)) {
     const t = ckpt.tensors.get(name);
+    if (!t && isOptionalTrainerState(name)) continue;
     if (!t) throw new CheckpointError(ckpt.file, `tensor "${name}" is missing`);
     if (t.shape.join('x') !== shape.join('x')) throw new CheckpointError(ckpt.file, `tensor "${name}" has shape [${t.shape}], the model expects [${shape}]`);
   }

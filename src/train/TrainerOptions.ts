@@ -58,6 +58,19 @@ export interface TrainerOptions {
    */
   dropPathRate?: number;
   /**
+   * Weight of iBOT's masked-patch loss beside the DINO loss (IBOTPatchLoss; iBOT and DINOv2: 1): the student sees
+   * block-masked global crops and predicts the teacher's patch distributions at the masked tokens, through the
+   * same head. 0 turns it off. Optional so that older checkpoints load; absent means 0.
+   */
+  ibotWeight?: number;
+  /** Share of the global crop images that are masked at all (DINOv2: 0.5). */
+  ibotMaskProbability?: number;
+  /** Range of the masked share of a masked image's tokens (DINOv2: 0.1 to 0.5). */
+  ibotMaskRatioMin?: number;
+  ibotMaskRatioMax?: number;
+  /** Teacher temperature of the patch targets (iBOT: 0.04 warming to 0.07 with the centre; DINOv2: the CLS one). */
+  ibotTeacherTemp?: number;
+  /**
    * Steps during which the backbone gets no update, only the head (a fresh head on pretrained weights would send
    * random gradients into them). Optional so that older checkpoints load; absent means 0.
    */
@@ -92,6 +105,11 @@ export function paperRecipe(model: ModelConfig, batchSize: number, totalSteps = 
     koleoWeight: 0,
     koleoSchedule: 'constant',
     dropPathRate: 0,
+    ibotWeight: 0,
+    ibotMaskProbability: 0.5,
+    ibotMaskRatioMin: 0.1,
+    ibotMaskRatioMax: 0.5,
+    ibotTeacherTemp: 0.04,
     seed: 0,
   };
 }

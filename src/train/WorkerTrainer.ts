@@ -5,7 +5,7 @@ import { prepareHeadlessEgl } from '../backend/headlessEgl';
 import type { Frame } from '../../streams/Frame';
 import type { StepResult } from './Trainer';
 import type { TeacherSnapshot, TrainerReady, TrainerServiceOptions } from './TrainerService';
-import type { TensorMemory, WorkerRequest, WorkerResponse } from './workerProtocol';
+import type { TensorMemory, WorkerReplies, WorkerReply, WorkerRequestBody, WorkerRequestType, WorkerResponse } from './workerProtocol';
 
 /** What the agent needs from the trainer, wherever it runs. */
 export interface TrainerHandle {
@@ -30,13 +30,13 @@ function workerScript(): string {
 }
 
 /** How long each kind of request may take, in ms; a request queued behind others waits for them too. */
-export type WorkerTimeouts = Record<WorkerRequest['type'], number>;
+export type WorkerTimeouts = Record<WorkerRequestType, number>;
 
 /** Resuming a large checkpoint on a busy machine, a slow step, a checkpoint queued behind a step. */
 export const DEFAULT_WORKER_TIMEOUTS: WorkerTimeouts = { init: 600_000, step: 120_000, snapshot: 120_000, checkpoint: 240_000, memory: 10_000, close: 30_000 };
 
 interface Pending {
-  resolve: (v: unknown) => void;
+  resolve: (reply: WorkerReply) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -67,7 +67,7 @@ export class WorkerTrainer implements TrainerHandle {
       if (!p) return;
       t.pending.delete(m.id);
       clearTimeout(p.timer);
-      if (m.ok) p.resolve(m.value);
+      if (m.ok) p.resolve(m);
       else p.reject(new Error(m.error));
     });
     const fail = (e: Error) => {
@@ -81,7 +81,7 @@ export class WorkerTrainer implements TrainerHandle {
     worker.on('error', (e) => fail(new Error(`trainer worker crashed: ${e.message}`)));
     worker.on('exit', (code) => fail(new Error(`trainer worker exited (code ${code})`)));
     try {
-      t.ready = (await t.request({ type: 'init' })) as TrainerReady;
+      t.ready = await t.request({ type: 'init' });
     } catch (e) {
       await worker.terminate();
       throw e;
@@ -89,34 +89,38 @@ export class WorkerTrainer implements TrainerHandle {
     return t;
   }
 
-  private request(req: { type: WorkerRequest['type'] } & Record<string, unknown>): Promise<unknown> {
+  private request<K extends WorkerRequestType>(req: { type: K } & WorkerRequestBody<K>): Promise<WorkerReplies[K]> {
     if (this.exited) return Promise.reject(this.exited);
     const id = this.nextId++;
-    const ms = this.timeouts[req.type];
+    const type: WorkerRequestType = req.type;
+    const ms = this.timeouts[type];
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`the trainer worker did not answer ${req.type} within ${ms} ms`));
+        reject(new Error(`the trainer worker did not answer ${type} within ${ms} ms`));
       }, ms);
-      this.pending.set(id, { resolve, reject, timer });
+      // the id matched; the kind is checked too, so a value is only ever taken as what its request promises
+      const accept = (reply: WorkerReply) =>
+        reply.request === type ? resolve(reply.value as WorkerReplies[K]) : reject(new Error(`the trainer worker answered a ${type} request with a ${reply.request} reply`));
+      this.pending.set(id, { resolve: accept, reject, timer });
       this.worker.postMessage({ ...req, id });
     });
   }
 
   step(frames: Frame[]): Promise<StepResult> {
-    return this.request({ type: 'step', frames }) as Promise<StepResult>;
+    return this.request({ type: 'step', frames });
   }
 
   snapshot(): Promise<TeacherSnapshot> {
-    return this.request({ type: 'snapshot' }) as Promise<TeacherSnapshot>;
+    return this.request({ type: 'snapshot' });
   }
 
   checkpoint(): Promise<string | null> {
-    return this.request({ type: 'checkpoint' }) as Promise<string | null>;
+    return this.request({ type: 'checkpoint' });
   }
 
   memory(): Promise<TensorMemory> {
-    return this.request({ type: 'memory' }) as Promise<TensorMemory>;
+    return this.request({ type: 'memory' });
   }
 
   async close(): Promise<void> {

@@ -49,6 +49,7 @@ export function recipe(name: RecipeName, r: RecipeInput): TrainerOptions {
     centering: 'sinkhorn',
     freezeLastLayerSteps: warm,
     dropPathRate: 0.1,
+    ibotTeacherTemp: 0.01,
     seed,
   };
 }

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { TrainerService, type TrainerServiceOptions } from './TrainerService';
-import type { TensorMemory, WorkerRequest, WorkerResponse } from './workerProtocol';
+import type { WorkerRequest, WorkerResponse } from './workerProtocol';
 
 if (!parentPort) throw new Error('trainerWorker must run in a worker thread');
 const port = parentPort;
@@ -19,27 +19,27 @@ async function handle(req: WorkerRequest): Promise<WorkerResponse> {
     case 'init': {
       const { service: s, ready } = await TrainerService.create(workerData as TrainerServiceOptions, log);
       service = s;
-      return { type: 'reply', id: req.id, ok: true, value: ready };
+      return { type: 'reply', id: req.id, ok: true, request: 'init', value: ready };
     }
     case 'step': {
       const result = await service!.trainStep(req.frames);
-      return { type: 'reply', id: req.id, ok: true, value: result };
+      return { type: 'reply', id: req.id, ok: true, request: 'step', value: result };
     }
     case 'snapshot': {
       const snap = await service!.snapshot();
-      return { type: 'reply', id: req.id, ok: true, value: snap };
+      return { type: 'reply', id: req.id, ok: true, request: 'snapshot', value: snap };
     }
     case 'checkpoint': {
-      return { type: 'reply', id: req.id, ok: true, value: await service!.checkpoint() };
+      return { type: 'reply', id: req.id, ok: true, request: 'checkpoint', value: await service!.checkpoint() };
     }
     case 'memory': {
       const m = tf.memory();
-      return { type: 'reply', id: req.id, ok: true, value: { numTensors: m.numTensors, numBytes: m.numBytes } satisfies TensorMemory };
+      return { type: 'reply', id: req.id, ok: true, request: 'memory', value: { numTensors: m.numTensors, numBytes: m.numBytes } };
     }
     case 'close': {
       service?.dispose();
       service = null;
-      return { type: 'reply', id: req.id, ok: true, value: null };
+      return { type: 'reply', id: req.id, ok: true, request: 'close', value: null };
     }
   }
 }

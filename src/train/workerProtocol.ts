@@ -1,4 +1,6 @@
 import type { Frame } from '../../streams/Frame';
+import type { StepResult } from './Trainer';
+import type { TeacherSnapshot, TrainerReady } from './TrainerService';
 
 /** Requests from WorkerTrainer to the trainer worker. */
 export type WorkerRequest =
@@ -15,7 +17,23 @@ export interface TensorMemory {
   numBytes: number;
 }
 
-export type WorkerResponse =
-  | { type: 'reply'; id: number; ok: true; value: unknown }
-  | { type: 'reply'; id: number; ok: false; error: string }
-  | { type: 'log'; msg: string };
+export type WorkerRequestType = WorkerRequest['type'];
+
+/** What the worker answers to each kind of request. */
+export interface WorkerReplies {
+  init: TrainerReady;
+  step: StepResult;
+  snapshot: TeacherSnapshot;
+  /** The checkpoint file written, or null when the trainer has no checkpoint directory. */
+  checkpoint: string | null;
+  memory: TensorMemory;
+  close: null;
+}
+
+/** A request as WorkerTrainer sends it, before it is given its id. */
+export type WorkerRequestBody<K extends WorkerRequestType> = Omit<Extract<WorkerRequest, { type: K }>, 'id'>;
+
+/** A successful answer: the value its kind of request promises (`request` names that kind). */
+export type WorkerReply = { [K in WorkerRequestType]: { type: 'reply'; id: number; ok: true; request: K; value: WorkerReplies[K] } }[WorkerRequestType];
+
+export type WorkerResponse = WorkerReply | { type: 'reply'; id: number; ok: false; error: string } | { type: 'log'; msg: string };

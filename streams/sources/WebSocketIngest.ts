@@ -48,7 +48,10 @@ export interface WebSocketIngestOptions {
   maxPendingBytesPerConnection?: number;
   /** Images decoded at once, all connections together; the next slot goes to the connection whose messages fail least. Default 2. */
   decodeConcurrency?: number;
-  /** A producer that sends no decodable frame for this long is closed (4408), freeing the stream id. Default 10 s; 0: never. */
+  /**
+   * A producer that sends no frame for this long is closed (4408), freeing the stream id: a frame is one that decoded,
+   * or one waiting for the decoder from a connection whose messages mostly decode. Default 10 s; 0: never.
+   */
   idleTimeoutMs?: number;
   /** Messages per second per connection (token bucket with burst messageBurst); the excess is answered rate_limited. Default 60, burst 120. */
   messagesPerSecond?: number;
@@ -221,14 +224,26 @@ export class WebSocketIngest {
       if (!this.replyTo(socket, code, message)) st.repliesSkipped++;
     };
 
-    const idle =
-      this.idleMs > 0
-        ? setTimeout(() => {
-            reply('idle_timeout', `no frame for ${this.idleMs / 1000} s: closing, so the stream id is free for its producer`);
+    const idleMs = this.idleMs;
+    let lastFrame = Date.now();
+    let idle: NodeJS.Timeout | undefined;
+    // After an event-loop stall timers run before the sockets are read: the verdict waits (setImmediate) until the
+    // frames that arrived meanwhile have been seen.
+    const armIdle = (ms: number): void => {
+      idle = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (!open) return;
+            const quiet = Date.now() - lastFrame;
+            if (quiet < idleMs) return armIdle(idleMs - quiet);
+            reply('idle_timeout', `no frame for ${idleMs / 1000} s: closing, so the stream id is free for its producer`);
             socket.close(CLOSE_IDLE, 'idle');
-          }, this.idleMs)
-        : undefined;
-    idle?.unref();
+          }),
+        ms,
+      );
+      idle.unref();
+    };
+    if (idleMs > 0) armIdle(idleMs);
 
     const decode = async (msg: Buffer) => {
       if (this.closed || !open) return;
@@ -240,7 +255,7 @@ export class WebSocketIngest {
         this.nextIndex.set(streamId, index + 1);
         st.frames++;
         outcome(false);
-        idle?.refresh();
+        lastFrame = Date.now();
         if (this.lru.has(streamId)) this.lru.touch(streamId);
         this.subject.next({ streamId, t: Date.now(), index, width: this.o.width, height: this.o.height, rgb });
       } catch (e) {
@@ -274,8 +289,11 @@ export class WebSocketIngest {
         // a parser bug on hostile bytes must cost this message, never the process
         return e instanceof IngestProblem ? reply(e.code, e.message) : reply('bad_header', `cannot read the image header: ${(e as Error).message}`);
       }
-      // A producer whose frames decode may queue more (an event-loop stall delivers its frames in a burst).
+      // A producer whose frames decode may queue more (an event-loop stall delivers its frames in a burst), and is
+      // alive while its frames arrive even when their decoding lags behind a loaded machine; a squatter sending
+      // bytes that never decode is not.
       const jobs = conn.failRate < 0.5 ? 4 * this.maxPending : this.maxPending;
+      if (conn.failRate < 0.5) lastFrame = Date.now();
       this.scheduler.enqueue(conn, () => decode(buf), buf.length, { jobs, bytes: this.maxPendingBytes }, dropped);
     });
     // ws emits 'error' on protocol violations; unhandled it would crash the process.

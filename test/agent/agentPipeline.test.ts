@@ -51,7 +51,7 @@ class FakeTrainer implements TrainerHandle {
     const step = this.batches.length - 1;
     const lnOutDim = Math.log(model.head.outDim);
     return {
-      step, loss: 5, koleo: 0, koleoWeight: 0, lr: 1e-3, weightDecay: 0.04, momentum: 0.99, teacherTemp: 0.04, teacherEntropy: 4,
+      step, loss: 5, koleo: 0, koleoWeight: 0, ibot: 0, maskedTokens: 0, lr: 1e-3, weightDecay: 0.04, momentum: 0.99, teacherTemp: 0.04, teacherEntropy: 4,
       embeddingStd: 0.2, lossOverLnK: 5 / lnOutDim, lnOutDim, healthyStd: 1 / Math.sqrt(model.vit.embedDim), ms: 60,
     };
   }

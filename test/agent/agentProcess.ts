@@ -1,7 +1,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 
-export const CLI = path.resolve(__dirname, '../../dist/src/cli.js');
+// from test/agent (ts-jest) or dist/test/agent (a compiled bench script)
+export const CLI = path.resolve(__dirname, path.basename(path.resolve(__dirname, '../..')) === 'dist' ? '../../src/cli.js' : '../../dist/src/cli.js');
 
 /** A real `dino-stream run` process with its JSON log lines collected. */
 export class AgentProcess {

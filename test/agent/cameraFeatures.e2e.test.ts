@@ -147,6 +147,15 @@ requireTool('mosquitto')('dino-stream run with events, notifications, run-time s
 
     // the dead webhook and a broker that goes away: reported, and the agent carries on
     await agent.waitFor(/webhook http:\/\/127\.0\.0\.1:\d+ \(notify\.webhooks\[1\]\): drift event not delivered: ECONNREFUSED/, 60_000);
+    // the publishers' counters on /metrics (events keep coming: lower bounds, by value)
+    const metric = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1]);
+    const scraped = await (await fetch(`${http}/metrics`, { headers: auth })).text();
+    expect(metric(scraped, 'dino_event_store_writes_total{result="stored"}')).toBeGreaterThanOrEqual(1);
+    expect(metric(scraped, 'dino_event_store_writes_total{result="failed"}')).toBe(0);
+    expect(metric(scraped, 'dino_event_store_events')).toBeGreaterThanOrEqual(1);
+    expect(metric(scraped, 'dino_notifications_total{channel="webhook",result="sent"}')).toBeGreaterThanOrEqual(1);
+    expect(metric(scraped, 'dino_notifications_total{channel="webhook",result="failed"}')).toBeGreaterThanOrEqual(1);
+    expect(metric(scraped, 'dino_notifications_total{channel="mqtt",result="sent"}')).toBeGreaterThanOrEqual(3); // online, the event, its novelty or state
     await broker.stop();
     await agent.waitFor(/mqtt: connection to mqtt:\/\/127\.0\.0\.1:\d+ lost; reconnecting/, 10_000);
     const n = emb.msgs.length;

@@ -13,7 +13,7 @@ describe('import layers', () => {
   it('reports a back edge with both files and what the layer may import', () => {
     const back = [{ from: 'src/serve/UiChannel.ts', to: 'src/agent/Agent.ts' }];
     expect(layerViolations(back)).toEqual([
-      'src/serve/UiChannel.ts imports src/agent/Agent.ts: src/serve may import only streams, src/util, src/types, config (move what both need into src/types)',
+      'src/serve/UiChannel.ts imports src/agent/Agent.ts: src/serve may import only src/protocol, streams, src/util, src/types, config (move what both need into src/types)',
     ]);
     expect(layerViolations([{ from: 'config/schema.ts', to: 'streams/ReplayBuffer.ts' }])).toHaveLength(1);
     expect(layerViolations([{ from: 'src/agent/Agent.ts', to: 'src/eval/knnEval.ts' }])).toHaveLength(1);

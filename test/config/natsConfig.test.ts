@@ -38,4 +38,13 @@ describe('the nats section (scale-out) of the configuration', () => {
     expect(errorOf(() => resolveConfig([flagsLayer({ instance: 'a b' })]))).toMatch(/nats\.instance.*1-64 letters/s);
     expect(errorOf(() => resolveConfig([{ source: 'config file x.json', values: { nats: { tls: { ca: 'x' } } }, origins: {} }]))).toMatch(/nats\.tls\.ca .*not a known setting.*caFile/s);
   });
+
+  test('a frame may wait nats.maxFrameAgeSec (5 s) before a worker skips it, longer than a dead worker holds it (ackWaitSec, 3 s)', () => {
+    const c = resolveConfig([]);
+    expect([c.nats.maxFrameAgeSec, c.nats.ackWaitSec]).toEqual([5, 3]);
+    const values = (nats: Record<string, unknown>) => [{ source: 'config file x.json', values: { nats }, origins: {} }];
+    expect(errorOf(() => resolveConfig(values({ maxFrameAgeSec: 2 })))).toMatch(/nats\.maxFrameAgeSec.*above nats\.ackWaitSec/s);
+    expect(errorOf(() => resolveConfig(values({ ackWaitSec: 10 })))).toMatch(/nats\.maxFrameAgeSec.*above nats\.ackWaitSec/s);
+    expect(resolveConfig(values({ ackWaitSec: 10, maxFrameAgeSec: 20 })).nats).toMatchObject({ ackWaitSec: 10, maxFrameAgeSec: 20 });
+  });
 });

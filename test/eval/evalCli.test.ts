@@ -120,12 +120,39 @@ describe('dino-stream eval (CLI)', () => {
     expect(sweep.per_seed.map((p: { delay_s: number | null }) => p.delay_s)).toEqual(sweep.runs.map((x: { delay_s: number | null }) => x.delay_s));
   });
 
+  test('eval events: false novelty events and delays for the percentile alone and with the rules', () => {
+    const json = path.join(tmp, 'events.json');
+    const r = cli(['eval', 'events', '--model', 'micro', '--synthetic', '2x40', '--warmup', '0', '--cooldown', '10', '--json', json]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('| percentile only |');
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(report.segments.map((g: { frames: number }) => g.frames)).toEqual([200, 200]);
+    expect(report.settings.noveltyCooldownSec).toBe(10);
+    for (const k of ['percentile_only', 'with_rules']) {
+      expect(report[k].delays_s).toHaveLength(1);
+      expect(report[k].false_per_hour).toBeCloseTo((3600 * report[k].false_events) / report.static_s, 9);
+    }
+    // the rules only ever remove events
+    expect(report.with_rules.events.every((t: number) => report.percentile_only.events.includes(t))).toBe(true);
+    // a change the rules saw had a flagged frame beyond the margin (a fraction of the percentile's score)
+    expect(report.flagged_ratio.changes).toHaveLength(1);
+    report.with_rules.delays_s.forEach((d: number | null, i: number) => {
+      if (d !== null) expect(report.flagged_ratio.changes[i].ratio).toBeGreaterThanOrEqual(1 + report.settings.noveltyMargin);
+    });
+    expect(r.stdout).toMatch(/flagged frames, score \/ the percentile's score \(the margin passes above 4\.00\)/);
+    const bad = cli(['eval', 'events', '--model', 'micro', '--synthetic', 'four']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--synthetic must look like 4x120/);
+  });
+
   test('eval knn --json writes the documented keys', () => {
     const json = path.join(tmp, 'knn.json');
     const r = cli(['eval', 'knn', '--data', CIFAR, '--model', 'micro', '--steps', '2', '--batch', '8', '--buffer-policy', 'fifo', '--json', json]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('| raw pixels |');
+    expect(r.stdout.split('\n')[0]).toMatch(/^trained: 16 images \(2 steps of 8\) in \d+\.\d min, recipe stream, model micro, seed 0; budget --steps 2$/);
     const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(report.trained).toBe(r.stdout.split('\n')[0]);
     for (const k of ['raw_pixels', 'random_init', 'teacher', 'student']) {
       expect(typeof report[k].top1).toBe('number');
       expect(report[k].top1).toBeGreaterThanOrEqual(0);
@@ -170,7 +197,8 @@ describe('dino-stream eval (CLI)', () => {
     const b = JSON.parse(fs.readFileSync(reloaded, 'utf8'));
     expect(b.model).toBe(`checkpoint ${path.join(save, saved[1]!)}`);
     expect([b.teacher, b.student]).toEqual([a.teacher, a.student]);
-    // the table names the checkpoint, not "0 images seen"
+    // the table names the checkpoint, not "0 images seen", and the first line says nothing was trained
     expect(e.stdout).toMatch(/\| teacher \(checkpoint\) \|/);
+    expect(e.stdout.split('\n')[0]).toMatch(/^trained: nothing in this run; checkpoint .*ckpt-\d{8}T\d{9}-000000003\.dino \(no budget flag: the checkpoint is evaluated as saved\)$/);
   });
 });

@@ -10,6 +10,8 @@ import * as ts from 'typescript';
 export const LAYERS: Record<string, readonly string[]> = {
   'src/types': [],
   'src/util': [],
+  // the wire formats both ends of a websocket share (the server and src/client): beside the message types
+  'src/protocol': ['src/types'],
   config: ['src/types', 'src/util'],
   'src/backend': ['src/util'],
   'src/ops': ['src/backend', 'src/util'],
@@ -20,12 +22,12 @@ export const LAYERS: Record<string, readonly string[]> = {
   'src/train': ['src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend', 'streams', 'src/util', 'src/types', 'config'],
   'src/detect': ['streams', 'src/util', 'src/types', 'config'],
   'src/probe': ['src/detect', 'src/util', 'src/types'],
-  'src/serve': ['streams', 'src/util', 'src/types', 'config'],
+  'src/serve': ['src/protocol', 'streams', 'src/util', 'src/types', 'config'],
   // the event store and the notifiers are publishers beside src/serve: they read events, never feed back
   'src/events': ['streams', 'src/util', 'src/types'],
   'src/notify': ['streams', 'src/util', 'src/types'],
   // a subscriber to a running agent: the wire codec and the message types, nothing of the agent itself
-  'src/client': ['src/serve', 'src/util', 'src/types'],
+  'src/client': ['src/protocol', 'src/util', 'src/types'],
   'src/agent': [
     'src/serve', 'src/events', 'src/notify', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend',
     'streams',
@@ -33,7 +35,7 @@ export const LAYERS: Record<string, readonly string[]> = {
   ],
   // the agent cut at a broker: its roles reuse the agent's pieces; nothing below imports it
   'src/scale': [
-    'src/agent', 'src/serve', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend',
+    'src/agent', 'src/serve', 'src/protocol', 'src/probe', 'src/detect', 'src/train', 'src/views', 'src/pretrained', 'src/model', 'src/ops', 'src/backend',
     'streams', 'src/util', 'src/types', 'config',
   ],
   'src/eval': [

@@ -21,6 +21,11 @@ export class NatsServer {
     return s;
   }
 
+  /** The broker's process id while it runs (for CPU accounting in bench:scale). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }

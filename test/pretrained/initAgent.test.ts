@@ -58,7 +58,8 @@ describe('starting from pretrained weights (--init)', () => {
     const w = readPretrained(FULL);
     const t = service.frameTrainer.trainer;
     for (const [module, which] of [[t.student, w.student], [t.teacher, w.teacher]] as const) {
-      const params = module.namedParameters();
+      // the mask token (masked-patch objective only) is in no weights file: it keeps its zeros
+      const params = module.namedParameters().filter(([n]) => !n.endsWith('mask_token'));
       expect(params.length).toBe(which.size);
       for (const [name, v] of params) expect(Array.from(v.dataSync())).toEqual(Array.from(which.get(name)!.read()));
     }

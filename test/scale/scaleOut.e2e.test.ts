@@ -4,10 +4,12 @@
  * Needs `npm run build` (npm test runs it first).
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
+import WebSocket from 'ws';
 import { AgentProcess } from '../agent/agentProcess';
 import { freePort } from '../helpers/freePort';
 import { NatsServer } from '../helpers/natsServer';
@@ -65,8 +67,8 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
         server: { port: 0 },
         checkpoint: { dir: path.join(dir, 'ckpt'), resume: false },
         log: { statusEverySec: 0 },
-        // frames never overflow their stream here, so every one must be embedded; a dead worker's frames come back in 2 s
-        nats: { url: broker.url, framesPerStream: 10000, ackWaitSec: 2, heartbeatSec: 1 },
+        // frames never overflow their stream nor go stale here, so every one must be embedded; a dead worker's frames come back in 2 s
+        nats: { url: broker.url, framesPerStream: 10000, maxFrameAgeSec: 600, ackWaitSec: 2, heartbeatSec: 1 },
       }),
     );
     gateway = start('gateway', ['--port', String(gatewayPort)]);
@@ -139,11 +141,52 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     const tm = await (await get(trainer, 'metrics')).text();
     expect(metric(tm, 'dino_scale_trainer_lock_held')).toBe(1);
     expect(metric(tm, 'dino_scale_teachers_published_total')).toBeGreaterThanOrEqual(1);
-    expect(metric(await (await get(trainer, 'metrics')).text(), 'dino_scale_scored_total')).toBeGreaterThan(0);
+    // the trainer counts the steps it ran: from a fresh start, the step it is at
+    const steps = metric(tm, 'dino_scale_train_steps_total');
+    expect(steps).toBeGreaterThanOrEqual(1);
+    expect(steps).toBe(metric(tm, 'dino_train_step'));
+    expect(metric(tm, 'dino_scale_scored_total')).toBeGreaterThan(0);
     // the gateway hears every role's heartbeat
     const g = (await (await get(gateway, 'healthz')).json()) as { roles: { role: string; instance: string; ok: boolean }[] };
     for (const name of workerNames) expect(g.roles).toContainEqual(expect.objectContaining({ role: 'embed', instance: name, ok: true }));
     expect(g.roles.map((r) => r.role)).toEqual(expect.arrayContaining(['gateway', 'train', 'detect']));
+  });
+
+  test("the gateway and the roles' own ports apply the agent's Host and Origin rules", async () => {
+    const status = (port: number, p: string, host: string) =>
+      new Promise<{ status: number; code: string }>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, path: p, headers: { Host: host } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => {
+            const json = /json/.test(String(res.headers['content-type']));
+            resolve({ status: res.statusCode!, code: json ? String((JSON.parse(body) as { code?: string }).code) : '' });
+          });
+        });
+        req.on('error', reject);
+      });
+    const upgrade = (port: number, headers: Record<string, string>) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/embeddings?streams=*`, { headers });
+        ws.on('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('error', () => undefined);
+      });
+    // DNS rebinding: a foreign name in Host is refused on every path, a loopback name passes
+    for (const p of ['/', '/metrics', '/healthz']) expect(await status(gatewayPort, p, 'evil.example')).toEqual({ status: 421, code: 'misdirected_host' });
+    expect((await status(gatewayPort, '/healthz', `localhost:${gatewayPort}`)).status).toBe(200);
+    // a page of another site may not open the gateway's websockets; a loopback page and a script (no Origin) may
+    expect(await upgrade(gatewayPort, { Origin: 'http://evil.example' })).toBe(403);
+    expect(await upgrade(gatewayPort, { Host: 'evil.example' })).toBe(421);
+    expect(await upgrade(gatewayPort, { Origin: `http://127.0.0.1:${gatewayPort}` })).toBe(101);
+    expect(await upgrade(gatewayPort, {})).toBe(101);
+    // a worker's /healthz and /metrics: the same Host rule
+    const workerPort = await portOf(workers[1]!);
+    for (const p of ['/metrics', '/healthz']) expect(await status(workerPort, p, 'evil.example')).toEqual({ status: 421, code: 'misdirected_host' });
+    expect((await status(workerPort, '/metrics', `127.0.0.1:${workerPort}`)).status).toBe(200);
   });
 
   test('novelty or drift events of the detect shard reach a ws client of the gateway', async () => {
@@ -180,8 +223,19 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     expect(got.length).toBeGreaterThan(60);
     const m = await (await fetch(`http://127.0.0.1:${survivorPort}/metrics`)).text();
     const redelivered = metric(m, 'dino_scale_redelivered_total', 'role="embed"');
-    console.log(`${frames.size} frames, ${got.length} embeddings, ${redelivered} frames redelivered to the surviving worker`);
+    const byName = (name: string) => embedded.filter((e) => e.by === name).length;
+    console.log(`${frames.size} frames, ${got.length} embeddings, ${byName('embed-a')} + ${byName('embed-b')} embedded by the workers, ${redelivered} frames redelivered to the surviving worker`);
     expect(redelivered).toBeGreaterThan(0); // the dead worker's frames came here
+    // the survivor's /metrics counts exactly what it put on EMBEDDED; nothing was stale (maxFrameAgeSec 600 here)
+    expect(metric(m, 'dino_scale_frames_embedded_total')).toBe(byName('embed-b'));
+    expect(metric(m, 'dino_scale_frames_stale_total')).toBe(0);
+    // a frame embedded by both workers is one the dead worker never acknowledged, so one redelivered to the survivor
+    expect(byName('embed-a') + byName('embed-b') - frames.size).toBeLessThanOrEqual(redelivered);
+    // the detect shard scored each frame once (more only for a message the broker delivered to it again)
+    const tm = await (await fetch(`http://127.0.0.1:${await portOf(trainer)}/metrics`)).text();
+    const scored = metric(tm, 'dino_scale_scored_total');
+    expect(scored).toBeGreaterThanOrEqual(got.length);
+    expect(scored).toBeLessThanOrEqual(got.length + (metric(tm, 'dino_scale_redelivered_total', 'role="detect"') || 0));
   });
 
   test('the gateway restarts and its subscribers resume; every role rides out a broker restart', async () => {

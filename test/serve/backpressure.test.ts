@@ -1,6 +1,6 @@
 import { WebSocket } from 'ws';
 import { AgentServer } from '../../src/serve/AgentServer';
-import { decodeBinary } from '../../src/serve/EmbeddingCodec';
+import { decodeBinary } from '../../src/protocol/EmbeddingCodec';
 import { silentLogger } from '../../src/util/Logger';
 import { waitFor } from '../streams/waitFor';
 import { embedding, FakeHub } from './fakeHub';
@@ -136,7 +136,7 @@ async function until(pred: () => boolean, timeoutMs: number, what: string): Prom
 
 /** Encodes like the server does (a sanity check that the counting client's header read matches the codec). */
 function slowConnSample(m: ReturnType<typeof embedding>): Uint8Array {
-  const { encodeBinary } = require('../../src/serve/EmbeddingCodec') as typeof import('../../src/serve/EmbeddingCodec');
+  const { encodeBinary } = require('../../src/protocol/EmbeddingCodec') as typeof import('../../src/protocol/EmbeddingCodec');
   const b = encodeBinary({ ...m, frameIndex: 99 }, { raw: true });
   expect(Buffer.from(b).readUInt32LE(12)).toBe(99);
   return b;

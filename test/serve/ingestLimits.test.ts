@@ -187,3 +187,32 @@ describe('idle sockets holding every ingest slot', () => {
     }
   });
 });
+
+describe('a producer whose frames decode slower than the idle timeout', () => {
+  it('stays connected while its frames keep arriving, and its frames still come through', async () => {
+    const ingest = new WebSocketIngest({ width: 16, height: 16, declared: ['cam'], idleTimeoutMs: IDLE_MS, logger: silentLogger });
+    // A loaded machine: every decode takes twice the idle timeout.
+    const decoder = (ingest as unknown as { decoder: { decode: (b: Buffer) => Promise<Uint8Array> } }).decoder;
+    const decode = decoder.decode.bind(decoder);
+    decoder.decode = async (b) => {
+      await sleep(2 * IDLE_MS);
+      return decode(b);
+    };
+    const server = new AgentServer({ hub: new FakeHub(), ingest, port: 0, log: silentLogger, env: {} });
+    const base = `ws://127.0.0.1:${(await server.start()).port}`;
+    try {
+      const cam = await TestClient.open(`${base}/ingest/cam`);
+      for (let i = 0; i < 12; i++) {
+        cam.ws.send(CAT);
+        await sleep(IDLE_MS / 3);
+      }
+      expect(cam.closed).toBeUndefined();
+      expect(cam.ofType('error').map((e) => e.code)).not.toContain('idle_timeout');
+      await waitFor(() => ingest.statsFor('cam').frames >= 2, 5000, 'decoded frames of the slow stream');
+      cam.close();
+    } finally {
+      await server.stop();
+      ingest.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { AgentServer } from '../../src/serve/AgentServer';
-import { decodeBinary, decodeJson } from '../../src/serve/EmbeddingCodec';
+import { decodeBinary, decodeJson } from '../../src/protocol/EmbeddingCodec';
 import { silentLogger } from '../../src/util/Logger';
 import { sleep, waitFor } from '../streams/waitFor';
 import { embedding, FakeHub, stats } from './fakeHub';

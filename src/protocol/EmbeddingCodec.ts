@@ -170,5 +170,5 @@ export function decodeJson(text: string | EmbeddingJson): DecodedEmbedding {
   return out;
 }
 
-/** Everything in one object, for `import { EmbeddingCodec } from '.../serve'`. */
+/** Everything in one object, for `import { EmbeddingCodec } from` the package entry. */
 export const EmbeddingCodec = { encodeBinary, decodeBinary, isBinaryEmbedding, encodeJson, decodeJson };

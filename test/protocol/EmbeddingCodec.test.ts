@@ -1,5 +1,5 @@
-import { decodeBinary, decodeJson, EMBEDDING_FIXED_HEADER_BYTES, encodeBinary, encodeJson, isBinaryEmbedding } from '../../src/serve/EmbeddingCodec';
-import { embedding } from './fakeHub';
+import { decodeBinary, decodeJson, EMBEDDING_FIXED_HEADER_BYTES, encodeBinary, encodeJson, isBinaryEmbedding } from '../../src/protocol/EmbeddingCodec';
+import { embedding } from '../serve/fakeHub';
 
 describe('EmbeddingCodec', () => {
   it('lays the binary header out as documented', () => {
