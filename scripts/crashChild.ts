@@ -2,7 +2,8 @@
  * The process that crash injection kills (scripts/crashInjection.ts): the agent's training side on the micro model
  * and the cpu backend, resuming from `dir` and then training and checkpointing as fast as it can. Prints one JSON
  * line per event on stdout: started (what it resumed, the temp files left in dir after start), saved (each
- * checkpoint written and verified). Usage: crashChild <dir> [n]: one real training step every n checkpoints.
+ * checkpoint written and verified). Usage: crashChild <dir> [n] [start-only]: one real training step every n
+ * checkpoints; start-only: start, say so and write nothing more (a life that is only to show how it starts).
  */
 import * as fs from 'node:fs';
 import { TrainerService } from '../src/train/TrainerService';
@@ -13,6 +14,7 @@ import type { Frame } from '../streams/Frame';
 
 const dir = process.argv[2];
 const trainEvery = Number(process.argv[3] ?? 1);
+const startOnly = process.argv[4] === 'start-only';
 if (!dir || !(trainEvery >= 1)) throw new Error('usage: crashChild <checkpoint dir> [train every n checkpoints]');
 const say = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
@@ -33,6 +35,8 @@ async function main(): Promise<void> {
   );
   const temps = fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
   say({ type: 'started', pid: process.pid, step: ready.step, resumedFrom: ready.resumedFrom ?? null, temps, logs });
+  // a kill that lands late on a loaded machine must not find a write of this life under way
+  if (startOnly) return void setInterval(() => undefined, 60_000);
   const rng = new Random(process.pid);
   for (let i = 0; ; i++) {
     // the checkpoints are what is under test: the steps in between may only be counted, to write more of them

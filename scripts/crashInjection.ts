@@ -59,7 +59,8 @@ type Kill = { afterSpawnMs: number } | { afterSaves: number; rng: Random } | 'wh
 function life(dir: string, trainEvery: number, when: Kill): Promise<{ events: ChildEvent[]; killed: boolean; code: number | null; stderr: string; startMs: number }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const proc = spawn(process.execPath, [childScript(), dir, String(trainEvery)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [childScript(), dir, String(trainEvery), ...(when === 'when started' ? ['start-only'] : [])];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const events: ChildEvent[] = [];
     let buf = '';
     let stderr = '';
