@@ -211,6 +211,7 @@ async function main(): Promise<void> {
         { kind: 'ws', id: 'phone', fps: 5 },
       ],
       checkpoint: { dir: path.join(dir, 'checkpoints'), everySec: 300 },
+      events: { dir: path.join(dir, 'events') },
       log: { statusEverySec: 60 },
     }),
   );
