@@ -180,10 +180,10 @@ describe('stream-id churn', () => {
     // the numbers are printed, not judged (CI runs on a quiet machine).
     if (os.loadavg()[0] <= os.cpus().length) {
       expect(cycles).toBeGreaterThanOrEqual(2 * CYCLES_PER_PHASE); // thousands of ids, at the set pace
-      // the configured stream's rounds do not slow down as ids accumulate (the second thousand against the first),
+      // the configured stream's rounds do not slow down as ids accumulate (the second thousand against the first,
+      // both beside the same churn). Against the quiet phases they are printed above, not judged: the churn's own
+      // clients share this process and its cores with the rounds, and other test files share the machine.
       expect(busy2).toBeLessThanOrEqual(1.2 * busy1);
-      // nor beside the churn at all (against the slower quiet phase)
-      expect(Math.max(busy1, busy2)).toBeLessThanOrEqual(1.2 * Math.max(quiet1, quiet2));
     } else {
       console.warn(`load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores: the round times above are not compared`);
     }
