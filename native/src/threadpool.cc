@@ -155,7 +155,9 @@ int effective_threads(int nth) {
   return std::min(nth, pool().size);
 }
 
-void parallel_run(int nth, void (*fn)(int, int, void*), void* ctx) {
+// any: workers join while the job is open and the caller waits only for those that joined (work any thread may
+// take); otherwise every worker of nth takes its own share and the caller waits for all of them.
+static void run_job(int nth, void (*fn)(int, int, void*), void* ctx, bool any) {
   Pool& p = pool();
   if (nth > p.size) nth = p.size;
   if (nth <= 1 || t_in_job) {
@@ -167,24 +169,14 @@ void parallel_run(int nth, void (*fn)(int, int, void*), void* ctx) {
   t_in_job = true;
   fn(0, nth, ctx);
   t_in_job = false;
-  p.wait_done(nth - 1);
-}
-
-void parallel_run_any(int nth, void (*fn)(int, int, void*), void* ctx) {
-  Pool& p = pool();
-  if (nth > p.size) nth = p.size;
-  if (nth <= 1 || t_in_job) {
-    fn(0, 1, ctx);
-    return;
-  }
-  std::lock_guard<std::mutex> lock(p.run_mutex);
-  p.publish(nth, fn, ctx);
-  t_in_job = true;
-  fn(0, nth, ctx);
-  t_in_job = false;
+  if (!any) return p.wait_done(nth - 1);
   const uint64_t s = p.slot.fetch_or(kClosed, std::memory_order_acq_rel);
   p.wait_done(int(s & kJoinedMask));
 }
+
+void parallel_run(int nth, void (*fn)(int, int, void*), void* ctx) { run_job(nth, fn, ctx, false); }
+
+void parallel_run_any(int nth, void (*fn)(int, int, void*), void* ctx) { run_job(nth, fn, ctx, true); }
 
 void Barrier::wait() {
   const uint32_t ph = phase_.load(std::memory_order_acquire);

@@ -4,6 +4,17 @@
 
 namespace dn {
 
+// e^r for |r| <= ln(2)/2 (Cephes' expf polynomial): the reduced argument of vexp and vexp_nonpos.
+inline vf exp_poly(vf r) {
+  vf p = vset1(1.9875691500E-4f);
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  return p * (r * r) + r + 1.0f;
+}
+
 // Cephes-style expf: 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2]. exp(x < -87.3) = 0.
 inline vf vexp(vf x) {
   const vf hi = vset1(88.3762626647949f), lo = vset1(-87.3365478515625f);
@@ -13,13 +24,7 @@ inline vf vexp(vf x) {
   vf n = (x * 1.44269504088896341f + magic) - magic;
   vf r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  vf p = vset1(1.9875691500E-4f);
-  p = p * r + 1.3981999507E-3f;
-  p = p * r + 8.3334519073E-3f;
-  p = p * r + 4.1665795894E-2f;
-  p = p * r + 1.6666665459E-1f;
-  p = p * r + 5.0000001201E-1f;
-  p = p * (r * r) + r + 1.0f;
+  const vf p = exp_poly(r);
   vi e = __builtin_convertvector(n, vi);
   // n can be 128 at the top of the range: split the scale in two factors.
   vi e1 = e >> 1, e2 = e - e1;
@@ -37,13 +42,7 @@ inline vf vexp_nonpos(vf x) {
   vf n = (x * 1.44269504088896341f + magic) - magic;
   vf r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  vf p = vset1(1.9875691500E-4f);
-  p = p * r + 1.3981999507E-3f;
-  p = p * r + 8.3334519073E-3f;
-  p = p * r + 4.1665795894E-2f;
-  p = p * r + 1.6666665459E-1f;
-  p = p * r + 5.0000001201E-1f;
-  p = p * (r * r) + r + 1.0f;
+  const vf p = exp_poly(r);
   const vi e = __builtin_convertvector(n, vi);
   const vf y = p * (vf)((e + 127) << 23);
   return under ? vzero() : y;
