@@ -27,17 +27,8 @@ export const EMBEDDING_FIXED_HEADER_BYTES = 40;
 export const FLAG_RAW = 1;
 export const FLAG_NOVELTY = 2;
 
-/** What a subscriber gets back from either format. */
-export interface DecodedEmbedding {
-  streamId: string;
-  t: number;
-  frameIndex: number;
-  teacherStep: number;
-  dim: number;
-  embedding: Float32Array;
-  raw?: Float32Array;
-  novelty?: number;
-}
+/** What a subscriber gets back from either format: the message the server encoded. */
+export type DecodedEmbedding = EmbeddingMessage;
 
 /** The JSON message on /embeddings. */
 export interface EmbeddingJson {
