@@ -13,8 +13,8 @@ import type { LoggerOptions } from 'pino';
  */
 export const REDACTED = '***';
 
-// scheme://user-info@ : the user-info may hold anything but white space and '/' (ffmpeg accepts unencoded ':', '@', '?').
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/"'<>]*@(?=[^\s/@"'<>]*(?:[\s/"'<>]|$))/gi;
+// scheme://user-info@ (or one slash or three: typos ffmpeg forgives): the user-info may hold anything but white space and '/' (ffmpeg accepts unencoded ':', '@', '?').
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/+)[^\s/"'<>]*@(?=[^\s/@"'<>]*(?:[\s/"'<>]|$))/gi;
 // user:password@host without a scheme (a --source typo, a config value): a colon in the user-info is the tell.
 const BARE_USERINFO = /(^|[\s"'=(,])[^\s"'/:@=(,]+:[^\s"'/@]+@(?=[A-Za-z0-9[])/g;
 const SECRET_PARAM = /([?&;](?:[a-z0-9_-]*(?:pass(?:word)?|passwd|pwd|token|secret|api[_-]?key|access[_-]?key|auth|sig(?:nature)?|credential)[a-z0-9_-]*)=)[^&#\s"'<>]*/gi;
@@ -48,17 +48,32 @@ export function registerUrlCredentials(url: string): void {
 }
 
 /**
- * Registers every secret a settings object holds, at any depth: the string values of fields named like secrets
- * (SECRET_KEY: a token, a password, a webhook secret) and the credentials of URLs with user-info. The whole
- * configuration goes through here, so a secret field added later is covered without naming it.
+ * Registers the path and query of a URL that is itself the credential (a webhook: Home Assistant's
+ * /api/webhook/<id>, Slack's /services/...): only its origin is ever shown.
  */
-export function registerSecretsOf(value: unknown, depth = 0): void {
+export function registerUrlPath(url: string): void {
+  try {
+    const u = new URL(url);
+    const rest = `${u.pathname === '/' ? '' : u.pathname}${u.search}`;
+    if (rest.length >= 4) registerSecret(rest);
+  } catch {
+    // not a URL: nothing to register (the config schema names the field)
+  }
+}
+
+/**
+ * Registers every secret a settings object holds, at any depth: the string values of fields named like secrets
+ * (SECRET_KEY: a token, a password, a webhook secret), the credentials of URLs with user-info, and the paths of
+ * webhook URLs. The whole configuration goes through here, so a secret field added later is covered without naming it.
+ */
+export function registerSecretsOf(value: unknown, depth = 0, inWebhooks = false): void {
   if (value === null || typeof value !== 'object' || depth > 8) return;
   for (const [k, v] of Object.entries(value)) {
     if (typeof v === 'string') {
       if (SECRET_KEY.test(k)) registerSecret(v);
+      if (inWebhooks && k === 'url') registerUrlPath(v);
       registerUrlCredentials(v);
-    } else registerSecretsOf(v, depth + 1);
+    } else registerSecretsOf(v, depth + 1, inWebhooks || k === 'webhooks');
   }
 }
 

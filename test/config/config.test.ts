@@ -57,7 +57,7 @@ describe('configuration', () => {
     const file = tmpFile(
       JSON.stringify({
         sources: [{ kind: 'synthetic', mask: [[[0, 0], [1.5, 0], [0, 1]]] }, { kind: 'ws', id: 'cam', mask: [[[0, 0], [1, 1]]] }],
-        notify: { webhooks: [{ url: 'ftp://x', secret: 'short-Secret' }], mqtt: { url: 'http://broker' } },
+        notify: { webhooks: [{ url: 'ftp://x', secret: 'short-Secret' }, { url: 'https://hooks.example/api/webhook/cam-7f3a9c', timeoutMs: 5 }], mqtt: { url: 'http://broker' } },
       }),
     );
     const msg = problems(() => configFromFlags({ config: file }, {}));
@@ -67,6 +67,9 @@ describe('configuration', () => {
     expect(msg).toMatch(/notify\.webhooks\[0\]\.secret \(value hidden\) .*: must be at least 16 characters/);
     expect(msg).toMatch(/notify\.mqtt\.url = "http:\/\/broker" .*: must be mqtt:\/\/host:port/);
     expect(msg).not.toContain('short-Secret');
+    // a webhook URL's path is its credential: the error about its neighbour shows the origin only
+    expect(msg).toMatch(/notify\.webhooks\[1\]\.timeoutMs = 5 .*: Too small/);
+    expect(msg).not.toContain('cam-7f3a9c');
     const cfg = configFromFlags({ mqtt: 'mqtt://127.0.0.1:1883' }, { DINO__NOTIFY__MQTT__PASSWORD: '123456' });
     expect(cfg.notify.mqtt).toMatchObject({ url: 'mqtt://127.0.0.1:1883', password: '123456', topicPrefix: 'dino-stream', homeAssistant: false });
     expect(cfg.sources[0]!.kind === 'synthetic' && cfg.sources[0]!.mask).toEqual([]);

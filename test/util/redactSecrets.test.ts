@@ -13,6 +13,8 @@ describe('redactSecrets', () => {
       ['http://TOKEN123@cam.local/video', 'http://***@cam.local/video'],
       ['rtsp://u:a?b@host/x', 'rtsp://***@host/x'],
       ['door=admin:pw@10.0.0.6/live', 'door=***@10.0.0.6/live'],
+      ['rtsp:/admin:pw@10.0.0.6/live', 'rtsp:/***@10.0.0.6/live'],
+      ['rtsp:///admin:pw@10.0.0.6/live', 'rtsp:///***@10.0.0.6/live'],
       ['http://cam/video.cgi?user=admin&pwd=hunter2&x=1', 'http://cam/video.cgi?user=admin&pwd=***&x=1'],
       ['ws://127.0.0.1:8080/ui?token=abcdefgh&streams=*', 'ws://127.0.0.1:8080/ui?token=***&streams=*'],
       ['https://api.example/v1?api_key=k&access_token=t', 'https://api.example/v1?api_key=***&access_token=***'],
@@ -33,14 +35,14 @@ describe('redactSecrets', () => {
     expect(redactSecrets('tab stab')).toBe('tab stab');
   });
 
-  it('registerSecretsOf registers every secret of a configuration: secret-named fields at any depth and URL credentials', () => {
-    const secrets = ['srv-token-5a1c', 'mqtt-pw-9d2e', 'mqtt-url-pw-41', 'hook-secret-0123456789', 'hook-user-pw-77', 'nats-token-3c', 'nats-pw-8b', 'cam-pw-6e'];
+  it('registerSecretsOf registers every secret of a configuration: secret-named fields at any depth, URL credentials and webhook paths', () => {
+    const secrets = ['srv-token-5a1c', 'mqtt-pw-9d2e', 'mqtt-url-pw-41', 'hook-secret-0123456789', 'hook-user-pw-77', 'nats-token-3c', 'nats-pw-8b', 'cam-pw-6e', '/services/T0/B1/hookpath-c0ffee'];
     const config = configSchema.parse({
       server: { token: secrets[0] },
       sources: [{ kind: 'url', url: `rtsp://admin:${secrets[7]}@10.0.0.5/live` }],
       notify: {
         mqtt: { url: `mqtt://dino:${secrets[2]}@broker:1883`, username: 'dino', password: secrets[1] },
-        webhooks: [{ url: `https://hook:${secrets[4]}@hooks.example/in`, secret: secrets[3] }],
+        webhooks: [{ url: `https://hook:${secrets[4]}@hooks.example/in`, secret: secrets[3] }, { url: `https://hooks.example${secrets[8]}` }],
       },
       nats: { token: secrets[5], user: 'u', password: secrets[6] },
     });
@@ -51,6 +53,7 @@ describe('redactSecrets', () => {
     log.info({ config }, `values: ${secrets.join(' ')} ${secrets.map(encodeURIComponent).join(' ')}`);
     for (const s of secrets) expect({ s, shown: written.includes(s) }).toEqual({ s, shown: false });
     expect(written).toContain('"username":"dino"'); // names are not secrets
+    expect(written).toContain('https://hooks.example'); // a webhook's origin is shown, its path is not
   });
 
   it('redactDeep copies plain values and redacts Errors, leaves buffers alone', () => {
