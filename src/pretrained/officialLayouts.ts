@@ -82,7 +82,8 @@ function headKey(rest: string, t: SourceTensor, key: string): [string, MappedTen
 
 /**
  * facebookresearch/dino and /dinov2 state dicts (backbone-only files, or a full checkpoint's `student`/`teacher`
- * with `module.` and `backbone.`/`head.` prefixes): the names are ours already; Linear and conv weights change layout.
+ * with `module.` and `backbone.`/`head.` prefixes; DINOv2's chunked blocks): the names are ours already; Linear and
+ * conv weights change layout.
  */
 export function mapDino(sd: Map<string, SourceTensor>): MappedStateDict {
   const tensors = new Map<string, MappedTensor>();
@@ -97,7 +98,8 @@ export function mapDino(sd: Map<string, SourceTensor>): MappedStateDict {
       else unknown.push(key);
       continue;
     }
-    k = k.replace(/^backbone\./, '');
+    // DINOv2's training checkpoints group blocks in chunks (blocks.<chunk>.<block>., the block index global)
+    k = k.replace(/^backbone\./, '').replace(/^blocks\.\d+\.(\d+)\./, 'blocks.$1.');
     let m: RegExpExecArray | null;
     if (['cls_token', 'pos_embed', 'register_tokens', 'norm.weight', 'norm.bias', 'patch_embed.proj.bias'].includes(k)) tensors.set(`backbone.${k}`, same(t));
     else if (k === 'patch_embed.proj.weight') tensors.set(`backbone.${k}`, patchConv(t));

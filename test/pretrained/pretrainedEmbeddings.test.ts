@@ -6,13 +6,16 @@
  * position grid the file was trained for and at smaller and larger ones (each layout's own interpolation).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend';
 import { MultiCropWrapper } from '../../src/model/MultiCropWrapper';
 import { modelSize } from '../../src/model/modelSizes';
 import { loadWeights, readPretrained, type PretrainedWeights } from '../../src/pretrained/PretrainedWeights';
+import { readSafetensors } from '../../src/pretrained/Safetensors';
 import { fixtureImages, maxAbsDiff } from './fixtureImages';
+import { safetensorsBytes } from './safetensorsBytes';
 
 const DIR = path.join(__dirname, '../fixtures/pretrained');
 interface Case { size: number; cls: number[] }
@@ -56,6 +59,25 @@ describe.each(['cpu', 'wasm'] as const)('pretrained weights on %s: embeddings eq
       expect(maxAbsDiff(ours, c.cls)).toBeLessThan(1e-4);
     }
     model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('blocks in DINOv2 training chunks (blocks.<chunk>.<block>.*) load as the same ViT', async () => {
+    const before = tf.memory().numTensors;
+    // two blocks in two chunks: chunk 1 holds an Identity and then block 1, so its keys are blocks.1.1.*
+    const src = readSafetensors(fs.readFileSync(path.join(DIR, 'dino_vit_p8.safetensors')));
+    const chunked = Object.fromEntries([...src].map(([k, t]) => [k.replace(/^blocks\.(\d+)\./, 'blocks.$1.$1.'), { dtype: 'F32', shape: t.shape, data: new Uint8Array(t.read().buffer) }]));
+    expect(Object.keys(chunked)).toContain('blocks.1.1.mlp.fc2.bias');
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chunked-')), 'chunked.safetensors');
+    fs.writeFileSync(file, safetensorsBytes(chunked));
+    const w = readPretrained(file);
+    expect(w.arch.vit).toMatchObject({ patchSize: 8, depth: 2 });
+    const ref = reference['dino_vit_p8']!;
+    const model = build(w, ref.heads);
+    loadWeights(w, [{ module: model, tensors: 'student' }]);
+    for (const c of ref.cases) expect(maxAbsDiff(await cls(model, c.size), c.cls)).toBeLessThan(1e-4);
+    model.dispose();
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
     expect(tf.memory().numTensors).toBe(before);
   });
 
