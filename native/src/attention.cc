@@ -246,10 +246,28 @@ void attention_micro(const float* qkv, float* out, float* probs, int B, int T, i
   });
 }
 
+// One (batch, head) unit of the backward pass: its rows of q, k, v (packed qkv, row stride 3D), of the output
+// gradient (stride D), its T x T probabilities, and where its q, k, v gradients go.
+struct HeadGrad {
+  const float *q, *k, *v, *dO, *P;
+  float *dq, *dk, *dv;
+  HeadGrad(const float* dout, const float* qkv, const float* probs, float* dqkv, int64_t u, int T, int H, int hd) {
+    const int64_t D = int64_t(H) * hd, ld = 3 * D, b = u / H, h = u % H;
+    q = qkv + b * T * ld + h * hd;
+    k = q + D;
+    v = q + 2 * D;
+    dO = dout + b * T * D + h * hd;
+    P = probs + u * T * T;
+    dq = dqkv + b * T * ld + h * hd;
+    dk = dq + D;
+    dv = dq + 2 * D;
+  }
+};
+
 void attention_grad_micro(const float* dout, const float* qkv, const float* probs, float* dqkv, int B, int T, int H,
                           int hd, float scale) {
   const int D = H * hd;
-  const int64_t ld = 3 * int64_t(D), TT = int64_t(T) * T;
+  const int64_t ld = 3 * int64_t(D);
   const int npanT = (T + NR - 1) / NR, Tr = (T + MR - 1) / MR * MR, Tp = (T + kVL - 1) / kVL * kVL;
   parallel_for(pool_size(), int64_t(B) * H, 1, [&](int64_t u0, int64_t u1) {
     float* dS = t_tile.get(size_t(Tr) * Tp);
@@ -257,15 +275,9 @@ void attention_grad_micro(const float* dout, const float* qkv, const float* prob
     float* Vt = t_packB.get(size_t(npanT) * hd * NR);
     float* At = t_packA.get(size_t(Tr) * T);
     for (int64_t u = u0; u < u1; u++) {
-      const int64_t b = u / H, h = u % H;
-      const float* q = qkv + b * T * ld + h * hd;
-      const float* k = q + D;
-      const float* v = q + 2 * D;
-      const float* dO = dout + b * T * D + h * hd;
-      const float* P = probs + u * TT;
-      float* dq = dqkv + b * T * ld + h * hd;
-      float* dk = dq + D;
-      float* dv = dq + 2 * D;
+      const HeadGrad g(dout, qkv, probs, dqkv, u, T, H, hd);
+      const float *q = g.q, *k = g.k, *v = g.v, *dO = g.dO, *P = g.P;
+      float *dq = g.dq, *dk = g.dk, *dv = g.dv;
       // dP = dO v^T
       pack_transposed(v, ld, T, hd, Vt);
       tiles_direct_a(T, T, hd, RowsA(dO, D, T, hd, t_lastA), hd, [&](int p) { return Vt + int64_t(p) * hd * NR; }, NR,
@@ -335,15 +347,9 @@ void attention_grad_gemm(const float* dout, const float* qkv, const float* probs
     std::vector<float>& dP = t_scratch;
     if (dP.size() < size_t(T) * T) dP.resize(size_t(T) * T);
     for (int64_t u = u0; u < u1; u++) {
-      const int64_t b = u / H, h = u % H;
-      const float* q = qkv + b * T * ld + h * hd;
-      const float* k = q + D;
-      const float* v = q + 2 * D;
-      const float* dO = dout + b * T * D + h * hd;
-      const float* P = probs + u * T * T;
-      float* dq = dqkv + b * T * ld + h * hd;
-      float* dk = dq + D;
-      float* dv = dq + 2 * D;
+      const HeadGrad g(dout, qkv, probs, dqkv, u, T, H, hd);
+      const float *q = g.q, *k = g.k, *v = g.v, *dO = g.dO, *P = g.P;
+      float *dq = g.dq, *dk = g.dk, *dv = g.dv;
       gemm(desc(T, T, hd, dO, D, false, v, ld, true, dP.data(), T), 1);   // dP = dO V^T
       gemm(desc(T, hd, T, P, T, true, dO, D, false, dv, ld), 1);          // dV = P^T dO
       softmax_backward_rows(P, T, dP.data(), T, T, scale);                 // dS
