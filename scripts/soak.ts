@@ -43,6 +43,10 @@ interface Sample {
   ingestDecoded: number;
   received: number;
   errors: number;
+  /** The agent's longest event-loop delay since the previous sample (prom-client resets it at each scrape), s. */
+  lagMaxSec: number;
+  /** rate_limited answers the ingest producer has had: frames that arrived in a burst after a stall of the loop. */
+  rateLimited: number;
 }
 
 /** Children of `pid` (the ffmpeg processes of the file sources), from /proc. */
@@ -137,8 +141,8 @@ function subscribe(port: number): { received: () => number; closes: () => number
   };
 }
 
-/** Pushes JPEG frames to /ingest/<id> at `fps`; counts what was sent. */
-async function ingest(port: number, id: string, fps: number): Promise<{ sent: () => number; closedBy: () => string | undefined; close: () => void }> {
+/** Pushes JPEG frames to /ingest/<id> at `fps`; counts what was sent and the rate_limited answers. */
+async function ingest(port: number, id: string, fps: number): Promise<{ sent: () => number; rateLimited: () => number; closedBy: () => string | undefined; close: () => void }> {
   const frames = await Promise.all(
     Array.from({ length: 8 }, (_, i) => {
       const px = Buffer.alloc(64 * 64 * 3);
@@ -152,13 +156,18 @@ async function ingest(port: number, id: string, fps: number): Promise<{ sent: ()
     ws.once('error', reject);
   });
   let sent = 0;
+  let rateLimited = 0;
   let closedBy: string | undefined;
+  ws.on('message', (data, isBinary) => {
+    if (!isBinary && /"rate_limited"/.test(data.toString())) rateLimited++;
+  });
   ws.on('close', (code, reason) => (closedBy ??= `${code} ${reason.toString()}`.trim()));
   const timer = setInterval(() => {
     if (ws.readyState === WebSocket.OPEN) ws.send(frames[sent++ % frames.length]!);
   }, 1000 / fps);
   return {
     sent: () => sent,
+    rateLimited: () => rateLimited,
     closedBy: () => closedBy,
     close: () => {
       clearInterval(timer);
@@ -251,6 +260,8 @@ async function main(): Promise<void> {
       ingestDecoded: metric(text, 'dino_serve_ingest_frames_total', '{stream="phone"}'),
       received: subs.received(),
       errors: agent.errors.length,
+      lagMaxSec: metric(text, 'nodejs_eventloop_lag_max_seconds'),
+      rateLimited: feed.rateLimited(),
     };
     samples.push(s);
     loads.push(os.loadavg()[0]!);
@@ -307,6 +318,8 @@ async function main(): Promise<void> {
     `${i === 0 ? s.ingestSent : s.ingestSent - samples[i - 1]!.ingestSent} / ${i === 0 ? s.ingestDecoded : s.ingestDecoded - samples[i - 1]!.ingestDecoded}`,
     i === 0 ? s.received : s.received - samples[i - 1]!.received,
     s.errors,
+    s.lagMaxSec.toFixed(2),
+    i === 0 ? s.rateLimited : s.rateLimited - samples[i - 1]!.rateLimited,
     loads[i]!.toFixed(1),
   ]);
   const md = [
@@ -325,7 +338,7 @@ async function main(): Promise<void> {
     ...(agent.errors.length ? ['', 'Error lines:', '', ...agent.errors.slice(0, 20).map((e) => `    ${e}`)] : []),
     ...(agent.warnings.length ? ['', `Warnings (${agent.warnings.length}, first 10):`, '', ...agent.warnings.slice(0, 10).map((e) => `    ${e}`)] : []),
     '',
-    table(['min', 'RSS MB', 'heap MB', 'tensors main', 'tensors trainer', 'fds', 'children', 'step', 'ingest frames sent / decoded', 'messages received', 'error lines', 'load'], rows),
+    table(['min', 'RSS MB', 'heap MB', 'tensors main', 'tensors trainer', 'fds', 'children', 'step', 'ingest frames sent / decoded', 'messages received', 'error lines', 'loop lag max s', 'ingest rate_limited', 'load'], rows),
     '',
   ].join('\n');
   fs.mkdirSync(path.dirname(out), { recursive: true });
