@@ -72,14 +72,12 @@ export function churn(o: { base: string; target: number; perSec: number; ms: num
   });
 }
 
-/** The p99 of the configured streams' embedding rounds (ms) since the summary was last reset; reset() starts a phase. */
-export function roundTimes(registry: Registry): { p99: () => Promise<number>; reset: () => void } {
+/** Quantiles of the configured streams' embedding rounds (ms) since the summary was last reset; reset() starts a phase. */
+export function roundTimes(registry: Registry): { p99: () => Promise<number>; p50: () => Promise<number>; reset: () => void } {
   const rounds = registry.getSingleMetric('dino_embedding_round_ms') as Summary;
-  return {
-    // the configured stream's rounds (client-opened streams are embedded in rounds of their own)
-    p99: async () => (await rounds.get()).values.find((v) => v.labels['quantile'] === 0.99 && v.labels['streams'] === 'configured')?.value ?? NaN,
-    reset: () => rounds.reset(),
-  };
+  // the configured stream's rounds (client-opened streams are embedded in rounds of their own)
+  const q = async (quantile: number) => (await rounds.get()).values.find((v) => v.labels['quantile'] === quantile && v.labels['streams'] === 'configured')?.value ?? NaN;
+  return { p99: () => q(0.99), p50: () => q(0.5), reset: () => rounds.reset() };
 }
 
 /** Opens a websocket; rejects when the upgrade is refused. */
