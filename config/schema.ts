@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { REPLAY_POLICIES } from '../src/types/ReplayPolicy';
-import { MODEL_SIZE_NAMES, RECIPE_NAMES } from '../src/types/ModelNames';
+import { MODEL_SIZE_NAMES, PRESET_TRAIN_DEFAULTS, RECIPE_NAMES } from '../src/types/ModelNames';
 import { natsSchema } from './natsSchema';
 
 /**
@@ -94,7 +94,8 @@ export const configSchema = z
     train: z
       .object({
         recipe: z.enum(RECIPE_NAMES).default('stream'),
-        batchSize: z.number().int().min(2).max(1024).default(16),
+        /** Default 16; the pretrained presets' own where a step of 16 would not fit the wasm heap (vits16/14: 8, vits8: 2). */
+        batchSize: z.number().int().min(2).max(1024).optional(),
         /** Training steps per new frame entering the pipeline (0.5 = one step per 2 frames). */
         updatesPerFrame: z.number().positive().max(16).default(0.5),
         /** Replay buffer capacity in frames (memory: frameSize^2 * 3 bytes each). */
@@ -102,8 +103,8 @@ export const configSchema = z
         bufferPolicy: z.enum(REPLAY_POLICIES).default('min-redundancy'),
         /** Horizon of the cosine schedules, in steps; they hold their final value afterwards. */
         horizonSteps: z.number().int().positive().default(100000),
-        /** Frames are scaled to frameSize x frameSize by the sources (crops are cut from these). */
-        frameSize: z.number().int().min(8).max(1024).default(64),
+        /** Frames are scaled to frameSize x frameSize by the sources (crops are cut from these). Default 64; 224 for the pretrained presets. */
+        frameSize: z.number().int().min(8).max(1024).optional(),
         /** Set to pause training (embedding and detection continue with the loaded teacher). */
         enabled: z.boolean().default(true),
         seed: z.number().int().default(0),
@@ -296,7 +297,12 @@ export const configSchema = z
     /** Scale-out over NATS JetStream (config/natsSchema.ts); no url: one process, no broker. */
     nats: natsSchema,
   })
-  .strict();
+  .strict()
+  // defaults that depend on the model: a pretrained preset's frames and batch
+  .transform((c) => {
+    const preset = PRESET_TRAIN_DEFAULTS[c.model.size];
+    return { ...c, train: { ...c.train, batchSize: c.train.batchSize ?? preset?.batchSize ?? 16, frameSize: c.train.frameSize ?? preset?.frameSize ?? 64 } };
+  });
 
 export type AgentConfig = z.infer<typeof configSchema>;
 export type AgentConfigInput = z.input<typeof configSchema>;

@@ -4,7 +4,7 @@
  * `finetune` training step (2 global 224 px + 8 local crops per image, student fwd+bwd, teacher fwd, AdamW, EMA) at
  * --batch images. Each preset runs in its own child process; medians of --runs.
  *
- *   npm run bench:presets [-- --presets vits16,vits14] [-- --batch 8] [-- --runs 5] [-- --steps 3] [-- --no-train]
+ *   npm run bench:presets [-- --presets vits16,vits14] [-- --batch N (default: the preset's, src/model/stepMemory.ts)] [-- --runs 5] [-- --steps 3] [-- --no-train]
  */
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +12,7 @@ import { selectBackend } from '../src/backend';
 import { VisionTransformer } from '../src/model/VisionTransformer';
 import { Embedder } from '../src/model/Embedder';
 import { modelSize } from '../src/model/modelSizes';
+import { defaultBatchSize, wasmBatchProblem } from '../src/model/stepMemory';
 import { Trainer } from '../src/train/Trainer';
 import { recipe } from '../src/train/recipes';
 import { arg, median, peakRssMb, table } from './benchCommon';
@@ -49,9 +50,11 @@ async function child(preset: string): Promise<void> {
   const ms1 = await time(1);
   const ms8 = (await time(8)) / 8;
   backbone.dispose();
-  const B = Number(arg('batch', '8'));
+  const B = Number(arg('batch', String(defaultBatchSize(model)))); // by default the agent's batch for the preset, which fits the wasm heap
   let msStep: number | undefined;
   if (!process.argv.includes('--no-train')) {
+    const tooLarge = wasmBatchProblem(model, B);
+    if (tooLarge) throw new Error(tooLarge);
     const trainer = new Trainer(recipe('finetune', { model, batchSize: B, horizonSteps: 1000 }));
     const c = trainer.opts.model.crops;
     const crops = [S, S, ...Array<number>(c.nLocal).fill(c.localSize)].map((s, k) => tf.randomUniform([B, s, s, 3], -2, 2, 'float32', k) as tf.Tensor4D);
@@ -71,8 +74,8 @@ function parent(): void {
   const presets = arg('presets', 'vits16,vits14,vits8').split(',');
   const pass = ['batch', 'runs', 'steps'].flatMap((k) => (process.argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : []));
   if (process.argv.includes('--no-train')) pass.push('--no-train');
-  console.log(`presets on wasm + native kernels; 224 px frames; training step at batch ${arg('batch', '8')} with the finetune recipe's crops`);
-  const header = ['preset', 'tokens per frame', '1 image ms', 'per image in a batch of 8 ms', 'training step', 'peak RSS MB'];
+  console.log(`presets on wasm + native kernels; 224 px frames; training step at batch ${arg('batch', "each preset's default")} with the finetune recipe's crops`);
+  const header = ['preset', 'tokens per frame', '1 image ms', 'per image in a batch of 8 ms', 'training step (batch)', 'peak RSS MB'];
   // each row as soon as its preset is done: a long run keeps what it measured
   console.log(table(header, []));
   presets.forEach((p) => {
@@ -80,7 +83,7 @@ function parent(): void {
     const line = r.stdout.split('\n').find((l) => l.startsWith('{"bench"'));
     if (r.status !== 0 || !line) return console.log(`| ${p} | failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ')} | | | | |`);
     const b = (JSON.parse(line) as { bench: PresetBench }).bench;
-    const step = b.msStep === undefined ? '-' : `${(b.msStep / 1000).toFixed(1)} s (${((b.batch * 1000) / b.msStep).toFixed(2)} images/s)`;
+    const step = b.msStep === undefined ? '-' : `${(b.msStep / 1000).toFixed(1)} s at ${b.batch} (${((b.batch * 1000) / b.msStep).toFixed(2)} images/s)`;
     console.log(`| ${[p, String(b.tokens), b.ms1.toFixed(0), b.ms8.toFixed(0), step, b.peakRssMb.toFixed(0)].join(' | ')} |`);
   });
 }

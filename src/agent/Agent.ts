@@ -116,6 +116,7 @@ export class Agent {
         backend: backendOpts,
         checkpoint: { dir: path.resolve(cfg.checkpoint.dir), keep: cfg.checkpoint.keep, resume: cfg.checkpoint.resume },
         init: init ?? undefined,
+        trains: cfg.train.enabled,
       },
       (m) => this.log.info(`trainer ${m}`),
       { step: stepMs, snapshot: stepMs, checkpoint: 2 * stepMs },

@@ -7,6 +7,7 @@ import { resumeFrameTrainer, saveTrainer } from './TrainerCheckpoint';
 import { validateTrainerCheckpoint } from './TrainerCheckpointSchema';
 import type { Frame } from '../../streams/Frame';
 import { describeWeights, loadWeights, readPretrained } from '../pretrained/PretrainedWeights';
+import { wasmBatchProblem } from '../model/stepMemory';
 
 export interface TrainerServiceOptions {
   trainer: TrainerOptions;
@@ -14,6 +15,8 @@ export interface TrainerServiceOptions {
   checkpoint?: { dir: string; keep: number; resume: boolean };
   /** Pretrained weights (a .pth or .safetensors file) the student and teacher start from when nothing is resumed. */
   init?: string;
+  /** false: no step will be asked for (the agent's --no-train), so the batch need not fit the backend. */
+  trains?: boolean;
 }
 
 /** The teacher backbone's weights at one step: what the embedder needs to follow training. */
@@ -40,6 +43,9 @@ export class TrainerService {
 
   static async create(o: TrainerServiceOptions, log: (msg: string) => void): Promise<{ service: TrainerService; ready: TrainerReady }> {
     const info = await selectBackend({ ...o.backend, log });
+    // refused before anything is allocated: past the wasm heap a step would spin forever instead of failing
+    const tooLarge = info.name === 'wasm' && o.trains !== false ? wasmBatchProblem(o.trainer.model, o.trainer.batchSize) : null;
+    if (tooLarge) throw new Error(tooLarge);
     const store = o.checkpoint ? new CheckpointStore(o.checkpoint.dir, { keep: o.checkpoint.keep, log, validate: validateTrainerCheckpoint }) : null;
     store?.removeStaleTemps();
     const resumed = store && o.checkpoint?.resume ? await resumeFrameTrainer(store, o.trainer, log) : null;
