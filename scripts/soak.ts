@@ -96,7 +96,9 @@ class AgentChild {
         try {
           l = JSON.parse(line) as typeof l;
         } catch {
-          if (line.trim()) this.errors.push(line.slice(0, 300)); // not a log line: a crash trace
+          // not a log line: a native library's own warning, or a crash trace
+          if (/^Warning: /.test(line)) this.warnings.push(line.slice(0, 300));
+          else if (line.trim()) this.errors.push(line.slice(0, 300));
           continue;
         }
         const m = /^dashboard http:\/\/127\.0\.0\.1:(\d+)\//.exec(l.msg ?? '');

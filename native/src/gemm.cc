@@ -55,6 +55,22 @@ int k_step(int K) {
   return (K + nkb - 1) / nkb;
 }
 
+// Where a tile's rows of A are read from: row panel `panel` of the packed block of a transposed A, A in place when
+// its rows are whole, or packed here into this thread's buffer.
+void set_tile_a(Tile& t, const GemmDesc& d, const float* Ablk, int panel, int pc, int kc) {
+  if (d.transA) {
+    t.A = Ablk + int64_t(panel) * kc * MR;
+    t.lda = MR;
+  } else if (t.directA) {
+    t.A = d.A + int64_t(t.i0) * d.lda + pc;
+    t.lda = d.lda;
+  } else {
+    pack_a(d, t.i0, t.mr, pc, kc, t_buf.a);
+    t.A = t_buf.a;
+    t.lda = MR;
+  }
+}
+
 // ---- Single-thread driver ---------------------------------------------------------------------------------
 
 void gemm_single(const GemmDesc& d) {
@@ -84,17 +100,7 @@ void gemm_single(const GemmDesc& d) {
           t.directA = directA && mr == MR;
           t.ldc = d.ldc;
           t.ldb = NR;
-          if (d.transA) {
-            t.A = Ablk + int64_t(ir) * kc * MR;
-            t.lda = MR;
-          } else if (t.directA) {
-            t.A = d.A + int64_t(i0) * d.lda + pc;
-            t.lda = d.lda;
-          } else {
-            pack_a(d, i0, mr, pc, kc, t_buf.a);
-            t.A = t_buf.a;
-            t.lda = MR;
-          }
+          set_tile_a(t, d, Ablk, ir, pc, kc);
           for (int p = 0; p < npan; p++) {
             t.j0 = jc + p * NR;
             t.nr = std::min(NR, d.N - t.j0);
@@ -184,17 +190,7 @@ void run_task(const Job& j, const Grid& g, int task) {
       t.mr = mr;
       t.i0 = i0;
       t.directA = directA && mr == MR;
-      if (d.transA) {
-        t.A = Ablk + int64_t(q - q0) * kc * MR;
-        t.lda = MR;
-      } else if (t.directA) {
-        t.A = d.A + int64_t(i0) * d.lda + pc;
-        t.lda = d.lda;
-      } else {
-        pack_a(d, i0, mr, pc, kc, t_buf.a);
-        t.A = t_buf.a;
-        t.lda = MR;
-      }
+      set_tile_a(t, d, Ablk, q - q0, pc, kc);
       t.ldc = d.ldc;
       for (int p = p0; p < p1; p++) {
         t.j0 = g.jcs + p * NR;

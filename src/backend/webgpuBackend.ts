@@ -82,6 +82,24 @@ function noVulkanDriver(): string | null {
   return found ? null : `no Vulkan driver (no ICD manifest in ${dirs.filter((d) => d.startsWith('/etc') || d.startsWith('/usr')).join(', ')})`;
 }
 
+/**
+ * Without a GPU device node (a DRM render node, NVIDIA's, WSL's) EGL can only open Mesa's software renderer: the
+ * OpenGL ES attempt is skipped unless a software adapter is acceptable (which also spares the log Dawn's limit
+ * warnings, printed on stderr when it opens that adapter).
+ */
+function noGpuDevice(): string | null {
+  if (process.platform !== 'linux') return null;
+  const has = (dir: string, re: RegExp) => {
+    try {
+      return fs.readdirSync(dir).some((f) => re.test(f));
+    } catch {
+      return false;
+    }
+  };
+  if (has('/dev/dri', /^renderD\d+$/) || has('/dev', /^(nvidia\d+|dxg)$/)) return null;
+  return 'no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg): only a software adapter could open (force it with --backend webgpu)';
+}
+
 /** Dawn dlopens the unversioned libEGL.so, which distributions ship in their EGL development package. */
 function eglLibraryHint(): string {
   if (process.platform !== 'linux') return '';
@@ -184,14 +202,14 @@ interface Opened {
 async function openAdapter(dawn: DawnModule, allowSoftware: boolean, log: (m: string) => void): Promise<Opened | { reason: string }> {
   const reasons: string[] = [];
   for (const attempt of ATTEMPTS) {
+    const missing = attempt.backendType === 'vulkan' ? noVulkanDriver() : allowSoftware ? null : noGpuDevice();
+    if (missing) {
+      reasons.push(`${attempt.backendType}: ${missing}`);
+      continue;
+    }
     if (attempt.backendType === 'opengles') {
       prepareHeadlessEgl();
       keepEglLoaded();
-    }
-    const missing = attempt.backendType === 'vulkan' ? noVulkanDriver() : null;
-    if (missing) {
-      reasons.push(`vulkan: ${missing}`);
-      continue;
     }
     let adapter: GpuAdapter | null;
     const gpu = dawn.create([...attempt.flags]);

@@ -18,6 +18,8 @@ export interface ProbeResult {
   reason?: string;
   /** What selectBackend logged. */
   lines: string[];
+  /** What the probe's process wrote on stderr (Dawn writes its own warnings there). */
+  stderr?: string;
 }
 
 /** selectBackend({ backend }) in a fresh process with extra environment variables. */
@@ -27,7 +29,7 @@ export function probeBackend(backend: 'webgpu' | 'auto', env: Record<string, str
     encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env },
   });
   const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
-  if (line) return JSON.parse(line) as ProbeResult;
+  if (line) return { ...(JSON.parse(line) as ProbeResult), stderr: r.stderr ?? '' };
   const why = (r.error?.message ?? r.stderr ?? '').trim().split('\n').slice(-2).join(' | ');
   return { ok: false, reason: `probe failed: ${why}`, lines: [] };
 }
