@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Budget } from '../eval/StreamTrainingRun';
 import { MODEL_SIZES, type ModelSizeName } from '../model/modelSizes';
 import { RECIPE_NAMES, type RecipeName } from '../train/recipes';
+import { PRESET_TRAIN_DEFAULTS } from '../types/ModelNames';
 import { PretrainedError } from '../pretrained/PretrainedWeights';
 import { ImageFolderError } from '../probe/ImageFolder';
 import { EvalInputError } from '../eval/EvalInputError';
@@ -14,7 +15,7 @@ export interface CommonFlags {
   steps?: string;
   model: string;
   recipe: string;
-  batch: string;
+  batch?: string;
   buffer: string;
   bufferPolicy: string;
   seed: string;
@@ -67,7 +68,7 @@ export function addModelFlags(cmd: Command): Command {
   return cmd
     .option('--model <name>', `model size (${Object.keys(MODEL_SIZES).join(', ')})`, 'cifar')
     .option('--recipe <name>', `training recipe: ${RECIPE_NAMES.join(', ')}`, 'stream')
-    .option('--batch <n>', 'images per training step', '64')
+    .option('--batch <n>', 'images per training step (default 64; the vits presets: the largest that fits the wasm heap, 8, 8, 2)')
     .option('--buffer <n>', 'replay buffer capacity (frames)', '4096')
     .option('--buffer-policy <name>', `which frames the replay buffer keeps when full: ${REPLAY_POLICIES.join(', ')}`, 'reservoir')
     .option('--seed <n>', 'seed of the run (weights, order, augmentations)', '0')
@@ -79,13 +80,18 @@ export function addModelFlags(cmd: Command): Command {
     .option('--set <key=value>', 'change a recipe setting for an experiment, repeatable (momentumTeacher=0.98, model.head.outDim=1024)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
+/** --batch, or 64; the vits presets default to what fits the wasm heap (src/model/stepMemory.ts). */
+function batchOf(f: CommonFlags): number {
+  return integer('batch', f.batch) ?? Math.min(64, PRESET_TRAIN_DEFAULTS[f.model as ModelSizeName]?.batchSize ?? 64);
+}
+
 /** The flags every eval subcommand shares, checked: how it trains (or loads) its agent. */
 export function trainingOf(f: CommonFlags): EvalTraining {
   checkCommon(f);
   return {
     model: f.model as ModelSizeName,
     recipe: f.recipe as RecipeName,
-    batchSize: integer('batch', f.batch)!,
+    batchSize: batchOf(f),
     bufferSize: integer('buffer', f.buffer)!,
     bufferPolicy: f.bufferPolicy as ReplayPolicy,
     seed: Number(f.seed),
@@ -152,5 +158,5 @@ export function trainedLine(
   const from = f.checkpoint ? `${r.model}, then ` : '';
   const init = f.init ? `, from ${f.init}` : '';
   const what = f.checkpoint ? '' : `, recipe ${r.recipe}, model ${r.model}${init}, seed ${f.seed}${f.set?.length ? `, --set ${f.set.join(' ')}` : ''}`;
-  return `trained: ${from}${r.images_seen} images (${r.steps} steps of ${f.batch}) in ${(r.train_s / 60).toFixed(1)} min${what}; ${note}`;
+  return `trained: ${from}${r.images_seen} images (${r.steps} steps of ${batchOf(f)}) in ${(r.train_s / 60).toFixed(1)} min${what}; ${note}`;
 }
