@@ -23,6 +23,7 @@ const modelSchema = z.object({
     numHeads: int(1, 256),
     mlpRatio: z.number().positive().max(64),
     imgSize: int(1, 4096),
+    stem: z.array(int(1, 8192)).min(1).max(6).optional(),
   }),
   head: z.looseObject({
     hiddenDim: int(1, 65536),
@@ -85,8 +86,14 @@ function modelShapeProblem(opts: TrainerOptions, tensors: LoadedCheckpoint['tens
   const D = vit.embedDim;
   const grid = vit.imgSize / vit.patchSize;
   const headDims = head.nlayers === 1 ? [D, head.bottleneckDim] : [D, head.hiddenDim, head.bottleneckDim];
+  const stem = vit.stem;
+  if (stem && 2 ** stem.length !== vit.patchSize) return `model.vit.stem of ${stem.length} stride-2 convolutions does not make patchSize ${vit.patchSize}`;
+  // the tokenizer: a convolutional stem (3x3 convolutions, then a 1x1 to D) or the official patch embedding
+  const tokenizer: [string, number[]][] = stem
+    ? [...stem.map((c, i): [string, number[]] => [`backbone.stem.convs.${i}.weight`, [9 * (i === 0 ? 3 : stem[i - 1]!), c]]), ['backbone.stem.proj.weight', [stem[stem.length - 1]!, D]]]
+    : [['backbone.patch_embed.proj.weight', [vit.patchSize * vit.patchSize * 3, D]]];
   const expected: [string, number[]][] = [
-    ['backbone.patch_embed.proj.weight', [vit.patchSize * vit.patchSize * 3, D]],
+    ...tokenizer,
     ['backbone.pos_embed', [1, 1 + grid * grid, D]],
     [`backbone.blocks.${vit.depth - 1}.norm1.weight`, [D]],
     ['backbone.blocks.0.mlp.fc1.weight', [D, Math.round(D * vit.mlpRatio)]],

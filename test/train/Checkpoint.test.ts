@@ -10,6 +10,7 @@ import { CheckpointError } from '../../src/train/Checkpoint';
 import { optionsForCheckpoint, restoreTrainer, saveTrainer } from '../../src/train/TrainerCheckpoint';
 import { modelSize } from '../../src/model/modelSizes';
 import { paperRecipe } from '../../src/train/TrainerOptions';
+import { validateTrainerCheckpoint } from '../../src/train/TrainerCheckpointSchema';
 import { resumeOptions, runSteps, saveRun, weightsOf } from './resumeRun';
 
 const tsx = path.resolve(__dirname, '../../node_modules/.bin/tsx');
@@ -137,6 +138,31 @@ describe('checkpoints', () => {
     const conv = new Trainer({ ...opts, model: { ...opts.model, vit: { ...opts.model.vit, stem: [4, 8] } } });
     expect(() => restoreTrainer(conv, ckpt)).toThrow(/different model \(vit\.stem: undefined vs \[4,8\]\)/);
     conv.dispose();
+  });
+
+  test('a checkpoint of a model with a convolutional stem passes the header checks and resumes; a header naming another stem is refused', async () => {
+    const before = tf.memory().numTensors;
+    const opts = resumeOptions();
+    const conv = { ...opts, model: { ...opts.model, vit: { ...opts.model.vit, stem: [4, 8] } } };
+    const store = new CheckpointStore(tmp(), { validate: validateTrainerCheckpoint });
+    const trainer = new Trainer(conv);
+    runSteps(trainer, 2);
+    const want = weightsOf(trainer);
+    await saveTrainer(store, trainer);
+    trainer.dispose();
+    const ckpt = (await store.loadLatest())!;
+    expect(ckpt).not.toBeNull();
+    const again = new Trainer(conv);
+    restoreTrainer(again, ckpt);
+    expect(weightsOf(again)).toEqual(want);
+    again.dispose();
+    const meta = structuredClone(ckpt.header.meta) as { trainer: { model: { vit: { stem: number[] } } } };
+    meta.trainer.model.vit.stem = [4, 16];
+    expect(() => validateTrainerCheckpoint({ ...ckpt, header: { ...ckpt.header, meta } })).toThrow(/student\.backbone\.stem\.convs\.1\.weight as \[36,16\], the file holds \[36,8\]/);
+    meta.trainer.model.vit.stem = [4, 8, 8];
+    expect(() => validateTrainerCheckpoint({ ...ckpt, header: { ...ckpt.header, meta } })).toThrow(/stem of 3 stride-2 convolutions does not make patchSize 4/);
+    tf.dispose([...ckpt.tensors.values()].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   test('a checkpoint written before the mask token and the masked-patch centre existed loads, keeping their initial values', async () => {
