@@ -21,6 +21,7 @@ interface RunFlags {
   model?: string;
   init?: string;
   recipe?: string;
+  batch?: string;
   resume?: boolean;
   train?: boolean;
   logLevel?: string;
@@ -58,6 +59,7 @@ export function flagsLayer(f: RunFlags): ConfigLayer {
   set('model.size', f.model, '--model');
   set('model.init', f.init, '--init');
   set('train.recipe', f.recipe, '--recipe');
+  set('train.batchSize', num(f.batch), '--batch');
   if (f.resume === false) set('checkpoint.resume', false, '--no-resume');
   if (f.train === false) set('train.enabled', false, '--no-train');
   set('log.level', f.logLevel, '--log-level');
@@ -98,9 +100,10 @@ export function registerRun(program: Command): void {
     .option('--allowed-host <name>', 'a Host name the server answers to besides loopback and --host (repeatable; .example.com: a domain; env DINO_ALLOWED_HOSTS)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--allowed-origin <origin>', 'a page origin that may use the API besides the same origin and loopback (repeatable; env DINO_ALLOWED_ORIGINS)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--open-ingest', 'accept /ingest/<id> for any id, not only ws:<id> sources (at most server.maxStreams of them, least recently used forgotten)')
-    .option('--model <size>', 'model size: micro, small, tiny, cifar, or vits16, vits14, vits8 (the pretrained shapes)')
+    .option('--model <size>', 'model size: micro, small, tiny, cifar; small-conv, cifar-conv (a convolutional stem); vits16, vits14, vits8 (the pretrained shapes)')
     .option('--init <file>', 'start from pretrained weights: a DINO .pth or a DINOv2 model.safetensors (with --model of its shape)')
     .option('--recipe <name>', 'training recipe: stream (tuned for live feeds), paper (the DINO paper defaults) or finetune (for --init)')
+    .option('--batch <n>', 'images per training step (default 16; vits16 and vits14: 8, vits8: 2, what fits the wasm heap)')
     .option('--no-resume', 'start from a fresh model even if the checkpoint dir has a checkpoint')
     .option('--no-train', 'only embed and detect with the loaded teacher; do not train')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')

@@ -53,7 +53,7 @@ describe('configuration', () => {
     expect(problems(() => configFromFlags({}, { DINO_TOKEN: 'short' }))).toMatch(/server\.token \(value hidden\) \(from env DINO_TOKEN\): must be at least 8 characters/);
   });
 
-  test('masks, MQTT and webhooks: bad values name the field; secrets are never shown; --mqtt sets the broker', () => {
+  test('masks, MQTT, webhooks, --batch: bad values name the field; secrets are never shown; --mqtt sets the broker, --batch the batch over the preset default', () => {
     const file = tmpFile(
       JSON.stringify({
         sources: [{ kind: 'synthetic', mask: [[[0, 0], [1.5, 0], [0, 1]]] }, { kind: 'ws', id: 'cam', mask: [[[0, 0], [1, 1]]] }],
@@ -70,6 +70,9 @@ describe('configuration', () => {
     // a webhook URL's path is its credential: the error about its neighbour shows the origin only
     expect(msg).toMatch(/notify\.webhooks\[1\]\.timeoutMs = 5 .*: Too small/);
     expect(msg).not.toContain('cam-7f3a9c');
+    expect(configFromFlags({ model: 'vits16' }, {}).train).toMatchObject({ batchSize: 8, frameSize: 224 });
+    expect(configFromFlags({ model: 'vits16', batch: '4' }, {}).train.batchSize).toBe(4);
+    expect(problems(() => configFromFlags({ batch: 'four' }, {}))).toMatch(/train\.batchSize = "four" \(from flag --batch\): .*expected number/);
     const cfg = configFromFlags({ mqtt: 'mqtt://127.0.0.1:1883' }, { DINO__NOTIFY__MQTT__PASSWORD: '123456' });
     expect(cfg.notify.mqtt).toMatchObject({ url: 'mqtt://127.0.0.1:1883', password: '123456', topicPrefix: 'dino-stream', homeAssistant: false });
     expect(cfg.sources[0]!.kind === 'synthetic' && cfg.sources[0]!.mask).toEqual([]);
