@@ -114,7 +114,16 @@ interface Measured {
 
 /** Sum of a Prometheus counter over all its label sets, from a process's /metrics (0 when absent). */
 async function counterSum(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let text = '';
+  // tried 3 times: a kept-alive connection the server has just closed resets the first try
+  for (let i = 0; ; i++) {
+    try {
+      text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      break;
+    } catch (e) {
+      if (i === 2) throw e;
+    }
+  }
   return text
     .split('\n')
     .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))

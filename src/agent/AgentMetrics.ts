@@ -57,7 +57,8 @@ export class AgentMetrics {
       labelNames: ['thread'] as const,
       registers: [registry],
       async collect() {
-        this.set({ thread: 'main' }, tf.memory().numTensors);
+        // a scaled-out role without a model (ingest, gateway) never chose a backend: tf.memory() would throw
+        if (tf.getBackend()) this.set({ thread: 'main' }, tf.memory().numTensors);
         const m = await self.trainerMemory?.().catch(() => undefined);
         if (m) this.set({ thread: 'trainer' }, m.numTensors);
       },

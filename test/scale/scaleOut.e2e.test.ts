@@ -187,6 +187,10 @@ requireTool('nats-server', 'ffmpeg')('scaled-out agent over NATS JetStream (sepa
     const workerPort = await portOf(workers[1]!);
     for (const p of ['/metrics', '/healthz']) expect(await status(workerPort, p, 'evil.example')).toEqual({ status: 421, code: 'misdirected_host' });
     expect((await status(workerPort, '/metrics', `127.0.0.1:${workerPort}`)).status).toBe(200);
+    // roles without a model never choose a tfjs backend: their /metrics answer all the same
+    const ingestPort = await portOf(ingest);
+    expect((await status(ingestPort, '/metrics', `127.0.0.1:${ingestPort}`)).status).toBe(200);
+    expect((await status(gatewayPort, '/metrics', `127.0.0.1:${gatewayPort}`)).status).toBe(200);
   });
 
   test('novelty or drift events of the detect shard reach a ws client of the gateway', async () => {
