@@ -55,7 +55,8 @@ export function registerUrlPath(url: string): void {
   try {
     const u = new URL(url);
     const rest = `${u.pathname === '/' ? '' : u.pathname}${u.search}`;
-    if (rest.length >= 4) registerSecret(rest);
+    // a short path ("/hook") carries no credential and, registered, would mask ordinary text
+    if (rest.length >= 8) registerSecret(rest);
   } catch {
     // not a URL: nothing to register (the config schema names the field)
   }
