@@ -86,3 +86,15 @@ export function table(header: string[], rows: (string | number)[][]): string {
 export function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
+
+/** A process's /metrics, tried 3 times a second apart (a kept-alive connection the server has just closed resets the first try). */
+export async function scrapeMetrics(port: number): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    } catch (e) {
+      if (attempt === 2) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}

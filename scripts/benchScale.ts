@@ -22,7 +22,7 @@ import WebSocket from 'ws';
 import { decodeBinary } from '../src/protocol/EmbeddingCodec';
 import { AgentProcess } from '../test/agent/agentProcess';
 import { NatsServer } from '../test/helpers/natsServer';
-import { arg, median, table } from './benchCommon';
+import { arg, median, scrapeMetrics, table } from './benchCommon';
 
 const CLOCK_TICK = 100; // /proc/<pid>/stat times are in clock ticks (USER_HZ, 100 on Linux)
 
@@ -114,16 +114,7 @@ interface Measured {
 
 /** Sum of a Prometheus counter over all its label sets, from a process's /metrics (0 when absent). */
 async function counterSum(port: number, name: string): Promise<number> {
-  let text = '';
-  // tried 3 times: a kept-alive connection the server has just closed resets the first try
-  for (let i = 0; ; i++) {
-    try {
-      text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      break;
-    } catch (e) {
-      if (i === 2) throw e;
-    }
-  }
+  const text = await scrapeMetrics(port);
   return text
     .split('\n')
     .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))

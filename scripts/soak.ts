@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { WebSocket } from 'ws';
-import { arg, table } from './benchCommon';
+import { arg, scrapeMetrics, table } from './benchCommon';
 import { median } from '../src/util/median';
 import { spawnTied } from '../streams/sources/childProcess';
 
@@ -189,16 +189,9 @@ function flatness(xs: number[]): { growth: number; spread: number } {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** /metrics, tried 3 times (a kept-alive connection the server has just closed resets the first try); '' if none. */
+/** /metrics (scrapeMetrics), '' if it did not answer. */
 async function scrape(port: number): Promise<string> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    } catch {
-      await sleep(1000);
-    }
-  }
-  return '';
+  return scrapeMetrics(port).catch(() => '');
 }
 
 async function main(): Promise<void> {
