@@ -5,9 +5,15 @@ import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
 import { CHECKPOINT_RECIPE } from '../eval/evalTrainer';
+import { READOUTS, type Readout } from '../model/Embedder';
 import { addCommon, addModelFlags, guarded, integer, positive, resolveBudget, trainedLine, trainingOf, type CommonFlags } from './evalFlags';
 import { registerEvalEvents } from './evalEventsCommand';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
+
+function readoutOf(name: string): Readout {
+  if (!(READOUTS as readonly string[]).includes(name)) throw new Error(`--readout must be one of ${READOUTS.join(', ')}, got "${name}"`);
+  return name as Readout;
+}
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
@@ -28,7 +34,7 @@ export function knnTable(r: KnnEvalReport): string {
     row(`student (${trainedLabel(r)})`, r.student),
   ];
   const lines = [
-    `k-NN (k=20, T=0.07) on ${r.data}: ${r.train_images} train / ${r.test_images} test, model ${r.model}, recipe ${r.recipe}`,
+    `k-NN (k=20, T=0.07, features ${r.readout === 'cls' ? 'CLS' : 'CLS + mean patch token'}) on ${r.data}: ${r.train_images} train / ${r.test_images} test, model ${r.model}, recipe ${r.recipe}`,
     `| features | top-1 % | top-5 % |${loo ? ' train leave-one-out top-1 % |' : ''}`,
     `|---|---|---|${loo ? '---|' : ''}`,
     ...rows.map((x) => `| ${x.join(' | ')} |`),
@@ -97,8 +103,9 @@ export function registerEval(program: Command): void {
       .requiredOption('--data <dir>', 'image folder with DIR/train/<class>/* and DIR/test/<class>/*')
       .option('--eval-at <list>', 'also evaluate at these images-seen marks, comma-separated (e.g. 40000,160000)')
       .option('--train-loo', 'also k-NN each train image against the other train images (leave-one-out): far above the test top-1, the features fit the streamed images more than the classes')
-      .option('--save <dir>', 'keep the trained agent: a checkpoint at every evaluation, for --checkpoint or `run --checkpoint-dir`'),
-  ).action((f: CommonFlags & { data: string; save?: string; trainLoo?: boolean }) =>
+      .option('--save <dir>', 'keep the trained agent: a checkpoint at every evaluation, for --checkpoint or `run --checkpoint-dir`')
+      .option('--readout <name>', `the model's feature: ${READOUTS.join(' or ')} (the CLS beside the mean patch token, as eval_linear.py's --avgpool_patchtokens)`, 'cls'),
+  ).action((f: CommonFlags & { data: string; save?: string; trainLoo?: boolean; readout: string }) =>
     guarded(async () => {
       const { budget, note } = resolveBudget(f);
       const report = await knnEval({
@@ -108,6 +115,7 @@ export function registerEval(program: Command): void {
         marks: f.evalAt ? f.evalAt.split(',').map((s) => positive('eval-at', s)!) : undefined,
         saveDir: f.save,
         trainLeaveOneOut: f.trainLoo ?? false,
+        readout: readoutOf(f.readout),
       });
       const trained = trainedLine(report, f, note);
       console.log(`${trained}\n${knnTable(report)}`);

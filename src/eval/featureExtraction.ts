@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { VisionTransformer } from '../model/VisionTransformer';
-import { Embedder } from '../model/Embedder';
+import { Embedder, type Readout } from '../model/Embedder';
 import { Normalize } from '../views/Normalize';
 
 /** RGB images (size x size x 3 bytes each) -> normalised tensor [n, size, size, 3], as the model sees frames. */
@@ -14,14 +14,14 @@ export function imagesToTensor(images: readonly Uint8Array[], size: number): tf.
   });
 }
 
-/** L2-normalised CLS features of a backbone for every image, computed in batches. */
-export async function backboneFeatures(backbone: VisionTransformer, images: readonly Uint8Array[], size: number, batch = 256): Promise<Float32Array[]> {
+/** L2-normalised features of a backbone (the CLS unless another readout is asked for) for every image, in batches. */
+export async function backboneFeatures(backbone: VisionTransformer, images: readonly Uint8Array[], size: number, batch = 256, readout: Readout = 'cls'): Promise<Float32Array[]> {
   const embedder = new Embedder(backbone);
   const out: Float32Array[] = [];
   for (let i = 0; i < images.length; i += batch) {
     const x = imagesToTensor(images.slice(i, i + batch), size);
     try {
-      out.push(...(await embedder.embedToArrays(x)).normalized);
+      out.push(...(await embedder.embedToArrays(x, { readout })).normalized);
     } finally {
       x.dispose();
     }

@@ -4,6 +4,7 @@ import type { VisionTransformer } from '../model/VisionTransformer';
 import { ImageFolder, type LoadedImages } from '../probe/ImageFolder';
 import { KnnClassifier } from '../probe/KnnClassifier';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
+import type { Readout } from '../model/Embedder';
 import { horizonSteps, runStreamTraining, type Budget } from './StreamTrainingRun';
 
 export interface KnnEvalOptions extends EvalTraining {
@@ -17,6 +18,8 @@ export interface KnnEvalOptions extends EvalTraining {
   trainLeaveOneOut?: boolean;
   k?: number;
   temperature?: number;
+  /** The model's feature: its CLS (default, the DINO feature) or the CLS beside its mean patch token. */
+  readout?: Readout;
 }
 
 export interface Accuracy {
@@ -39,6 +42,7 @@ export interface KnnEvalReport {
   model: string;
   recipe: string;
   backend: string;
+  readout: Readout;
   /** The replay buffer the stream went through (the policy decides how evenly the images are drawn). */
   buffer: { size: number; policy: ReplayPolicy };
   train_images: number;
@@ -60,20 +64,18 @@ export interface KnnEvalReport {
 
 const pct = (a: { top1: number; top5: number }): Accuracy => ({ top1: 100 * a.top1, top5: 100 * a.top5 });
 
+export interface KnnSettings {
+  k: number;
+  temperature: number;
+  trainLeaveOneOut: boolean;
+  readout: Readout;
+}
+
 /** k-NN top-1/top-5 (official eval_knn.py: cosine on L2-normalised CLS, k=20, weights exp(sim/0.07)). */
-export async function knnAccuracy(
-  backbone: VisionTransformer,
-  train: LoadedImages,
-  test: LoadedImages,
-  size: number,
-  numClasses: number,
-  k = 20,
-  temperature = 0.07,
-  trainLeaveOneOut = false,
-): Promise<Accuracy> {
-  const bank = await backboneFeatures(backbone, train.images, size);
-  const queries = await backboneFeatures(backbone, test.images, size);
-  return await scored(new KnnClassifier(bank, train.labels, numClasses, { k, temperature }), queries, test.labels, trainLeaveOneOut);
+export async function knnAccuracy(backbone: VisionTransformer, train: LoadedImages, test: LoadedImages, size: number, numClasses: number, s: KnnSettings): Promise<Accuracy> {
+  const bank = await backboneFeatures(backbone, train.images, size, 256, s.readout);
+  const queries = await backboneFeatures(backbone, test.images, size, 256, s.readout);
+  return await scored(new KnnClassifier(bank, train.labels, numClasses, { k: s.k, temperature: s.temperature }), queries, test.labels, s.trainLeaveOneOut);
 }
 
 async function scored(knn: KnnClassifier, queries: Float32Array[], labels: ArrayLike<number>, trainLeaveOneOut: boolean): Promise<Accuracy> {
@@ -95,20 +97,19 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     log(`loading ${o.data} at ${size}x${size}`);
     const train = await folder.load('train', { size });
     const test = await folder.load('test', { size });
-    const k = o.k ?? 20;
-    const T = o.temperature ?? 0.07;
+    const settings: KnnSettings = { k: o.k ?? 20, temperature: o.temperature ?? 0.07, trainLeaveOneOut: o.trainLeaveOneOut ?? false, readout: o.readout ?? 'cls' };
+    const { k, temperature: T, trainLeaveOneOut: loo } = settings;
     const rawBank = await pixelFeatures(train.images, size);
-    const loo = o.trainLeaveOneOut ?? false;
     const raw = await scored(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }), await pixelFeatures(test.images, size), test.labels, loo);
     log(`raw pixels: top-1 ${raw.top1.toFixed(2)}`);
 
     const trainer = service.frameTrainer.trainer;
-    const randomInit = checkpointFile ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
+    const randomInit = checkpointFile ? { top1: NaN, top5: NaN } : await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, settings);
     if (!checkpointFile) log(`${o.init ? 'init weights' : 'random-init'} teacher: top-1 ${randomInit.top1.toFixed(2)}`);
     const curve: KnnPoint[] = [];
     const evaluate = async (imagesSeen: number, steps: number, trainS: number) => {
-      const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, k, T, loo);
-      const student = await knnAccuracy(trainer.student.backbone, train, test, size, numClasses, k, T, loo);
+      const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, settings);
+      const student = await knnAccuracy(trainer.student.backbone, train, test, size, numClasses, settings);
       curve.push({ images_seen: imagesSeen, steps, train_s: trainS, teacher, student });
       const looNote = loo ? ` (train leave-one-out ${teacher.train_loo_top1!.toFixed(2)}, ${student.train_loo_top1!.toFixed(2)})` : '';
       log(`images seen ${imagesSeen} (step ${steps}): teacher top-1 ${teacher.top1.toFixed(2)}, student ${student.top1.toFixed(2)}${looNote}`);
@@ -126,6 +127,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
       model: checkpointFile ? `checkpoint ${checkpointFile}` : o.model,
       recipe: checkpointFile ? CHECKPOINT_RECIPE : o.recipe,
       backend: info.detail,
+      readout: settings.readout,
       buffer: { size: o.bufferSize, policy: o.bufferPolicy },
       train_images: train.images.length,
       test_images: test.images.length,

@@ -2,8 +2,16 @@ import * as tf from '@tensorflow/tfjs';
 import type { VisionTransformer } from './VisionTransformer';
 import { l2Normalize } from '../ops/l2';
 
+/**
+ * Which backbone output is the feature: the CLS token (the DINO feature, what the agent publishes), or the CLS and
+ * the mean of the patch tokens side by side, each L2-normalised so that both weigh the same (eval_linear.py's
+ * --avgpool_patchtokens, for evaluations).
+ */
+export type Readout = 'cls' | 'cls+avgpool';
+export const READOUTS: readonly Readout[] = ['cls', 'cls+avgpool'];
+
 export interface EmbedResult {
-  /** L2-normalised CLS features [B, D]: what subscribers and detectors get. */
+  /** L2-normalised features [B, D] (or [B, 2D] with the cls+avgpool readout): what subscribers and detectors get. */
   normalized: tf.Tensor2D;
   /** The CLS features as they leave the final LayerNorm [B, D]. */
   raw: tf.Tensor2D;
@@ -22,10 +30,11 @@ export class Embedder {
     return this.backbone.config.embedDim;
   }
 
-  embed(images: tf.Tensor4D, opts: { attention?: boolean } = {}): EmbedResult {
+  embed(images: tf.Tensor4D, opts: { attention?: boolean; readout?: Readout } = {}): EmbedResult {
     return tf.tidy(() => {
-      const out = this.backbone.apply(images, { withAttention: !!opts.attention });
-      const normalized = l2Normalize(out.cls);
+      const pool = opts.readout === 'cls+avgpool';
+      const out = this.backbone.apply(images, { withAttention: !!opts.attention, poolPatches: pool });
+      const normalized = pool ? l2Normalize(tf.concat([l2Normalize(out.cls), l2Normalize(out.pooledPatches!)], 1) as tf.Tensor2D) : l2Normalize(out.cls);
       let attention: tf.Tensor3D | undefined;
       if (out.lastAttention) {
         const [B, H, T] = out.lastAttention.shape;
@@ -37,7 +46,7 @@ export class Embedder {
   }
 
   /** embed() read back to plain arrays, one per image; no tensors outlive the call. */
-  async embedToArrays(images: tf.Tensor4D, opts: { attention?: boolean } = {}): Promise<{ normalized: Float32Array[]; raw: Float32Array[]; attention?: Float32Array[] }> {
+  async embedToArrays(images: tf.Tensor4D, opts: { attention?: boolean; readout?: Readout } = {}): Promise<{ normalized: Float32Array[]; raw: Float32Array[]; attention?: Float32Array[] }> {
     const r = this.embed(images, opts);
     try {
       const B = images.shape[0];

@@ -17,6 +17,8 @@ export interface ViTOutput {
   lastAttention?: tf.Tensor4D;
   /** Final-LayerNorm patch tokens at the requested rows (ViTApplyOptions.patchRows), [M, D]. */
   patches?: tf.Tensor2D;
+  /** Mean of the final-LayerNorm patch tokens of each image [B, D], when requested (eval_linear.py's avgpool). */
+  pooledPatches?: tf.Tensor2D;
 }
 
 export interface ViTApplyOptions {
@@ -30,6 +32,8 @@ export interface ViTApplyOptions {
    * (b * N + n): the masked positions whose distributions the masked-patch objective compares.
    */
   patchRows?: tf.Tensor1D;
+  /** Also return the mean of every image's patch tokens after the final LayerNorm (ViTOutput.pooledPatches). */
+  poolPatches?: boolean;
 }
 
 /** ViT backbone as facebookresearch/dino vision_transformer.py (no classifier head, feature = CLS). */
@@ -146,6 +150,12 @@ export class VisionTransformer extends Module {
       const grid = tf.reshape(tf.slice(x3, [0, this.prefixTokens, 0], [B, n, D]), [B * n, D]) as tf.Tensor2D;
       patches = this.norm.apply(gatherRows(grid, opts.patchRows));
     }
-    return { cls: this.norm.apply(clsRows), lastAttention, patches };
+    let pooledPatches: tf.Tensor2D | undefined;
+    if (opts.poolPatches) {
+      const n = tokens - this.prefixTokens;
+      const grid = tf.reshape(tf.slice(x3, [0, this.prefixTokens, 0], [B, n, D]), [B * n, D]) as tf.Tensor2D;
+      pooledPatches = tf.mean(tf.reshape(this.norm.apply(grid), [B, n, D]), 1) as tf.Tensor2D;
+    }
+    return { cls: this.norm.apply(clsRows), lastAttention, patches, pooledPatches };
   }
 }

@@ -162,6 +162,7 @@ describe('dino-stream eval (CLI)', () => {
     expect(report.buffer).toEqual({ size: 4096, policy: 'fifo' });
     expect(report.steps).toBe(2);
     expect(report.teacher.train_loo_top1).toBeUndefined(); // only with --train-loo
+    expect(report.readout).toBe('cls');
   });
 
   test('eval knn --train-loo: each train image scored against the others', () => {
@@ -200,5 +201,16 @@ describe('dino-stream eval (CLI)', () => {
     // the table names the checkpoint, not "0 images seen", and the first line says nothing was trained
     expect(e.stdout).toMatch(/\| teacher \(checkpoint\) \|/);
     expect(e.stdout.split('\n')[0]).toMatch(/^trained: nothing in this run; checkpoint .*ckpt-\d{8}T\d{9}-000000003\.dino \(no budget flag: the checkpoint is evaluated as saved\)$/);
+    // the same checkpoint read out as CLS + mean patch token: named in the table's title and the JSON
+    const pooled = path.join(tmp, 'pooled.json');
+    const p = cli(['eval', 'knn', '--data', CIFAR, '--checkpoint', save, '--readout', 'cls+avgpool', '--json', pooled]);
+    expect(p.code).toBe(0);
+    expect(p.stdout).toMatch(/k-NN \(k=20, T=0\.07, features CLS \+ mean patch token\)/);
+    const c = JSON.parse(fs.readFileSync(pooled, 'utf8'));
+    expect(c.readout).toBe('cls+avgpool');
+    expect(c.raw_pixels).toEqual(b.raw_pixels);
+    const bad = cli(['eval', 'knn', '--data', CIFAR, '--checkpoint', save, '--readout', 'mean']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--readout must be one of cls, cls\+avgpool, got "mean"/);
   });
 });
