@@ -5,15 +5,10 @@ import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
 import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
 import { CHECKPOINT_RECIPE } from '../eval/evalTrainer';
-import { READOUTS, type Readout } from '../model/Embedder';
-import { addCommon, addModelFlags, guarded, integer, positive, resolveBudget, trainedLine, trainingOf, type CommonFlags } from './evalFlags';
+import { READOUTS } from '../model/Embedder';
+import { addCommon, addModelFlags, guarded, integer, oneOf, positive, resolveBudget, trainedLine, trainingOf, type CommonFlags } from './evalFlags';
 import { registerEvalEvents } from './evalEventsCommand';
 import { driftSeedSweepTable, parseSeedList, summariseDriftSeeds } from '../eval/DriftSeedSweep';
-
-function readoutOf(name: string): Readout {
-  if (!(READOUTS as readonly string[]).includes(name)) throw new Error(`--readout must be one of ${READOUTS.join(', ')}, got "${name}"`);
-  return name as Readout;
-}
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
@@ -115,7 +110,7 @@ export function registerEval(program: Command): void {
         marks: f.evalAt ? f.evalAt.split(',').map((s) => positive('eval-at', s)!) : undefined,
         saveDir: f.save,
         trainLeaveOneOut: f.trainLoo ?? false,
-        readout: readoutOf(f.readout),
+        readout: oneOf('readout', f.readout, READOUTS),
       });
       const trained = trainedLine(report, f, note);
       console.log(`${trained}\n${knnTable(report)}`);

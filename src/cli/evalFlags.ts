@@ -46,12 +46,16 @@ export function integer(name: string, v: string | undefined): number | undefined
   return n;
 }
 
+/** The flag's value when it is one of `allowed`; else an error naming them (guarded() exits 2 with it). */
+export function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
 export function checkCommon(f: CommonFlags): void {
-  if (!(f.model in MODEL_SIZES)) throw new Error(`--model must be one of ${Object.keys(MODEL_SIZES).join(', ')}, got "${f.model}"`);
-  if (!(RECIPE_NAMES as readonly string[]).includes(f.recipe)) throw new Error(`--recipe must be one of ${RECIPE_NAMES.join(', ')}, got "${f.recipe}"`);
-  if (!(REPLAY_POLICIES as readonly string[]).includes(f.bufferPolicy)) {
-    throw new Error(`--buffer-policy must be one of ${REPLAY_POLICIES.join(', ')}, got "${f.bufferPolicy}"`);
-  }
+  oneOf('model', f.model, Object.keys(MODEL_SIZES));
+  oneOf('recipe', f.recipe, RECIPE_NAMES);
+  oneOf('buffer-policy', f.bufferPolicy, REPLAY_POLICIES);
 }
 
 export function addCommon(cmd: Command): Command {

@@ -144,18 +144,11 @@ export class VisionTransformer extends Module {
     // LayerNorm is per token, so normalising only the CLS rows gives the official norm(x)[:, 0]
     const x3 = tf.reshape(x, [B, tokens, D]);
     const clsRows = tf.reshape(tf.slice(x3, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
-    let patches: tf.Tensor2D | undefined;
-    if (opts.patchRows) {
-      const n = tokens - this.prefixTokens;
-      const grid = tf.reshape(tf.slice(x3, [0, this.prefixTokens, 0], [B, n, D]), [B * n, D]) as tf.Tensor2D;
-      patches = this.norm.apply(gatherRows(grid, opts.patchRows));
-    }
-    let pooledPatches: tf.Tensor2D | undefined;
-    if (opts.poolPatches) {
-      const n = tokens - this.prefixTokens;
-      const grid = tf.reshape(tf.slice(x3, [0, this.prefixTokens, 0], [B, n, D]), [B * n, D]) as tf.Tensor2D;
-      pooledPatches = tf.mean(tf.reshape(this.norm.apply(grid), [B, n, D]), 1) as tf.Tensor2D;
-    }
+    const n = tokens - this.prefixTokens;
+    // the patch tokens as rows [B*N, D], image-major
+    const grid = () => tf.reshape(tf.slice(x3, [0, this.prefixTokens, 0], [B, n, D]), [B * n, D]) as tf.Tensor2D;
+    const patches = opts.patchRows ? this.norm.apply(gatherRows(grid(), opts.patchRows)) : undefined;
+    const pooledPatches = opts.poolPatches ? (tf.mean(tf.reshape(this.norm.apply(grid()), [B, n, D]), 1) as tf.Tensor2D) : undefined;
     return { cls: this.norm.apply(clsRows), lastAttention, patches, pooledPatches };
   }
 }
