@@ -1,6 +1,6 @@
 import type { BackendInfo, SelectBackendOptions } from '../backend';
 import { TrainerService } from '../train/TrainerService';
-import type { ModelSizeName } from '../model/modelSizes';
+import { POS_EMBED_KINDS, type ModelSizeName } from '../model/modelSizes';
 import type { RecipeName } from '../train/recipes';
 import { trainerOptionsFor } from '../train/trainerOptionsFor';
 import { CheckpointStore } from '../train/CheckpointStore';
@@ -42,8 +42,15 @@ export interface EvalTrainerOptions extends EvalTraining {
   saveDir?: string;
 }
 
-/** Trainer options that are one of a few words: a typo must not fall back silently to the default branch. */
-const CHOICES: Record<string, readonly string[]> = { centering: CENTERINGS, koleoSchedule: KOLEO_SCHEDULES };
+/**
+ * Trainer options that are one of a few words: a typo must not fall back silently to the default branch. Those
+ * that a preset may leave out (absent means the first word) can be set although absent.
+ */
+const CHOICES: Record<string, readonly string[]> = {
+  centering: CENTERINGS,
+  koleoSchedule: KOLEO_SCHEDULES,
+  'model.vit.posEmbed': POS_EMBED_KINDS,
+};
 
 /**
  * Apply dotted-path overrides to trainer options; an unknown path, a type change or a word outside an option's
@@ -60,9 +67,9 @@ export function applyOverrides(options: TrainerOptions, overrides: RecipeOverrid
       obj = next as Record<string, unknown>;
     }
     const last = parts[parts.length - 1]!;
-    if (!(last in obj)) throw new EvalInputError(`--set ${key}: unknown trainer option; known here: ${Object.keys(obj).join(', ')}`);
-    if (typeof obj[last] !== typeof value) throw new EvalInputError(`--set ${key}: expected a ${typeof obj[last]}, got ${JSON.stringify(value)}`);
     const allowed = CHOICES[key];
+    if (!(last in obj) && !allowed) throw new EvalInputError(`--set ${key}: unknown trainer option; known here: ${Object.keys(obj).join(', ')}`);
+    if (last in obj && typeof obj[last] !== typeof value) throw new EvalInputError(`--set ${key}: expected a ${typeof obj[last]}, got ${JSON.stringify(value)}`);
     if (allowed && !allowed.includes(value as string)) {
       throw new EvalInputError(`--set ${key}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
     }

@@ -6,6 +6,7 @@ import { Block } from './Block';
 import { LayerNorm } from './LayerNorm';
 import { normal, SeedSequence } from './init';
 import { bicubicAntialiasMatrix, bicubicMatrix } from './bicubic';
+import { sincosPosEmbed } from './sincosPosEmbed';
 import type { ViTConfig } from './modelSizes';
 import type { DropPathOptions } from './DropPath';
 import { gatherRows } from '../ops/gatherRows';
@@ -65,7 +66,12 @@ export class VisionTransformer extends Module {
       ? this.child('stem', new ConvStem(config.stem, D, seeds.next()))
       : this.child('patch_embed', new PatchEmbed(p, D, seeds.next()));
     this.clsToken = this.param('cls_token', normal([1, 1, D], 0.02, seeds.next()));
-    this.posEmbed = this.param('pos_embed', normal([1, 1 + this.gridSize ** 2, D], 0.02, seeds.next()));
+    const posSeed = seeds.next(); // drawn either way, so that the other weights do not depend on the choice
+    const T = 1 + this.gridSize ** 2;
+    this.posEmbed =
+      config.posEmbed === 'sincos'
+        ? this.param('pos_embed', tf.tensor3d(sincosPosEmbed(this.gridSize, D), [1, T, D]), false)
+        : this.param('pos_embed', normal([1, T, D], 0.02, posSeed));
     this.maskToken = this.param('mask_token', tf.zeros([1, 1, D]));
     const R = config.numRegisterTokens ?? 0;
     if (R > 0) this.registerTokens = this.param('register_tokens', normal([1, R, D], 0.02, seeds.next()));

@@ -25,6 +25,11 @@ export interface ViTConfig {
    */
   posEmbedInterpolation?: PosEmbedInterpolation;
   /**
+   * 'learned' (DINO's: trained from a small random start) or 'sincos' (MoCo v3, MAE: a fixed 2-D sine-cosine table,
+   * not trained, which gives attention the patches' layout from the first step). Absent: 'learned'.
+   */
+  posEmbed?: PosEmbedKind;
+  /**
    * Channels of a convolutional stem (ConvStem: one 3x3 stride-2 convolution per entry, then a 1x1 to embedDim) in
    * place of the patchify matmul; 2^length must equal patchSize. Absent: the official patch embedding (and
    * checkpoints written before the option existed, which have none, load as that).
@@ -34,6 +39,8 @@ export interface ViTConfig {
 
 export const POS_EMBED_INTERPOLATIONS = ['offset', 'size', 'size-antialias'] as const;
 export type PosEmbedInterpolation = (typeof POS_EMBED_INTERPOLATIONS)[number];
+export const POS_EMBED_KINDS = ['learned', 'sincos'] as const;
+export type PosEmbedKind = (typeof POS_EMBED_KINDS)[number];
 
 /** DINOHead (official names): nlayers-MLP to a bottleneck, L2-normalise, weight-normalised last layer. */
 export interface HeadConfig {

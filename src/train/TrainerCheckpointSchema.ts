@@ -4,6 +4,7 @@ import { firstIssue } from './CheckpointHeader';
 import type { LoadedCheckpoint } from './CheckpointStore';
 import { CENTERINGS } from './DINOLoss';
 import { KOLEO_SCHEDULES, type TrainerOptions } from './TrainerOptions';
+import { POS_EMBED_KINDS } from '../model/modelSizes';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const finite = z.number().finite();
@@ -24,6 +25,7 @@ const modelSchema = z.object({
     mlpRatio: z.number().positive().max(64),
     imgSize: int(1, 4096),
     stem: z.array(int(1, 8192)).min(1).max(6).optional(),
+    posEmbed: z.enum(POS_EMBED_KINDS).optional(),
   }),
   head: z.looseObject({
     hiddenDim: int(1, 65536),
