@@ -361,16 +361,12 @@ export class Trainer {
     });
   }
 
-  /**
-   * teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA), except the names in `skip` and
-   * the student's fixed (non-trainable) tensors, which both hold already and an EMA would only round.
-   */
+  /** teacher = m * teacher + (1 - m) * student, parameter by parameter (official EMA), except the names in `skip`. */
   updateTeacher(m: number, skip: ReadonlySet<string> = new Set()): void {
     const student = new Map(this.student.namedParameters());
     tf.tidy(() => {
       for (const [name, tv] of this.teacher.namedParameters()) {
-        const sv = student.get(name)!;
-        if (!skip.has(name) && sv.trainable) tv.assign(emaUpdate(tv, sv, m));
+        if (!skip.has(name)) tv.assign(emaUpdate(tv, student.get(name)!, m));
       }
     });
   }

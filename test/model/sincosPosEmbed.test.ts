@@ -60,8 +60,9 @@ describe('a ViT with posEmbed sincos', () => {
     tf.dispose(crops);
     expect(Array.from(get('backbone.pos_embed'))).toEqual(Array.from(pos0));
     expect(Array.from(get('backbone.cls_token'))).not.toEqual(Array.from(cls0));
+    // the official EMA runs over every parameter; of two equal tables it can only round
     const teacherPos = t.teacher.namedParameters().find(([k]) => k === 'backbone.pos_embed')![1].dataSync();
-    expect(Array.from(teacherPos)).toEqual(Array.from(pos0));
+    teacherPos.forEach((v, i) => expect(Math.abs(v - pos0[i]!)).toBeLessThan(1e-6));
     t.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
