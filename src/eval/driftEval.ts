@@ -139,7 +139,7 @@ export async function driftEval(o: DriftEvalOptions): Promise<DriftEvalReport> {
     }
     // The teacher is fixed during the detection pass, so the whole stream can be embedded up front.
     const frames = videos.flat();
-    const embeddings = await backboneFeatures(service.frameTrainer.trainer.teacher.backbone, frames, size, 64);
+    const embeddings = await backboneFeatures(service.frameTrainer.trainer.teacher.backbone, frames, size, { batch: 64 });
     const starts: number[] = [];
     videos.reduce((at, v) => (starts.push(at), at + v.length), 0);
 

@@ -127,7 +127,7 @@ export async function eventsEval(o: EventsEvalOptions): Promise<EventsEvalReport
       log(`trained ${run.steps} steps on the frames of ${segments[0]!.source} in ${(run.trainMs / 1000).toFixed(1)} s`);
     }
     const frames = segments.flatMap((s) => s.frames);
-    const embeddings = await backboneFeatures(service.frameTrainer.trainer.teacher.backbone, frames, size, 64);
+    const embeddings = await backboneFeatures(service.frameTrainer.trainer.teacher.backbone, frames, size, { batch: 64 });
     const starts: number[] = [];
     segments.reduce((at, s) => (starts.push(at), at + s.frames.length), 0);
     const changesS = starts.slice(1).map((f) => f / fps);

@@ -15,7 +15,12 @@ export function imagesToTensor(images: readonly Uint8Array[], size: number): tf.
 }
 
 /** L2-normalised features of a backbone (the CLS unless another readout is asked for) for every image, in batches. */
-export async function backboneFeatures(backbone: VisionTransformer, images: readonly Uint8Array[], size: number, batch = 256, readout: Readout = 'cls'): Promise<Float32Array[]> {
+export async function backboneFeatures(
+  backbone: VisionTransformer,
+  images: readonly Uint8Array[],
+  size: number,
+  { batch = 256, readout = 'cls' }: { batch?: number; readout?: Readout } = {},
+): Promise<Float32Array[]> {
   const embedder = new Embedder(backbone);
   const out: Float32Array[] = [];
   for (let i = 0; i < images.length; i += batch) {

@@ -73,14 +73,15 @@ export interface KnnSettings {
 
 /** k-NN top-1/top-5 (official eval_knn.py: cosine on L2-normalised CLS, k=20, weights exp(sim/0.07)). */
 export async function knnAccuracy(backbone: VisionTransformer, train: LoadedImages, test: LoadedImages, size: number, numClasses: number, s: KnnSettings): Promise<Accuracy> {
-  const bank = await backboneFeatures(backbone, train.images, size, 256, s.readout);
-  const queries = await backboneFeatures(backbone, test.images, size, 256, s.readout);
-  return await scored(new KnnClassifier(bank, train.labels, numClasses, { k: s.k, temperature: s.temperature }), queries, test.labels, s.trainLeaveOneOut);
+  const features = (images: readonly Uint8Array[]) => backboneFeatures(backbone, images, size, { readout: s.readout });
+  return await knnOn(await features(train.images), await features(test.images), train, test, numClasses, s);
 }
 
-async function scored(knn: KnnClassifier, queries: Float32Array[], labels: ArrayLike<number>, trainLeaveOneOut: boolean): Promise<Accuracy> {
-  const acc = pct(await knn.evaluate(queries, labels));
-  return trainLeaveOneOut ? { ...acc, train_loo_top1: 100 * (await knn.leaveOneOut()).top1 } : acc;
+/** Test features classified by their k nearest train features (and, when asked, each train feature by the others). */
+async function knnOn(bank: Float32Array[], queries: Float32Array[], train: LoadedImages, test: LoadedImages, numClasses: number, s: KnnSettings): Promise<Accuracy> {
+  const knn = new KnnClassifier(bank, train.labels, numClasses, { k: s.k, temperature: s.temperature });
+  const acc = pct(await knn.evaluate(queries, test.labels));
+  return s.trainLeaveOneOut ? { ...acc, train_loo_top1: 100 * (await knn.leaveOneOut()).top1 } : acc;
 }
 
 /**
@@ -98,9 +99,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
     const train = await folder.load('train', { size });
     const test = await folder.load('test', { size });
     const settings: KnnSettings = { k: o.k ?? 20, temperature: o.temperature ?? 0.07, trainLeaveOneOut: o.trainLeaveOneOut ?? false, readout: o.readout ?? 'cls' };
-    const { k, temperature: T, trainLeaveOneOut: loo } = settings;
-    const rawBank = await pixelFeatures(train.images, size);
-    const raw = await scored(new KnnClassifier(rawBank, train.labels, numClasses, { k, temperature: T }), await pixelFeatures(test.images, size), test.labels, loo);
+    const raw = await knnOn(await pixelFeatures(train.images, size), await pixelFeatures(test.images, size), train, test, numClasses, settings);
     log(`raw pixels: top-1 ${raw.top1.toFixed(2)}`);
 
     const trainer = service.frameTrainer.trainer;
@@ -111,7 +110,7 @@ export async function knnEval(o: KnnEvalOptions): Promise<KnnEvalReport> {
       const teacher = await knnAccuracy(trainer.teacher.backbone, train, test, size, numClasses, settings);
       const student = await knnAccuracy(trainer.student.backbone, train, test, size, numClasses, settings);
       curve.push({ images_seen: imagesSeen, steps, train_s: trainS, teacher, student });
-      const looNote = loo ? ` (train leave-one-out ${teacher.train_loo_top1!.toFixed(2)}, ${student.train_loo_top1!.toFixed(2)})` : '';
+      const looNote = settings.trainLeaveOneOut ? ` (train leave-one-out ${teacher.train_loo_top1!.toFixed(2)}, ${student.train_loo_top1!.toFixed(2)})` : '';
       log(`images seen ${imagesSeen} (step ${steps}): teacher top-1 ${teacher.top1.toFixed(2)}, student ${student.top1.toFixed(2)}${looNote}`);
       if (o.saveDir) log(`saved ${await service.checkpoint()}`);
     };
