@@ -58,7 +58,7 @@ export function noveltyTable(r: NoveltyEvalReport): string {
     [`teacher (${trainedLabel(r)})`, r.teacher],
   ];
   return [
-    `novelty (cosine distance to the ${r.k}-th neighbour) on ${r.data}: held out ${r.holdout.join(', ')}; ` +
+    `novelty (cosine distance to the ${r.k}-th neighbour, features ${r.readout === 'cls' ? 'CLS' : 'CLS + mean patch token'}) on ${r.data}: held out ${r.holdout.join(', ')}; ` +
       `bank ${r.bank_size} train images of ${r.streamed_classes.length} classes; ${r.positives} novel / ${r.negatives} known test images; model ${r.model}`,
     `| features | AUROC | FPR at 95% TPR |`,
     `|---|---|---|`,
@@ -124,8 +124,9 @@ export function registerEval(program: Command): void {
       .requiredOption('--data <dir>', 'image folder with DIR/train/<class>/* and DIR/test/<class>/*')
       .requiredOption('--holdout <classes>', 'classes never streamed nor banked, comma-separated (e.g. cat,dog)')
       .option('--k <n>', 'score = cosine distance to the k-th nearest bank neighbour', '5')
-      .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)'),
-  ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string }) =>
+      .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)')
+      .option('--readout <name>', `the teacher's feature: ${READOUTS.join(' or ')} (the agent's detector scores the CLS)`, 'cls'),
+  ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string; readout: string }) =>
     guarded(async () => {
       const { budget, note } = resolveBudget(f);
       const report = await noveltyEval({
@@ -134,6 +135,7 @@ export function registerEval(program: Command): void {
         holdout: f.holdout.split(','),
         budget,
         k: integer('k', f.k),
+        readout: oneOf('readout', f.readout, READOUTS),
         limitPerClass: integer('limit-per-class', f.limitPerClass),
       });
       const trained = trainedLine(report, f, note);

@@ -1,4 +1,5 @@
 import type { VisionTransformer } from '../model/VisionTransformer';
+import type { Readout } from '../model/Embedder';
 import { NoveltyDetector } from '../detect/NoveltyDetector';
 import { ImageFolder, type LoadedImages } from '../probe/ImageFolder';
 import { auroc, fprAtTpr } from './auroc';
@@ -14,6 +15,8 @@ export interface NoveltyEvalOptions extends EvalTraining {
   budget: Budget;
   /** The score is the cosine distance to the k-th nearest bank neighbour (default 5, as the agent's detector). */
   k?: number;
+  /** The teacher's feature (default the CLS, what the agent's detector scores). */
+  readout?: Readout;
   /** Train / test images per class (first in sorted order), for quick runs; default all. */
   limitPerClass?: number;
   testLimitPerClass?: number;
@@ -33,6 +36,7 @@ export interface NoveltyEvalReport {
   holdout: string[];
   streamed_classes: string[];
   k: number;
+  readout: Readout;
   /** Train images streamed through training and put in the bank (held-out classes excluded). */
   bank_size: number;
   test_images: number;
@@ -96,6 +100,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
   const log = o.log ?? (() => undefined);
   const t0 = Date.now();
   const k = o.k ?? 5;
+  const readout = o.readout ?? 'cls';
   // Layout and class names first: a typo must not cost a backend start and a dataset load.
   const folder = ImageFolder.open(o.data);
   const held = holdoutLabels(folder.classes, o.holdout, o.data);
@@ -117,7 +122,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
     log(`raw pixels: AUROC ${raw.auroc.toFixed(3)}`);
     const trainer = service.frameTrainer.trainer;
     const teacherScores = async (backbone: VisionTransformer) =>
-      noveltyScores(await backboneFeatures(backbone, streamed, size), await backboneFeatures(backbone, test.images, size), k);
+      noveltyScores(await backboneFeatures(backbone, streamed, size, { readout }), await backboneFeatures(backbone, test.images, size, { readout }), k);
     let randomScores: number[] = test.images.map(() => NaN);
     let randomInit = { auroc: NaN, fpr95: NaN };
     if (!et.checkpointFile) {
@@ -141,6 +146,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
       holdout: [...held].sort((a, b) => a - b).map((c) => folder.classes[c]!),
       streamed_classes: folder.classes.filter((_, c) => !held.has(c)),
       k,
+      readout,
       bank_size: streamed.length,
       test_images: test.images.length,
       positives,

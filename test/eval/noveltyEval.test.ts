@@ -11,6 +11,7 @@ import * as StreamTrainingRun from '../../src/eval/StreamTrainingRun';
 import { NoveltyDetector } from '../../src/detect/NoveltyDetector';
 import { ImageFolder } from '../../src/probe/ImageFolder';
 import { auroc, fprAtTpr } from '../../src/eval/auroc';
+import * as FeatureExtraction from '../../src/eval/featureExtraction';
 import { pixelFeatures } from '../../src/eval/featureExtraction';
 import { EvalInputError } from '../../src/eval/EvalInputError';
 import { noveltyEval, noveltyScores, type NoveltyEvalOptions } from '../../src/eval/noveltyEval';
@@ -122,6 +123,31 @@ describe('eval novelty', () => {
       `novelty eval (micro, 2 steps, ${TRAIN_PER_CLASS}/class bank, held out ${HOLDOUT.join('+')}): AUROC raw ${r.raw_pixels.auroc.toFixed(3)}, ` +
         `random-init ${r.random_init.auroc.toFixed(3)}, teacher ${r.teacher.auroc.toFixed(3)}; FPR95 teacher ${r.teacher.fpr95.toFixed(3)}`,
     );
+  });
+
+  test('--readout cls+avgpool scores the CLS beside the mean patch token, each half unit-length', async () => {
+    const real = FeatureExtraction.backboneFeatures;
+    const calls: { readout?: string; features: Float32Array[] }[] = [];
+    jest.spyOn(FeatureExtraction, 'backboneFeatures').mockImplementation(async (backbone, images, size, opts) => {
+      const features = await real(backbone, images, size, opts);
+      calls.push({ readout: opts?.readout, features });
+      return features;
+    });
+    const before = tf.memory().numTensors;
+    const r = await noveltyEval({ ...options, budget: { steps: 1 }, readout: 'cls+avgpool' });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.readout).toBe('cls+avgpool');
+    // bank and test images, for the random-init and the trained teacher
+    expect(calls.map((c) => c.readout)).toEqual(['cls+avgpool', 'cls+avgpool', 'cls+avgpool', 'cls+avgpool']);
+    const dim = 16; // micro's embedDim
+    for (const v of calls[1]!.features) {
+      expect(v).toHaveLength(2 * dim);
+      const half = (a: number, b: number) => Math.hypot(...v.slice(a, b));
+      expect(half(0, dim)).toBeCloseTo(Math.SQRT1_2, 4);
+      expect(half(dim, 2 * dim)).toBeCloseTo(Math.SQRT1_2, 4);
+    }
+    const expected = kthDistances(calls[2]!.features, calls[3]!.features, 5);
+    r.scores.teacher.forEach((s, i) => expect(s).toBeCloseTo(expected[i]!, 4));
   });
 
   test('unknown holdout class: a clear error listing the classes, before any training', async () => {
