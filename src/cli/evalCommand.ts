@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { knnEval, type Accuracy, type KnnEvalReport } from '../eval/knnEval';
-import { noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
+import { NOVELTY_SCORES, noveltyEval, type NoveltyEvalReport } from '../eval/noveltyEval';
 import { driftEval, defaultDriftSettings, type DriftEvalOptions, type DriftEvalReport } from '../eval/driftEval';
 import { CHECKPOINT_RECIPE } from '../eval/evalTrainer';
 import { READOUTS } from '../model/Embedder';
@@ -58,7 +58,7 @@ export function noveltyTable(r: NoveltyEvalReport): string {
     [`teacher (${trainedLabel(r)})`, r.teacher],
   ];
   return [
-    `novelty (cosine distance to the ${r.k}-th neighbour, features ${r.readout === 'cls' ? 'CLS' : 'CLS + mean patch token'}) on ${r.data}: held out ${r.holdout.join(', ')}; ` +
+    `novelty (${r.score === 'patch' ? 'largest cosine distance of a patch to its nearest bank patch' : `cosine distance to the ${r.k}-th neighbour, features ${r.readout === 'cls' ? 'CLS' : 'CLS + mean patch token'}`}) on ${r.data}: held out ${r.holdout.join(', ')}; ` +
       `bank ${r.bank_size} train images of ${r.streamed_classes.length} classes; ${r.positives} novel / ${r.negatives} known test images; model ${r.model}`,
     `| features | AUROC | FPR at 95% TPR |`,
     `|---|---|---|`,
@@ -125,8 +125,9 @@ export function registerEval(program: Command): void {
       .requiredOption('--holdout <classes>', 'classes never streamed nor banked, comma-separated (e.g. cat,dog)')
       .option('--k <n>', 'score = cosine distance to the k-th nearest bank neighbour', '5')
       .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)')
-      .option('--readout <name>', `the teacher's feature: ${READOUTS.join(' or ')} (the agent's detector scores the CLS)`, 'cls'),
-  ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string; readout: string }) =>
+      .option('--readout <name>', `the teacher's feature: ${READOUTS.join(' or ')} (the agent's detector scores the CLS)`, 'cls')
+      .option('--score <name>', `${NOVELTY_SCORES.join(' or ')}: the image feature's k-th neighbour distance, or the largest distance of a patch token to its nearest bank patch (PatchCore)`, 'knn'),
+  ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string; readout: string; score: string }) =>
     guarded(async () => {
       const { budget, note } = resolveBudget(f);
       const report = await noveltyEval({
@@ -136,6 +137,7 @@ export function registerEval(program: Command): void {
         budget,
         k: integer('k', f.k),
         readout: oneOf('readout', f.readout, READOUTS),
+        score: oneOf('score', f.score, NOVELTY_SCORES),
         limitPerClass: integer('limit-per-class', f.limitPerClass),
       });
       const trained = trainedLine(report, f, note);

@@ -4,6 +4,7 @@ import { NoveltyDetector } from '../detect/NoveltyDetector';
 import { ImageFolder, type LoadedImages } from '../probe/ImageFolder';
 import { auroc, fprAtTpr } from './auroc';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
+import { patchFeatures, patchNoveltyScores, pixelPatches } from './patchNovelty';
 import { horizonSteps, runStreamTraining, type Budget } from './StreamTrainingRun';
 import { CHECKPOINT_RECIPE, openEvalTrainer, type EvalTraining } from './evalTrainer';
 import { EvalInputError } from './EvalInputError';
@@ -17,10 +18,15 @@ export interface NoveltyEvalOptions extends EvalTraining {
   k?: number;
   /** The teacher's feature (default the CLS, what the agent's detector scores). */
   readout?: Readout;
+  /** 'knn' (default): the image feature's k-th neighbour distance; 'patch': the largest nearest-patch distance (patchNovelty). */
+  score?: NoveltyScore;
   /** Train / test images per class (first in sorted order), for quick runs; default all. */
   limitPerClass?: number;
   testLimitPerClass?: number;
 }
+
+export type NoveltyScore = 'knn' | 'patch';
+export const NOVELTY_SCORES: readonly NoveltyScore[] = ['knn', 'patch'];
 
 export interface NoveltyMetrics {
   auroc: number;
@@ -37,6 +43,7 @@ export interface NoveltyEvalReport {
   streamed_classes: string[];
   k: number;
   readout: Readout;
+  score: NoveltyScore;
   /** Train images streamed through training and put in the bank (held-out classes excluded). */
   bank_size: number;
   test_images: number;
@@ -101,6 +108,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
   const t0 = Date.now();
   const k = o.k ?? 5;
   const readout = o.readout ?? 'cls';
+  const score = o.score ?? 'knn';
   // Layout and class names first: a typo must not cost a backend start and a dataset load.
   const folder = ImageFolder.open(o.data);
   const held = holdoutLabels(folder.classes, o.holdout, o.data);
@@ -117,12 +125,18 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
     if (positives === heldOut.length) throw new EvalInputError(`no test images of the streamed classes in ${o.data}/test`);
     log(`held out ${[...held].map((c) => folder.classes[c]).join(', ')}: ${streamed.length} train images streamed and banked, ${positives}/${heldOut.length} test images novel`);
 
-    const rawScores = noveltyScores(await pixelFeatures(streamed, size), await pixelFeatures(test.images, size), k);
+    const p = service.frameTrainer.trainer.teacher.backbone.config.patchSize;
+    const rawScores =
+      score === 'patch'
+        ? patchNoveltyScores(pixelPatches(await pixelFeatures(streamed, size), size, p), pixelPatches(await pixelFeatures(test.images, size), size, p), p * p * 3)
+        : noveltyScores(await pixelFeatures(streamed, size), await pixelFeatures(test.images, size), k);
     const raw = noveltyMetrics(rawScores, heldOut);
     log(`raw pixels: AUROC ${raw.auroc.toFixed(3)}`);
     const trainer = service.frameTrainer.trainer;
     const teacherScores = async (backbone: VisionTransformer) =>
-      noveltyScores(await backboneFeatures(backbone, streamed, size, { readout }), await backboneFeatures(backbone, test.images, size, { readout }), k);
+      score === 'patch'
+        ? patchNoveltyScores(await patchFeatures(backbone, streamed, size), await patchFeatures(backbone, test.images, size), backbone.config.embedDim)
+        : noveltyScores(await backboneFeatures(backbone, streamed, size, { readout }), await backboneFeatures(backbone, test.images, size, { readout }), k);
     let randomScores: number[] = test.images.map(() => NaN);
     let randomInit = { auroc: NaN, fpr95: NaN };
     if (!et.checkpointFile) {
@@ -147,6 +161,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
       streamed_classes: folder.classes.filter((_, c) => !held.has(c)),
       k,
       readout,
+      score,
       bank_size: streamed.length,
       test_images: test.images.length,
       positives,

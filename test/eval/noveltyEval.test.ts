@@ -13,6 +13,7 @@ import { ImageFolder } from '../../src/probe/ImageFolder';
 import { auroc, fprAtTpr } from '../../src/eval/auroc';
 import * as FeatureExtraction from '../../src/eval/featureExtraction';
 import { pixelFeatures } from '../../src/eval/featureExtraction';
+import { patchNoveltyScores, pixelPatches } from '../../src/eval/patchNovelty';
 import { EvalInputError } from '../../src/eval/EvalInputError';
 import { noveltyEval, noveltyScores, type NoveltyEvalOptions } from '../../src/eval/noveltyEval';
 import { sharedData } from '../helpers/sharedData';
@@ -148,6 +149,26 @@ describe('eval novelty', () => {
     }
     const expected = kthDistances(calls[2]!.features, calls[3]!.features, 5);
     r.scores.teacher.forEach((s, i) => expect(s).toBeCloseTo(expected[i]!, 4));
+  });
+
+  test('--score patch scores raw pixels and the teacher by their most novel patch', async () => {
+    const before = tf.memory().numTensors;
+    const r = await noveltyEval({ ...options, budget: { steps: 1 }, score: 'patch' });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.score).toBe('patch');
+    const folder = ImageFolder.open(CIFAR);
+    const held = new Set(HOLDOUT.map((c) => folder.classes.indexOf(c)));
+    const train = await folder.load('train', { size: 16, limitPerClass: TRAIN_PER_CLASS });
+    const test = await folder.load('test', { size: 16, limitPerClass: TEST_PER_CLASS });
+    const known = train.images.filter((_, i) => !held.has(train.labels[i]!));
+    const patches = async (ims: Uint8Array[]) => pixelPatches(await pixelFeatures(ims, 16), 16, 4); // micro: patch 4
+    const raw = patchNoveltyScores(await patches(known), await patches(test.images), 48);
+    r.scores.raw_pixels.forEach((s, i) => expect(s).toBeCloseTo(raw[i]!, 4));
+    for (const s of r.scores.teacher) {
+      expect(s).toBeGreaterThanOrEqual(-1e-6);
+      expect(s).toBeLessThanOrEqual(2);
+    }
+    expect(r.scores.teacher).not.toEqual(r.scores.random_init);
   });
 
   test('unknown holdout class: a clear error listing the classes, before any training', async () => {
