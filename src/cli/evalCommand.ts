@@ -126,7 +126,7 @@ export function registerEval(program: Command): void {
       .option('--k <n>', 'score = cosine distance to the k-th nearest bank neighbour', '5')
       .option('--limit-per-class <n>', 'use only the first n train images of each class (quick runs)')
       .option('--readout <name>', `the teacher's feature: ${READOUTS.join(' or ')} (the agent's detector scores the CLS)`, 'cls')
-      .option('--score <name>', `${NOVELTY_SCORES.join(' or ')}: the image feature's k-th neighbour distance, or the largest distance of a patch token to its nearest bank patch (PatchCore)`, 'knn'),
+      .option('--score <name>', `${NOVELTY_SCORES.join(' or ')}: the image feature's k-th neighbour distance (--k, --readout), or the largest distance of a patch token to its nearest bank patch (PatchCore)`, 'knn'),
   ).action((f: CommonFlags & { data: string; holdout: string; k: string; limitPerClass?: string; readout: string; score: string }) =>
     guarded(async () => {
       const { budget, note } = resolveBudget(f);

@@ -109,6 +109,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
   const k = o.k ?? 5;
   const readout = o.readout ?? 'cls';
   const score = o.score ?? 'knn';
+  if (score === 'patch' && readout !== 'cls') throw new EvalInputError(`--readout ${readout} applies to the knn score; --score patch reads every patch token`);
   // Layout and class names first: a typo must not cost a backend start and a dataset load.
   const folder = ImageFolder.open(o.data);
   const held = holdoutLabels(folder.classes, o.holdout, o.data);
@@ -125,14 +126,14 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
     if (positives === heldOut.length) throw new EvalInputError(`no test images of the streamed classes in ${o.data}/test`);
     log(`held out ${[...held].map((c) => folder.classes[c]).join(', ')}: ${streamed.length} train images streamed and banked, ${positives}/${heldOut.length} test images novel`);
 
-    const p = service.frameTrainer.trainer.teacher.backbone.config.patchSize;
+    const trainer = service.frameTrainer.trainer;
+    const p = trainer.teacher.backbone.config.patchSize;
     const rawScores =
       score === 'patch'
         ? patchNoveltyScores(pixelPatches(await pixelFeatures(streamed, size), size, p), pixelPatches(await pixelFeatures(test.images, size), size, p), p * p * 3)
         : noveltyScores(await pixelFeatures(streamed, size), await pixelFeatures(test.images, size), k);
     const raw = noveltyMetrics(rawScores, heldOut);
     log(`raw pixels: AUROC ${raw.auroc.toFixed(3)}`);
-    const trainer = service.frameTrainer.trainer;
     const teacherScores = async (backbone: VisionTransformer) =>
       score === 'patch'
         ? patchNoveltyScores(await patchFeatures(backbone, streamed, size), await patchFeatures(backbone, test.images, size), backbone.config.embedDim)

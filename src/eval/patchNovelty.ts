@@ -6,8 +6,9 @@ import { EvalInputError } from './EvalInputError';
 
 /**
  * Patch-level novelty (PatchCore's score, Roth et al. 2022, on DINO's patch tokens): an image is as novel as its most
- * novel patch, and a patch as novel as its cosine distance to the nearest patch of any bank image. A new object that
- * fills a few patches of a known scene moves this score where it barely moves the image's CLS.
+ * novel patch, and a patch as novel as its cosine distance to the nearest patch of any bank image. It is made for an
+ * object that fills a few patches of a known scene, which moves the image's CLS little; on a new class of whole images
+ * it does worse than the CLS (docs/experiments.md, lever 22).
  */
 
 /** Each image's final-LayerNorm patch tokens, L2-normalised per patch: [N*D] per image (N patches of D values). */

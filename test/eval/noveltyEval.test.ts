@@ -169,6 +169,7 @@ describe('eval novelty', () => {
       expect(s).toBeLessThanOrEqual(2);
     }
     expect(r.scores.teacher).not.toEqual(r.scores.random_init);
+    await expect(noveltyEval({ ...options, score: 'patch', readout: 'cls+avgpool' })).rejects.toThrow(/--readout cls\+avgpool applies to the knn score/);
   });
 
   test('unknown holdout class: a clear error listing the classes, before any training', async () => {
