@@ -14,6 +14,23 @@ export function imagesToTensor(images: readonly Uint8Array[], size: number): tf.
   });
 }
 
+/** Images through `f` in batches (inside tf.tidy, on the normalised tensor), read back as one array per image. */
+export async function perImage(images: readonly Uint8Array[], size: number, batch: number, f: (x: tf.Tensor4D) => tf.Tensor): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let i = 0; i < images.length; i += batch) {
+    const chunk = images.slice(i, i + batch);
+    const y = tf.tidy(() => f(imagesToTensor(chunk, size)));
+    try {
+      const flat = (await y.data()) as Float32Array;
+      const per = flat.length / chunk.length;
+      for (let b = 0; b < chunk.length; b++) out.push(flat.slice(b * per, (b + 1) * per));
+    } finally {
+      y.dispose();
+    }
+  }
+  return out;
+}
+
 /** L2-normalised features of a backbone (the CLS unless another readout is asked for) for every image, in batches. */
 export async function backboneFeatures(
   backbone: VisionTransformer,
@@ -22,31 +39,10 @@ export async function backboneFeatures(
   { batch = 256, readout = 'cls' }: { batch?: number; readout?: Readout } = {},
 ): Promise<Float32Array[]> {
   const embedder = new Embedder(backbone);
-  const out: Float32Array[] = [];
-  for (let i = 0; i < images.length; i += batch) {
-    const x = imagesToTensor(images.slice(i, i + batch), size);
-    try {
-      out.push(...(await embedder.embedToArrays(x, { readout })).normalized);
-    } finally {
-      x.dispose();
-    }
-  }
-  return out;
+  return perImage(images, size, batch, (x) => embedder.embed(x, { readout }).normalized);
 }
 
 /** The raw-pixel baseline: the normalised pixels themselves as the feature vector. */
 export async function pixelFeatures(images: readonly Uint8Array[], size: number): Promise<Float32Array[]> {
-  const per = size * size * 3;
-  const out: Float32Array[] = [];
-  for (let i = 0; i < images.length; i += 1024) {
-    const x = imagesToTensor(images.slice(i, i + 1024), size);
-    let v: Float32Array;
-    try {
-      v = (await x.data()) as Float32Array;
-    } finally {
-      x.dispose();
-    }
-    for (let j = 0; j * per < v.length; j++) out.push(v.slice(j * per, (j + 1) * per));
-  }
-  return out;
+  return perImage(images, size, 1024, (x) => x);
 }

@@ -4,7 +4,7 @@ import { NoveltyDetector } from '../detect/NoveltyDetector';
 import { ImageFolder, type LoadedImages } from '../probe/ImageFolder';
 import { auroc, fprAtTpr } from './auroc';
 import { backboneFeatures, pixelFeatures } from './featureExtraction';
-import { patchFeatures, patchNoveltyScores, pixelPatches } from './patchNovelty';
+import { patchFeatures, patchNoveltyScores, pixelPatchFeatures } from './patchNovelty';
 import { horizonSteps, runStreamTraining, type Budget } from './StreamTrainingRun';
 import { CHECKPOINT_RECIPE, openEvalTrainer, type EvalTraining } from './evalTrainer';
 import { EvalInputError } from './EvalInputError';
@@ -130,7 +130,7 @@ export async function noveltyEval(o: NoveltyEvalOptions): Promise<NoveltyEvalRep
     const p = trainer.teacher.backbone.config.patchSize;
     const rawScores =
       score === 'patch'
-        ? patchNoveltyScores(pixelPatches(await pixelFeatures(streamed, size), size, p), pixelPatches(await pixelFeatures(test.images, size), size, p), p * p * 3)
+        ? patchNoveltyScores(await pixelPatchFeatures(streamed, size, p), await pixelPatchFeatures(test.images, size, p), p * p * 3)
         : noveltyScores(await pixelFeatures(streamed, size), await pixelFeatures(test.images, size), k);
     const raw = noveltyMetrics(rawScores, heldOut);
     log(`raw pixels: AUROC ${raw.auroc.toFixed(3)}`);

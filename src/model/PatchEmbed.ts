@@ -26,13 +26,16 @@ export class PatchEmbed extends Module {
 
   /** images [B, S, S, 3] -> patch embeddings [B * g * g, D] in row-major patch order, g = S / p. */
   apply(images: tf.Tensor4D): tf.Tensor2D {
-    const [B, H, W, C] = images.shape;
-    const p = this.patchSize;
-    if (H % p !== 0 || W % p !== 0) throw new Error(`image ${H}x${W} is not a multiple of the patch size ${p}`);
-    const gh = H / p;
-    const gw = W / p;
-    // [B, gh, p, gw, p*C] -> [B, gh, gw, p, p*C]: a 4-D transpose once batch and patch-row are merged
-    const patches = tf.reshape(tf.transpose(tf.reshape(images, [B * gh, p, gw, p * C]), [0, 2, 1, 3]), [B * gh * gw, p * p * C]);
-    return this.proj.apply(patches as tf.Tensor2D, { inputGrad: false });
+    return this.proj.apply(patchify(images, this.patchSize), { inputGrad: false });
   }
+}
+
+/** images [B, H, W, C] -> patches [B * gh * gw, p * p * C], row-major patch order, each patch in (row, col, channel) order. */
+export function patchify(images: tf.Tensor4D, p: number): tf.Tensor2D {
+  const [B, H, W, C] = images.shape;
+  if (H % p !== 0 || W % p !== 0) throw new Error(`image ${H}x${W} is not a multiple of the patch size ${p}`);
+  const gh = H / p;
+  const gw = W / p;
+  // [B, gh, p, gw, p*C] -> [B, gh, gw, p, p*C]: a 4-D transpose once batch and patch-row are merged
+  return tf.reshape(tf.transpose(tf.reshape(images, [B * gh, p, gw, p * C]), [0, 2, 1, 3]), [B * gh * gw, p * p * C]);
 }

@@ -13,7 +13,7 @@ import { ImageFolder } from '../../src/probe/ImageFolder';
 import { auroc, fprAtTpr } from '../../src/eval/auroc';
 import * as FeatureExtraction from '../../src/eval/featureExtraction';
 import { pixelFeatures } from '../../src/eval/featureExtraction';
-import { patchNoveltyScores, pixelPatches } from '../../src/eval/patchNovelty';
+import { patchNoveltyScores, pixelPatchFeatures } from '../../src/eval/patchNovelty';
 import { EvalInputError } from '../../src/eval/EvalInputError';
 import { noveltyEval, noveltyScores, type NoveltyEvalOptions } from '../../src/eval/noveltyEval';
 import { sharedData } from '../helpers/sharedData';
@@ -161,8 +161,7 @@ describe('eval novelty', () => {
     const train = await folder.load('train', { size: 16, limitPerClass: TRAIN_PER_CLASS });
     const test = await folder.load('test', { size: 16, limitPerClass: TEST_PER_CLASS });
     const known = train.images.filter((_, i) => !held.has(train.labels[i]!));
-    const patches = async (ims: Uint8Array[]) => pixelPatches(await pixelFeatures(ims, 16), 16, 4); // micro: patch 4
-    const raw = patchNoveltyScores(await patches(known), await patches(test.images), 48);
+    const raw = patchNoveltyScores(await pixelPatchFeatures(known, 16, 4), await pixelPatchFeatures(test.images, 16, 4), 48); // micro: patch 4
     r.scores.raw_pixels.forEach((s, i) => expect(s).toBeCloseTo(raw[i]!, 4));
     for (const s of r.scores.teacher) {
       expect(s).toBeGreaterThanOrEqual(-1e-6);

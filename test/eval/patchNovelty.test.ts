@@ -6,27 +6,30 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backend';
 import { VisionTransformer } from '../../src/model/VisionTransformer';
 import { EvalInputError } from '../../src/eval/EvalInputError';
-import { imagesToTensor } from '../../src/eval/featureExtraction';
-import { patchFeatures, patchNoveltyScores, pixelPatches } from '../../src/eval/patchNovelty';
+import { imagesToTensor, pixelFeatures } from '../../src/eval/featureExtraction';
+import { patchFeatures, patchNoveltyScores, pixelPatchFeatures } from '../../src/eval/patchNovelty';
 import { Random } from '../../src/util/Random';
 
 describe('patch novelty', () => {
   beforeAll(() => useBackend('cpu'));
 
-  test('pixelPatches cuts p x p x 3 patches row-major and scales each to unit length', () => {
-    // 4x4 RGB image, value = 100*y + 10*x + channel
-    const im = Float32Array.from({ length: 48 }, (_, i) => {
+  test('pixelPatchFeatures cuts the normalised pixels in p x p x 3 patches row-major, each scaled to unit length', async () => {
+    // 4x4 RGB image, value = 40*y + 10*x + 3*channel (distinct everywhere)
+    const im = Uint8Array.from({ length: 48 }, (_, i) => {
       const px = Math.floor(i / 3);
-      return 100 * Math.floor(px / 4) + 10 * (px % 4) + (i % 3) + 1;
+      return 40 * Math.floor(px / 4) + 10 * (px % 4) + 3 * (i % 3);
     });
-    const [p] = pixelPatches([im], 4, 2);
+    const before = tf.memory().numTensors;
+    const [norm] = await pixelFeatures([im], 4); // the normalised pixels, HWC
+    const [p] = await pixelPatchFeatures([im], 4, 2);
+    expect(tf.memory().numTensors).toBe(before);
     expect(p).toHaveLength(4 * 12);
     // patch 1 (top right): pixels (0,2), (0,3), (1,2), (1,3)
-    const want = [20, 30, 120, 130].flatMap((v) => [v + 1, v + 2, v + 3]);
+    const want = [[0, 2], [0, 3], [1, 2], [1, 3]].flatMap(([y, x]) => [0, 1, 2].map((c) => norm![(y! * 4 + x!) * 3 + c]!));
     const n = Math.hypot(...want);
-    Array.from(p!.slice(12, 24)).forEach((v, i) => expect(v).toBeCloseTo(want[i]! / n, 6));
-    for (let k = 0; k < 4; k++) expect(Math.hypot(...p!.slice(k * 12, (k + 1) * 12))).toBeCloseTo(1, 6);
-    expect(() => pixelPatches([im], 4, 3)).toThrow(EvalInputError);
+    Array.from(p!.slice(12, 24)).forEach((v, i) => expect(v).toBeCloseTo(want[i]! / n, 5));
+    for (let k = 0; k < 4; k++) expect(Math.hypot(...p!.slice(k * 12, (k + 1) * 12))).toBeCloseTo(1, 5);
+    await expect(pixelPatchFeatures([im], 4, 3)).rejects.toThrow(/not a multiple of the patch size 3/);
   });
 
   test('an image scores the largest cosine distance of any of its patches to its nearest bank patch', () => {
